@@ -1,0 +1,154 @@
+//! The [`File`] trait: the backend interface every byte of directdb goes through, implemented by
+//! the direct, buffered and mmap backends and by [`crate::SimDisk`].
+
+use std::fmt;
+use std::path::Path;
+
+use crate::alignment::Alignment;
+use crate::error::Result;
+use crate::options::IoMode;
+
+/// One request in a batch handed to [`File::submit`].
+#[derive(Debug)]
+pub enum IoRequest<'a> {
+    /// Read exactly `buf.len()` bytes at `offset`.
+    Read {
+        /// Byte offset in the file (aligned).
+        offset: u64,
+        /// Destination (aligned address and length).
+        buf: &'a mut [u8],
+    },
+    /// Write all of `buf` at `offset`.
+    Write {
+        /// Byte offset in the file (aligned).
+        offset: u64,
+        /// Source (aligned address and length).
+        buf: &'a [u8],
+        /// Durable on completion (`RWF_DSYNC`: FUA where the device has it, else the kernel
+        /// follows the write with a cache flush).
+        durable: bool,
+    },
+}
+
+impl IoRequest<'_> {
+    /// The byte offset of the request.
+    pub fn offset(&self) -> u64 {
+        match self {
+            IoRequest::Read { offset, .. } | IoRequest::Write { offset, .. } => *offset,
+        }
+    }
+
+    /// The length of the request in bytes.
+    pub fn length_bytes(&self) -> usize {
+        match self {
+            IoRequest::Read { buf, .. } => buf.len(),
+            IoRequest::Write { buf, .. } => buf.len(),
+        }
+    }
+
+    /// "read" or "write", for messages.
+    pub fn operation(&self) -> &'static str {
+        match self {
+            IoRequest::Read { .. } => "read",
+            IoRequest::Write { .. } => "write",
+        }
+    }
+
+    /// The address of the request's buffer, for alignment checks.
+    pub(crate) fn address(&self) -> usize {
+        match self {
+            IoRequest::Read { buf, .. } => buf.as_ptr() as usize,
+            IoRequest::Write { buf, .. } => buf.as_ptr() as usize,
+        }
+    }
+}
+
+/// How requests reach the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Submission {
+    /// A batch goes to the kernel in one `io_uring_enter`.
+    IoUring,
+    /// One `pread`/`pwrite` system call per request.
+    Syscalls,
+    /// Memory copies from a mapping (mmap reads) and `pwrite` (its writes).
+    Mapping,
+    /// The in-memory simulated disk.
+    Simulated,
+}
+
+/// What a file was actually opened as, and why, when that differs from what was asked.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FileInfo {
+    /// The I/O path in use.
+    pub io_mode: IoMode,
+    /// How requests are submitted.
+    pub submission: Submission,
+    /// The alignment every request must meet (enforced on every backend).
+    pub alignment: Alignment,
+    /// The file system's name ("ext4", "tmpfs", ...; "simulated" on SimDisk).
+    pub file_system: String,
+    /// Each fallback taken while opening, with its reason: "direct I/O unavailable (tmpfs
+    /// only emulates O_DIRECT); using buffered I/O", "io_uring unavailable (EPERM); using
+    /// pread/pwrite".
+    pub fallback_reasons: Vec<String>,
+}
+
+/// An open file on some backend.
+///
+/// All methods take `&self`, so one file is shared by many threads (the buffer pool reads and
+/// writes one data file from all of them). Every request is checked against
+/// [`FileInfo::alignment`] before the kernel sees it, on every backend.
+pub trait File: Send + Sync + fmt::Debug {
+    /// The path the file was opened at.
+    fn path(&self) -> &Path;
+
+    /// What the file was opened as.
+    fn info(&self) -> &FileInfo;
+
+    /// Reads exactly `buf.len()` bytes at `offset`; [`crate::Error::ShortRead`] at end of file.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<()>;
+
+    /// Writes all of `buf` at `offset`. The data is in the device's volatile cache (or the page
+    /// cache) on return: durable only after [`File::sync_data`].
+    fn write_at(&self, buf: &[u8], offset: u64) -> Result<()>;
+
+    /// Writes all of `buf` at `offset` and returns once it is durable (`RWF_DSYNC`).
+    fn write_at_durable(&self, buf: &[u8], offset: u64) -> Result<()>;
+
+    /// Submits every request at once (one io_uring submission where the backend has one) and
+    /// waits for all of them. Returns one result per request, in order: a failing request does
+    /// not hide the outcome of the others. Requests in one batch must not overlap.
+    fn submit(&self, requests: &mut [IoRequest<'_>]) -> Vec<Result<()>>;
+
+    /// Makes every completed write durable (`fdatasync`).
+    fn sync_data(&self) -> Result<()>;
+
+    /// The file's size in bytes.
+    fn size_bytes(&self) -> Result<u64>;
+
+    /// Grows the file to at least `size_bytes` by really writing zeros, then makes the new size
+    /// and contents durable, so that later writes into the range are pure overwrites with no
+    /// file-system metadata to commit. Never shrinks the file.
+    fn allocate(&self, size_bytes: u64) -> Result<()>;
+
+    /// Sets the file's size to exactly `size_bytes` (dropping or adding zeroed space) and makes
+    /// the new size durable.
+    fn truncate(&self, size_bytes: u64) -> Result<()>;
+}
+
+/// Runs `requests` one by one through `read` and `write`: the batch path of backends that have
+/// no batched submission, and the fallback of those that do.
+pub(crate) fn submit_one_by_one(
+    file: &dyn File,
+    requests: &mut [IoRequest<'_>],
+) -> Vec<Result<()>> {
+    requests
+        .iter_mut()
+        .map(|request| match request {
+            IoRequest::Read { offset, buf } => file.read_at(buf, *offset),
+            IoRequest::Write { offset, buf, durable: false } => file.write_at(buf, *offset),
+            IoRequest::Write { offset, buf, durable: true } => file.write_at_durable(buf, *offset),
+        })
+        .collect()
+}

@@ -1,0 +1,5 @@
+//! The directdb engine: B+tree, transactions, checkpoints, recovery, free space and the `Db` API.
+//!
+//! Not built yet: this crate is a placeholder in the workspace so that the dependency graph
+//! (`engine → wal, bufferpool → disk`) is fixed from the start.
+#![forbid(unsafe_code)]

@@ -1,0 +1,3 @@
+//! The `directdb` command line: `probe`, `bench`, `crashtest`, `check`.
+
+fn main() {}
