@@ -135,6 +135,15 @@ pub trait File: Send + Sync + fmt::Debug {
     /// Sets the file's size to exactly `size_bytes` (dropping or adding zeroed space) and makes
     /// the new size durable.
     fn truncate(&self, size_bytes: u64) -> Result<()>;
+
+    /// Drops the file's pages from the kernel's caches, so the next read goes to the device
+    /// (benchmarks start cold this way). Direct files and simulated ones hold none; buffered
+    /// files drop their clean pages (`posix_fadvise(DONTNEED)`); mapped files also drop this
+    /// process's mapping of them (`madvise(DONTNEED)`). Advisory: dirty pages stay until
+    /// written back.
+    fn drop_cached_pages(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Runs `requests` one by one through `read` and `write`: the batch path of backends that have

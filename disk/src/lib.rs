@@ -41,8 +41,10 @@ mod error;
 mod file;
 mod file_system;
 pub mod limits;
-mod uring_support;
 mod options;
+mod real;
+mod sysfs;
+mod uring_support;
 
 pub use alignment::Alignment;
 pub use buf::AlignedBuf;
@@ -51,4 +53,5 @@ pub use error::{Error, Result};
 pub use file::{File, FileInfo, IoRequest, Submission};
 pub use file_system::{DirectIoSupport, FileSystem};
 pub use options::{DirectIo, DiskOptions, IoMode};
+pub use real::RealDisk;
 pub use uring_support::{UringSupport, io_uring_support};
