@@ -1,3 +1,8 @@
 //! The `directdb` command line: `probe`, `bench`, `crashtest`, `check`.
 
-fn main() {}
+mod bench;
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -144,6 +144,14 @@ pub trait File: Send + Sync + fmt::Debug {
     fn drop_cached_pages(&self) -> Result<()> {
         Ok(())
     }
+
+    /// The descriptor an [`crate::IoQueue`] submits this file's requests on, for files whose
+    /// requests go through io_uring; `None` makes the queue run requests with this file's own
+    /// methods instead. A wrong descriptor yields wrong data or errors, never unsafety: the
+    /// queue only hands the kernel buffers it owns.
+    fn io_uring_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
 }
 
 /// Runs `requests` one by one through `read` and `write`: the batch path of backends that have

@@ -53,5 +53,5 @@ pub use error::{Error, Result};
 pub use file::{File, FileInfo, IoRequest, Submission};
 pub use file_system::{DirectIoSupport, FileSystem};
 pub use options::{DirectIo, DiskOptions, IoMode};
-pub use real::RealDisk;
+pub use real::{Completion, IoQueue, RealDisk};
 pub use uring_support::{UringSupport, io_uring_support};

@@ -2,6 +2,7 @@
 
 mod mmap_file;
 mod os_file;
+mod queue;
 mod ring;
 mod sys;
 
@@ -19,6 +20,8 @@ use crate::file_system::{DirectIoSupport, FileSystem};
 use crate::limits::{ALIGN_FALLBACK_BYTES, ALIGN_MAX_BYTES};
 use crate::options::{DirectIo, DiskOptions, IoMode};
 use crate::uring_support::io_uring_support;
+
+pub use queue::{Completion, IoQueue};
 
 use mmap_file::MmapFile;
 use os_file::OsFile;

@@ -179,6 +179,10 @@ impl File for OsFile {
         sys::fdatasync(&self.fd, &self.path)
     }
 
+    fn io_uring_fd(&self) -> Option<std::os::fd::RawFd> {
+        (self.info.submission == Submission::IoUring).then(|| self.fd.as_raw_fd())
+    }
+
     fn drop_cached_pages(&self) -> Result<()> {
         // Direct files have no pages in the kernel's cache; buffered ones drop their clean pages.
         if self.info.io_mode != IoMode::Direct {

@@ -1,0 +1,135 @@
+//! Running timed operations on many threads and summarising their latencies.
+
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+/// What a timed run measured.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct Measurement {
+    /// Operations completed.
+    pub(crate) operation_count: u64,
+    /// Wall-clock time of the run.
+    pub(crate) elapsed_seconds: f64,
+    /// Operations per second.
+    pub(crate) ops_per_second: f64,
+    /// Median operation latency.
+    pub(crate) latency_us_p50: f64,
+    /// 99th-percentile operation latency.
+    pub(crate) latency_us_p99: f64,
+}
+
+/// Latencies up to 60 s are recorded at 3 significant digits; longer ones are clamped (a
+/// benchmark operation that takes a minute is a failure worth seeing, not a data point).
+const LATENCY_NS_MAX: u64 = 60_000_000_000;
+
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, LATENCY_NS_MAX, 3).expect("valid histogram bounds")
+}
+
+/// Runs `operation` in a loop on `thread_count` threads for `duration`, timing each call.
+/// `setup` builds each thread's state (its buffers, its random generator) before the clock
+/// starts. An operation error stops the run and is returned.
+pub(crate) fn run_threads<State, Setup, Operation>(
+    thread_count: usize,
+    duration: Duration,
+    setup: Setup,
+    operation: Operation,
+) -> Result<Measurement, String>
+where
+    Setup: Fn(usize) -> State + Sync,
+    Operation: Fn(&mut State) -> Result<(), String> + Sync,
+{
+    let barrier = std::sync::Barrier::new(thread_count + 1);
+    let (histograms, elapsed) = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..thread_count)
+            .map(|thread_index| {
+                let (barrier, setup, operation) = (&barrier, &setup, &operation);
+                scope.spawn(move || {
+                    let mut state = setup(thread_index);
+                    let mut histogram = new_histogram();
+                    barrier.wait();
+                    let deadline = Instant::now() + duration;
+                    loop {
+                        let started = Instant::now();
+                        if started >= deadline {
+                            return Ok(histogram);
+                        }
+                        operation(&mut state)?;
+                        let latency_ns =
+                            u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                        histogram.saturating_record(latency_ns.clamp(1, LATENCY_NS_MAX));
+                    }
+                })
+            })
+            .collect();
+        barrier.wait();
+        let started = Instant::now();
+        let histograms: Vec<Result<Histogram<u64>, String>> = workers
+            .into_iter()
+            .map(|worker| worker.join().expect("benchmark thread panicked"))
+            .collect();
+        (histograms, started.elapsed())
+    });
+    let mut merged = new_histogram();
+    for histogram in histograms {
+        merged.add(histogram?).expect("same bounds");
+    }
+    Ok(summarise(&merged, elapsed))
+}
+
+/// Latencies recorded by one thread outside [`run_threads`] (a queue's completions).
+pub(crate) struct Recorder {
+    histogram: Histogram<u64>,
+}
+
+impl Recorder {
+    pub(crate) fn new() -> Self {
+        Self { histogram: new_histogram() }
+    }
+
+    pub(crate) fn record(&mut self, latency: Duration) {
+        let latency_ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+        self.histogram.saturating_record(latency_ns.clamp(1, LATENCY_NS_MAX));
+    }
+
+    pub(crate) fn finish(self, elapsed: Duration) -> Measurement {
+        summarise(&self.histogram, elapsed)
+    }
+}
+
+fn summarise(histogram: &Histogram<u64>, elapsed: Duration) -> Measurement {
+    let elapsed_seconds = elapsed.as_secs_f64();
+    let operation_count = histogram.len();
+    let micros = |quantile| histogram.value_at_quantile(quantile) as f64 / 1000.0;
+    Measurement {
+        operation_count,
+        elapsed_seconds,
+        ops_per_second: operation_count as f64 / elapsed_seconds.max(1e-9),
+        latency_us_p50: micros(0.5),
+        latency_us_p99: micros(0.99),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_is_counted_and_errors_stop_the_run() {
+        let measurement = run_threads(
+            3,
+            Duration::from_millis(20),
+            |_| 0u64,
+            |count| {
+                *count += 1;
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert!(measurement.operation_count > 0);
+        assert!(measurement.latency_us_p50 <= measurement.latency_us_p99);
+        let failed = run_threads(2, Duration::from_secs(60), |_| (), |_| Err("boom".to_string()));
+        assert_eq!(failed.unwrap_err(), "boom");
+    }
+}

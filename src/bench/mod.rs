@@ -1,0 +1,6 @@
+//! Benchmarks behind `directdb bench`: each measures one layer against the one below it, side by
+//! side in the same run, because the machines this runs on are shared and noisy.
+
+pub(crate) mod fio;
+pub(crate) mod io;
+pub(crate) mod measure;
