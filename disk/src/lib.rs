@@ -41,8 +41,8 @@ mod error;
 mod file;
 mod file_system;
 pub mod limits;
-mod uring_support;
 mod options;
+mod uring_support;
 
 pub use alignment::Alignment;
 pub use buf::AlignedBuf;
