@@ -42,6 +42,7 @@ mod file;
 mod file_system;
 pub mod limits;
 mod options;
+mod probe;
 mod uring_support;
 
 pub use alignment::Alignment;
@@ -51,4 +52,8 @@ pub use error::{Error, Result};
 pub use file::{File, FileInfo, IoRequest, Submission};
 pub use file_system::{DirectIoSupport, FileSystem};
 pub use options::{DirectIo, DiskOptions, IoMode};
+pub use probe::{
+    AlignmentSource, BlockDevice, DeviceProbe, DioAlignment, FlushMethod, ProbedFile,
+    StatxDioAlign, WriteCache,
+};
 pub use uring_support::{UringSupport, io_uring_support};
