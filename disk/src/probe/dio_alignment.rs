@@ -81,12 +81,13 @@ pub enum AlignmentSource {
 }
 
 impl AlignmentSource {
-    /// A short phrase for reports: "statx STATX_DIOALIGN", "logical block size", "fallback".
+    /// A short phrase for reports, to follow "from": "statx STATX_DIOALIGN", "the logical block
+    /// size", "the default".
     pub fn describe(self) -> &'static str {
         match self {
             AlignmentSource::Statx => "statx STATX_DIOALIGN",
-            AlignmentSource::LogicalBlockSize => "logical block size",
-            AlignmentSource::Fallback => "fallback",
+            AlignmentSource::LogicalBlockSize => "the logical block size",
+            AlignmentSource::Fallback => "the default",
         }
     }
 }
