@@ -42,6 +42,7 @@ mod file;
 mod file_system;
 pub mod limits;
 mod options;
+mod probe;
 mod real;
 mod sysfs;
 mod uring_support;
@@ -53,5 +54,9 @@ pub use error::{Error, Result};
 pub use file::{File, FileInfo, IoRequest, Submission};
 pub use file_system::{DirectIoSupport, FileSystem};
 pub use options::{DirectIo, DiskOptions, IoMode};
+pub use probe::{
+    AlignmentSource, BlockDevice, DeviceProbe, DioAlignment, FlushMethod, ProbedFile,
+    StatxDioAlign, WriteCache,
+};
 pub use real::{Completion, IoQueue, RealDisk};
 pub use uring_support::{UringSupport, io_uring_support};

@@ -29,3 +29,13 @@ const _: () = assert!(BUFFER_ALIGN_MIN_BYTES.is_power_of_two());
 const _: () = assert!(ALIGN_FALLBACK_BYTES as usize <= BUFFER_ALIGN_MIN_BYTES);
 const _: () = assert!(ALLOCATE_CHUNK_BYTES % BUFFER_ALIGN_MIN_BYTES == 0);
 const _: () = assert!(QUEUE_DEPTH_MAX.is_power_of_two());
+
+/// Bytes read from one sysfs attribute by the device probe. sysfs attributes are at most one page
+/// by sysfs's own rule; the bound keeps an odd file (a fake tree, something mounted over `/sys`)
+/// from being read whole.
+pub const SYSFS_ATTRIBUTE_BYTES_MAX: u64 = 4096;
+
+/// Directory entries the device probe looks through for an existing regular file to ask `statx`
+/// about, when it cannot create a temporary one there. Bounded so that probing a huge read-only
+/// directory stays instant.
+pub const PROBE_DIRECTORY_ENTRIES_MAX: usize = 1024;

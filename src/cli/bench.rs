@@ -6,9 +6,11 @@ use std::path::PathBuf;
 use crate::bench::io::{self, Backend, IoBenchOptions, IoReport, IoRow};
 use crate::bench::{fio, measure};
 
+use super::{CliError, Format};
+
 /// `directdb bench`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct BenchArgs {
+pub(crate) struct Args {
     #[command(subcommand)]
     command: Option<BenchCommand>,
 }
@@ -44,9 +46,6 @@ struct IoArgs {
     /// Keep the test file so the next run does not write it again.
     #[arg(long)]
     keep_file: bool,
-    /// Print one JSON object instead of the table.
-    #[arg(long)]
-    json: bool,
 }
 
 /// The fio comparison: directdb's direct backend and fio, alternating on the same file.
@@ -63,17 +62,18 @@ struct Reference {
 /// Rounds of (directdb, fio) pairs in the reference section.
 const REFERENCE_ROUND_COUNT: usize = 2;
 
-pub(crate) fn run(args: BenchArgs) -> Result<(), String> {
+/// Runs the chosen benchmark.
+pub(crate) fn run(args: Args, format: Format) -> Result<(), CliError> {
     match args.command {
-        Some(BenchCommand::Io(io_args)) => run_io(io_args),
-        None => Err("the default OLTP suite (YCSB on direct, buffered and mmap I/O) needs the \
+        Some(BenchCommand::Io(io_args)) => Ok(run_io(io_args, format == Format::Json)?),
+        None => Err(CliError::Bench("the default OLTP suite (YCSB on direct, buffered and mmap I/O) needs the \
                      engine, which is not built yet; `directdb bench io` measures the device \
                      layer today"
-            .into()),
+            .into())),
     }
 }
 
-fn run_io(args: IoArgs) -> Result<(), String> {
+fn run_io(args: IoArgs, json: bool) -> Result<(), String> {
     if !(args.size_gb > 0.0 && args.seconds > 0.0 && args.queue_depth > 0) {
         return Err("--size-gb, --seconds and --queue-depth must be positive".into());
     }
@@ -85,7 +85,7 @@ fn run_io(args: IoArgs) -> Result<(), String> {
         queue_depth: args.queue_depth,
         keep_file: true, // removed below, after the fio reference has used it
     };
-    if !args.json {
+    if !json {
         println!(
             "bench io: {} GiB file in {}, {} s per row",
             args.size_gb,
@@ -95,12 +95,12 @@ fn run_io(args: IoArgs) -> Result<(), String> {
         print_header();
     }
     let report = io::run(&options, |row| {
-        if !args.json {
+        if !json {
             print_row(row);
         }
     })?;
     let references = if args.no_fio || !fio::available() {
-        if !args.json {
+        if !json {
             println!(
                 "\nfio reference skipped ({})",
                 if args.no_fio { "--no-fio" } else { "fio not installed" }
@@ -108,12 +108,12 @@ fn run_io(args: IoArgs) -> Result<(), String> {
         }
         Vec::new()
     } else {
-        run_references(&options, !args.json)?
+        run_references(&options, !json)?
     };
     if !args.keep_file {
         let _ = std::fs::remove_file(io::file_path(&options.directory));
     }
-    if args.json {
+    if json {
         print_json(&report, &references)
     } else {
         print_footer(&report);

@@ -1,38 +1,65 @@
-//! Argument parsing and dispatch: one module per command.
+//! The command line: one module per subcommand, each with an `Args` (its `clap::Args`) and a
+//! `run(args, format)`.
+//!
+//! Adding a subcommand is two lines in the `commands!` list below (its doc comment, which is its
+//! `--help` text, and `Variant => module,`) and a new file `src/cli/<module>.rs`.
 
-mod bench;
-
-use std::process::ExitCode;
+mod error;
+mod output;
+mod table;
 
 use clap::{Parser, Subcommand};
+
+pub(crate) use error::CliError;
+pub(crate) use output::Format;
 
 /// directdb: an embedded transactional key-value storage engine on O_DIRECT, io_uring and its
 /// own buffer pool.
 #[derive(Debug, Parser)]
-#[command(name = "directdb", version, about)]
-struct Cli {
+#[command(name = "directdb", version)]
+pub(crate) struct Cli {
+    /// Print one JSON object on stdout instead of a table (every command has it).
+    #[arg(long, global = true)]
+    json: bool,
+
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Benchmarks: `bench io` (the raw device table per backend).
-    Bench(bench::BenchArgs),
+impl Cli {
+    /// Runs the chosen subcommand.
+    pub(crate) fn run(self) -> Result<(), CliError> {
+        let format = if self.json { Format::Json } else { Format::Human };
+        self.command.run(format)
+    }
 }
 
-/// Parses the command line, runs the command, and turns its error into a message on stderr and
-/// exit code 1.
-pub(crate) fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Bench(args) => bench::run(args),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("directdb: {message}");
-            ExitCode::FAILURE
+/// Declares the subcommand modules, the [`Command`] enum with one variant per module (carrying
+/// the module's `Args`), and the dispatch from a variant to the module's `run`.
+macro_rules! commands {
+    ($($(#[$help:meta])* $variant:ident => $module:ident,)+) => {
+        $(mod $module;)+
+
+        /// The subcommands.
+        #[derive(Debug, Subcommand)]
+        pub(crate) enum Command {
+            $($(#[$help])* $variant($module::Args),)+
         }
-    }
+
+        impl Command {
+            fn run(self, format: Format) -> Result<(), CliError> {
+                match self {
+                    $(Command::$variant(args) => $module::run(args, format),)+
+                }
+            }
+        }
+    };
+}
+
+commands! {
+    /// Report the file system, block device, write cache, FUA, DIO alignment, io_uring support
+    /// and the WAL flush method directdb would choose for PATH.
+    Probe => probe,
+    /// Benchmarks: `bench io`, the raw device table per backend with fio as the reference.
+    Bench => bench,
 }

@@ -1,0 +1,212 @@
+//! How the WAL makes a commit durable, chosen from what the device's write cache does.
+//!
+//! The decision table (the device's answers come from `/sys/block/<disk>/queue/`):
+//!
+//! | `write_cache`   | `fua` | method        | why                                                  |
+//! |-----------------|-------|---------------|------------------------------------------------------|
+//! | "write through" | any   | `PlainWrite`  | a completed direct write is already on stable media  |
+//! | "write back"    | 1     | `DsyncWrite`  | FUA makes that one write durable, no full flush      |
+//! | "write back"    | 0     | `Fdatasync`   | only a cache flush makes the volatile cache durable  |
+//! | unknown         | any   | `Fdatasync`   | the one method that is durable on every cache        |
+
+use std::fmt;
+use std::str::FromStr;
+
+/// What a block device's write cache does with a completed write, from
+/// `/sys/block/<disk>/queue/write_cache`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum WriteCache {
+    /// Writes are acknowledged from a volatile cache; a power loss can drop them until the cache
+    /// is flushed (or unless they were written with FUA).
+    #[serde(rename = "write back")]
+    WriteBack,
+    /// Writes are acknowledged only once on stable media (or a cache that survives power loss).
+    #[serde(rename = "write through")]
+    WriteThrough,
+    /// No block device, no `write_cache` file, or a value this code does not know.
+    #[serde(rename = "unknown")]
+    Unknown,
+}
+
+impl WriteCache {
+    /// Parses the contents of a `write_cache` file ("write back\n" or "write through\n").
+    /// Anything else is [`WriteCache::Unknown`]: sysfs text is input, not a promise.
+    pub fn parse(text: &str) -> Self {
+        match text.trim() {
+            "write back" => WriteCache::WriteBack,
+            "write through" => WriteCache::WriteThrough,
+            _ => WriteCache::Unknown,
+        }
+    }
+
+    /// The words sysfs uses: "write back", "write through", or "unknown".
+    pub fn name(self) -> &'static str {
+        match self {
+            WriteCache::WriteBack => "write back",
+            WriteCache::WriteThrough => "write through",
+            WriteCache::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for WriteCache {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.name())
+    }
+}
+
+/// How the WAL makes a batch of log writes durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum FlushMethod {
+    /// Write, then `fdatasync`: the device has a volatile write-back cache and no FUA, so only a
+    /// full cache flush makes the write durable.
+    #[serde(rename = "fdatasync")]
+    Fdatasync,
+    /// Writes with `RWF_DSYNC`: the device has FUA, which makes each write durable on its own
+    /// without flushing the whole cache.
+    #[serde(rename = "dsync")]
+    DsyncWrite,
+    /// Plain direct writes: the cache is write-through, so a completed direct write is already
+    /// durable. Only for overwrites of preallocated, pre-zeroed space: a write that changes the
+    /// file's size or extent map still needs `fdatasync` for the file system's metadata.
+    #[serde(rename = "plain")]
+    PlainWrite,
+}
+
+impl FlushMethod {
+    /// Every method, in the order messages list them.
+    pub const ALL: [FlushMethod; 3] =
+        [FlushMethod::Fdatasync, FlushMethod::DsyncWrite, FlushMethod::PlainWrite];
+
+    /// Chooses the cheapest method that is durable on a device with this cache, and says why.
+    pub fn choose(write_cache: WriteCache, fua: bool) -> (FlushMethod, String) {
+        match (write_cache, fua) {
+            (WriteCache::WriteThrough, _) => (
+                FlushMethod::PlainWrite,
+                "the write cache is write-through: a completed direct write is already on \
+                 stable media, so no flush is needed"
+                    .to_string(),
+            ),
+            (WriteCache::WriteBack, true) => (
+                FlushMethod::DsyncWrite,
+                "the write cache is write-back with FUA: RWF_DSYNC writes are durable one by \
+                 one without flushing the whole cache"
+                    .to_string(),
+            ),
+            (WriteCache::WriteBack, false) => (
+                FlushMethod::Fdatasync,
+                "the write cache is write-back (volatile) and the device has no FUA: only a \
+                 cache flush (fdatasync) makes a write durable"
+                    .to_string(),
+            ),
+            // The safe choice: fdatasync is durable whatever the cache does, where the other
+            // two methods lose acknowledged commits on a volatile cache.
+            (WriteCache::Unknown, _) => (
+                FlushMethod::Fdatasync,
+                "the write cache mode is unknown (no block device, or sysfs does not say): \
+                 fdatasync is the method that is durable on any cache"
+                    .to_string(),
+            ),
+        }
+    }
+
+    /// The name used on the command line and in reports: "fdatasync", "dsync" or "plain".
+    pub fn name(self) -> &'static str {
+        match self {
+            FlushMethod::Fdatasync => "fdatasync",
+            FlushMethod::DsyncWrite => "dsync",
+            FlushMethod::PlainWrite => "plain",
+        }
+    }
+}
+
+impl fmt::Display for FlushMethod {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.name())
+    }
+}
+
+impl FromStr for FlushMethod {
+    type Err = String;
+
+    /// Parses a name from [`FlushMethod::name`], so that a user can force a method.
+    fn from_str(text: &str) -> Result<Self, String> {
+        FlushMethod::ALL.into_iter().find(|method| method.name() == text).ok_or_else(|| {
+            format!("unknown flush method {text:?} (expected fdatasync, dsync or plain)")
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_through_needs_no_flush_whatever_the_fua() {
+        for fua in [false, true] {
+            let (method, reason) = FlushMethod::choose(WriteCache::WriteThrough, fua);
+            assert_eq!(method, FlushMethod::PlainWrite);
+            assert!(reason.contains("write-through"), "{reason}");
+        }
+    }
+
+    #[test]
+    fn write_back_with_fua_uses_dsync_writes() {
+        let (method, reason) = FlushMethod::choose(WriteCache::WriteBack, true);
+        assert_eq!(method, FlushMethod::DsyncWrite);
+        assert!(reason.contains("FUA"), "{reason}");
+    }
+
+    #[test]
+    fn write_back_without_fua_uses_fdatasync() {
+        let (method, reason) = FlushMethod::choose(WriteCache::WriteBack, false);
+        assert_eq!(method, FlushMethod::Fdatasync);
+        assert!(reason.contains("no FUA"), "{reason}");
+    }
+
+    #[test]
+    fn unknown_cache_takes_the_safe_choice_and_says_so() {
+        for fua in [false, true] {
+            let (method, reason) = FlushMethod::choose(WriteCache::Unknown, fua);
+            assert_eq!(method, FlushMethod::Fdatasync);
+            assert!(reason.contains("unknown"), "{reason}");
+        }
+    }
+
+    #[test]
+    fn names_round_trip_through_from_str() {
+        for method in FlushMethod::ALL {
+            assert_eq!(method.name().parse::<FlushMethod>(), Ok(method));
+        }
+        assert_eq!("dsync".parse::<FlushMethod>(), Ok(FlushMethod::DsyncWrite));
+        assert_eq!("plain".parse::<FlushMethod>(), Ok(FlushMethod::PlainWrite));
+    }
+
+    #[test]
+    fn unknown_names_are_refused_with_the_choices() {
+        for text in ["", "fsync", "Fdatasync", " plain"] {
+            let error = text.parse::<FlushMethod>().unwrap_err();
+            assert!(error.contains("expected fdatasync, dsync or plain"), "{error}");
+        }
+    }
+
+    #[test]
+    fn write_cache_text_is_parsed_leniently_about_whitespace_only() {
+        assert_eq!(WriteCache::parse("write back\n"), WriteCache::WriteBack);
+        assert_eq!(WriteCache::parse("write through\n"), WriteCache::WriteThrough);
+        assert_eq!(WriteCache::parse(""), WriteCache::Unknown);
+        assert_eq!(WriteCache::parse("write around\n"), WriteCache::Unknown);
+        assert_eq!(WriteCache::parse("\u{fffd}\u{0}"), WriteCache::Unknown);
+    }
+
+    #[test]
+    fn serialized_names_are_the_sysfs_and_command_line_words() {
+        // serde's output is what `probe --json` prints; it must match `name()`.
+        for cache in [WriteCache::WriteBack, WriteCache::WriteThrough, WriteCache::Unknown] {
+            assert_eq!(serde_json::to_value(cache).unwrap(), cache.name());
+        }
+        for method in FlushMethod::ALL {
+            assert_eq!(serde_json::to_value(method).unwrap(), method.name());
+        }
+    }
+}
