@@ -30,7 +30,9 @@ pub enum Error {
     },
 
     /// A read reached the end of the file before filling the buffer.
-    #[error("read {path} at offset {offset}: short read, got {got_bytes} of {expected_bytes} bytes (end of file)")]
+    #[error(
+        "read {path} at offset {offset}: short read, got {got_bytes} of {expected_bytes} bytes (end of file)"
+    )]
     ShortRead {
         /// The file.
         path: PathBuf,
@@ -79,7 +81,9 @@ pub enum Error {
     },
 
     /// An mmap-backed file grew past the address space reserved for its mapping.
-    #[error("{operation} {path}: file would grow to {size_bytes} bytes, past the {reserve_bytes}-byte mapping reserve")]
+    #[error(
+        "{operation} {path}: file would grow to {size_bytes} bytes, past the {reserve_bytes}-byte mapping reserve"
+    )]
     MappingReserveExceeded {
         /// What was being done.
         operation: &'static str,

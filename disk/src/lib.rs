@@ -41,8 +41,9 @@ mod error;
 mod file;
 mod file_system;
 pub mod limits;
-mod uring_support;
 mod options;
+mod sim;
+mod uring_support;
 
 pub use alignment::Alignment;
 pub use buf::AlignedBuf;
@@ -51,4 +52,9 @@ pub use error::{Error, Result};
 pub use file::{File, FileInfo, IoRequest, Submission};
 pub use file_system::{DirectIoSupport, FileSystem};
 pub use options::{DirectIo, DiskOptions, IoMode};
+pub use sim::{
+    CrashChoices, CrashReport, DirectoryOutcome, Fault, FaultEffect, FaultTarget, FileId, KeepAll,
+    LoseAll, Operation, OperationCounts, PendingWrite, SIM_CAPACITY_BYTES_DEFAULT,
+    SIM_SECTOR_BYTES_DEFAULT, SimDisk, SimDiskOptions, Trigger, WriteFate, WriteOutcome,
+};
 pub use uring_support::{UringSupport, io_uring_support};

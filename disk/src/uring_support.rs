@@ -29,8 +29,12 @@ impl UringSupport {
         if let Err(reason) = &self.available {
             return Some(reason.clone());
         }
-        let missing: Vec<&str> =
-            self.opcodes.iter().filter(|(_, supported)| !supported).map(|(name, _)| *name).collect();
+        let missing: Vec<&str> = self
+            .opcodes
+            .iter()
+            .filter(|(_, supported)| !supported)
+            .map(|(name, _)| *name)
+            .collect();
         (!missing.is_empty()).then(|| format!("kernel lacks io_uring opcodes {missing:?}"))
     }
 }
