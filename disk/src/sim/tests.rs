@@ -250,3 +250,41 @@ fn a_crash_kills_every_old_handle() {
 fn a_sector_size_that_is_not_a_power_of_two_is_a_bug() {
     SimDisk::new(SimDiskOptions { sector_bytes: 1000, ..SimDiskOptions::default() });
 }
+
+#[test]
+fn the_disk_is_a_shared_thread_safe_handle() {
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+    assert_send_sync::<SimDisk>();
+    let disk = disk_with_directory(1);
+    let clone = disk.clone();
+    clone.open(Path::new("/db/f"), OpenOptions::create()).unwrap();
+    assert!(disk.exists(Path::new("/db/f")).unwrap(), "clones share one disk");
+    let threads: Vec<_> = (0..2u8)
+        .map(|index| {
+            let disk = disk.clone();
+            std::thread::spawn(move || {
+                let file = disk.open(Path::new("/db/f"), OpenOptions::existing()).unwrap();
+                file.write_at(&filled(512, index + 1), u64::from(index) * 512).unwrap();
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert_eq!(disk.pending_writes().len(), 2);
+    disk.check_invariants();
+}
+
+#[test]
+fn a_misdirected_write_to_a_file_too_small_to_miss_lands_past_it() {
+    let disk = disk_with_directory(1);
+    let file = disk.open(Path::new("/db/f"), OpenOptions::create()).unwrap();
+    disk.inject(Fault::misdirected_write(Trigger::Once { index: 0 }));
+    file.write_at(&filled(512, 1), 0).unwrap();
+    assert_eq!(file.size_bytes().unwrap(), 1024);
+    let mut read_back = filled(1024, 9);
+    file.read_at(&mut read_back, 0).unwrap();
+    assert!(read_back[..512].iter().all(|&byte| byte == 0), "nothing landed where asked");
+    assert!(read_back[512..].iter().all(|&byte| byte == 1));
+    disk.check_invariants();
+}
