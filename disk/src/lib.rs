@@ -44,6 +44,7 @@ pub mod limits;
 mod options;
 mod probe;
 mod real;
+pub mod sim;
 mod sysfs;
 mod uring_support;
 
@@ -59,4 +60,5 @@ pub use probe::{
     StatxDioAlign, WriteCache,
 };
 pub use real::{Completion, IoQueue, RealDisk};
+pub use sim::{SimDisk, SimDiskOptions};
 pub use uring_support::{UringSupport, io_uring_support};
