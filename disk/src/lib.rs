@@ -45,7 +45,6 @@ mod options;
 mod probe;
 mod real;
 pub mod sim;
-mod sysfs;
 mod uring_support;
 
 pub use alignment::Alignment;

@@ -38,7 +38,8 @@ use crate::uring_support::{UringSupport, io_uring_support};
 use probe_file::ProbeFile;
 
 /// Where sysfs is mounted outside tests.
-const SYSFS_ROOT: &str = "/sys";
+/// The sysfs root, `/sys` on every Linux system (tests point the inner functions elsewhere).
+pub(crate) const SYSFS_ROOT: &str = "/sys";
 
 /// Everything the probe learned about the storage under one path.
 #[derive(Clone, Debug, serde::Serialize)]

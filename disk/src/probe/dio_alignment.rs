@@ -54,6 +54,18 @@ impl StatxDioAlign {
         }
     }
 
+    /// Asks the kernel about an open file.
+    pub(crate) fn of_fd(fd: impl std::os::fd::AsFd) -> Self {
+        match rustix::fs::statx(fd, "", AtFlags::EMPTY_PATH, StatxFlags::DIOALIGN) {
+            Ok(stat) => Self::from_statx(
+                StatxFlags::from_bits_retain(stat.stx_mask),
+                stat.stx_dio_mem_align,
+                stat.stx_dio_offset_align,
+            ),
+            Err(errno) => Self::Failed { error: std::io::Error::from(errno).to_string() },
+        }
+    }
+
     /// Interprets the three `statx` fields that matter here.
     fn from_statx(mask: StatxFlags, memory_bytes: u32, offset_bytes: u32) -> Self {
         if !mask.contains(StatxFlags::DIOALIGN) {

@@ -17,8 +17,8 @@ use crate::disk::{Disk, LockGuard, OpenOptions};
 use crate::error::{Error, Result};
 use crate::file::{File, FileInfo, Submission};
 use crate::file_system::{DirectIoSupport, FileSystem};
-use crate::limits::{ALIGN_FALLBACK_BYTES, ALIGN_MAX_BYTES};
 use crate::options::{DirectIo, DiskOptions, IoMode};
+use crate::probe::{BlockDevice, DioAlignment, SYSFS_ROOT, StatxDioAlign};
 use crate::uring_support::io_uring_support;
 
 pub use queue::{Completion, IoQueue};
@@ -172,21 +172,15 @@ fn file_system_name(path: &Path) -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-/// The alignment the kernel requires of direct I/O on this file: `STATX_DIOALIGN` when reported
-/// and sane, else the block device's logical block size, else 4096 (valid on every device whose
-/// logical block is at most 4 KiB).
+/// The alignment the kernel requires of direct I/O on this file, decided exactly as
+/// `directdb probe` reports it: `STATX_DIOALIGN` when reported and sane, else the block
+/// device's logical block size, else 4096 (valid on every device whose logical block is at most
+/// 4 KiB).
 fn alignment_of(fd: &OwnedFd) -> Alignment {
-    let sane = |bytes: u32| bytes.is_power_of_two() && bytes <= ALIGN_MAX_BYTES;
-    if let Some((memory_bytes, offset_bytes)) = sys::dio_alignment(fd)
-        && sane(memory_bytes)
-        && sane(offset_bytes)
-    {
-        return Alignment { memory_bytes, offset_bytes };
-    }
-    let logical_bytes = sys::device_of(fd)
-        .and_then(|(major, minor)| crate::sysfs::logical_block_bytes(major, minor))
-        .filter(|&bytes| sane(bytes));
-    Alignment::uniform(logical_bytes.unwrap_or(ALIGN_FALLBACK_BYTES))
+    let logical_block_bytes = sys::device_of(fd)
+        .and_then(|(major, minor)| BlockDevice::lookup(Path::new(SYSFS_ROOT), major, minor).ok())
+        .and_then(|device| device.logical_block_bytes);
+    DioAlignment::choose(StatxDioAlign::of_fd(fd), logical_block_bytes).alignment
 }
 
 impl Disk for RealDisk {

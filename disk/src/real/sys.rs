@@ -5,7 +5,7 @@ use std::io::IoSlice;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
-use rustix::fs::{AtFlags, Mode, OFlags, StatxFlags};
+use rustix::fs::{Mode, OFlags};
 use rustix::io::{Errno, ReadWriteFlags};
 
 use crate::error::{Error, Result};
@@ -113,15 +113,6 @@ pub(crate) fn advise_random(fd: impl AsFd) {
 /// buffered file goes to the device.
 pub(crate) fn advise_dont_need(fd: impl AsFd) {
     let _ = rustix::fs::fadvise(fd, 0, None, rustix::fs::Advice::DontNeed);
-}
-
-/// The direct-I/O alignment the kernel reports for an open file, if it reports one
-/// (`STATX_DIOALIGN`, Linux 6.1+, regular files on file systems that implement it).
-pub(crate) fn dio_alignment(fd: impl AsFd) -> Option<(u32, u32)> {
-    let stat = rustix::fs::statx(fd, "", AtFlags::EMPTY_PATH, StatxFlags::DIOALIGN).ok()?;
-    let reported = stat.stx_mask & StatxFlags::DIOALIGN.bits() != 0;
-    let (memory_bytes, offset_bytes) = (stat.stx_dio_mem_align, stat.stx_dio_offset_align);
-    (reported && memory_bytes != 0 && offset_bytes != 0).then_some((memory_bytes, offset_bytes))
 }
 
 /// The `(major, minor)` device number of the file system holding an open file.
