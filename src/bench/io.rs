@@ -3,11 +3,15 @@
 //!
 //! Each row is one access pattern on one backend, run for a fixed time on a file that was
 //! really written (never sparse: reading a hole costs no I/O and would flatter every number).
-//! Reads start cold: direct files bypass the page cache; for buffered and mmap files the file's
-//! pages are dropped first ([`disk::File::drop_cached_pages`], plus `drop_caches` when root).
+//! Reads are cold: direct files bypass the page cache; for buffered and mmap files the file's
+//! pages are dropped first ([`disk::File::drop_cached_pages`], plus `drop_caches` when root),
+//! and — as fio's random map does — a row touches each block at most once, in a random order
+//! shared by all its threads, ending early if the file runs out, so no read is served from
+//! pages the same row cached.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use disk::{
@@ -273,11 +277,47 @@ fn to_row(
     }
 }
 
-/// Each benchmark thread's state: its buffer, its random generator, its position.
+/// Each benchmark thread's state: its buffer and, for the durable-write rows, its position.
 struct Worker {
     buf: AlignedBuf,
-    rng: SmallRng,
     next_offset: u64,
+}
+
+/// Hands out each of `block_count` blocks once, in a fixed pseudo-random order (or in order),
+/// to any number of threads.
+struct Cursor {
+    next_index: AtomicU64,
+    block_count: u64,
+    /// Step of the permutation `index * stride mod block_count`: coprime to `block_count`, so
+    /// every block comes up exactly once. 1 for sequential order.
+    stride: u64,
+}
+
+impl Cursor {
+    fn new(block_count: u64, random: bool) -> Self {
+        let mut stride = if random { (0x9E37_79B9_7F4A_7C15 % block_count.max(1)) | 1 } else { 1 };
+        while gcd(stride, block_count) != 1 {
+            stride += 2;
+        }
+        Self { next_index: AtomicU64::new(0), block_count, stride }
+    }
+
+    /// The next block, or `None` once every block was handed out.
+    fn next_block(&self) -> Option<u64> {
+        let index = self.next_index.fetch_add(1, Ordering::Relaxed);
+        (index < self.block_count).then(|| {
+            let product =
+                u128::from(index) * u128::from(self.stride) % u128::from(self.block_count);
+            u64::try_from(product).expect("below block_count")
+        })
+    }
+}
+
+fn gcd(mut left: u64, mut right: u64) -> u64 {
+    while right != 0 {
+        (left, right) = (right, left % right);
+    }
+    left
 }
 
 fn run_pattern(
@@ -302,22 +342,22 @@ fn run_pattern(
         // Start each write test with no dirty pages left over from the previous one.
         file.sync_data().map_err(|error| error.to_string())?;
     }
+    let random = matches!(pattern, Pattern::RandomRead | Pattern::RandomWrite);
+    let cursor = Cursor::new(block_count, random);
     let setup = |thread_index: usize| Worker {
         buf: filled_buffer(block_bytes, alignment, thread_index),
-        rng: SmallRng::seed_from_u64(thread_index as u64 + 1),
-        // Sequential threads start spread over the file.
-        next_offset: (block_count / queue_depth as u64) * thread_index as u64,
+        next_offset: 0,
     };
-    let operation = |worker: &mut Worker| -> Result<(), String> {
+    let operation = |worker: &mut Worker| -> Result<bool, String> {
         let offset = match pattern {
-            Pattern::RandomRead | Pattern::RandomWrite => {
-                worker.rng.random_range(0..block_count) * block_bytes as u64
+            Pattern::RandomRead
+            | Pattern::RandomWrite
+            | Pattern::SequentialRead
+            | Pattern::SequentialWrite => {
+                let Some(block) = cursor.next_block() else { return Ok(false) };
+                block * block_bytes as u64
             }
-            Pattern::SequentialRead | Pattern::SequentialWrite => {
-                let offset = (worker.next_offset % block_count) * block_bytes as u64;
-                worker.next_offset += 1;
-                offset
-            }
+            // Durable writes go round a small pre-written region, as a log does.
             _ => {
                 let offset = (worker.next_offset % durable_block_count) * block_bytes as u64;
                 worker.next_offset += 1;
@@ -325,7 +365,8 @@ fn run_pattern(
             }
         };
         one_operation(&**file, pattern, use_ring, &mut worker.buf, offset)
-            .map_err(|error| error.to_string())
+            .map_err(|error| error.to_string())?;
+        Ok(true)
     };
     run_threads(queue_depth, duration, setup, operation)
 }
@@ -344,18 +385,21 @@ fn run_queue(
         return Err(format!("queue depth {depth} is above {}", disk::limits::QUEUE_DEPTH_MAX));
     }
     let mut queue: IoQueue<Instant> = IoQueue::new(depth);
-    let mut rng = SmallRng::seed_from_u64(0x9e37);
+    let cursor = Cursor::new(block_count, true);
     let mut spare: Vec<AlignedBuf> = (0..queue_depth)
         .map(|index| filled_buffer(RANDOM_BLOCK_BYTES, file.info().alignment, index))
         .collect();
     let mut recorder = Recorder::new();
     let started = Instant::now();
     let deadline = started + duration;
+    let mut finished_at = None;
     loop {
         let now = Instant::now();
         if now < deadline {
-            while let Some(buf) = spare.pop() {
-                let offset = rng.random_range(0..block_count) * RANDOM_BLOCK_BYTES as u64;
+            while !spare.is_empty() {
+                let Some(block) = cursor.next_block() else { break };
+                let buf = spare.pop().expect("checked non-empty");
+                let offset = block * RANDOM_BLOCK_BYTES as u64;
                 if is_read {
                     queue.push_read(file, offset, buf, now);
                 } else {
@@ -369,10 +413,13 @@ fn run_queue(
         if now < deadline {
             recorder.record(completion.tag.elapsed());
             spare.push(completion.buf);
+            finished_at = Some(Instant::now());
         }
     }
-    // Completions after the deadline are not counted, so neither is the time spent draining.
-    Ok(recorder.finish(duration))
+    // Completions after the deadline are not counted, so neither is the time spent draining;
+    // a row that ran out of blocks ends at its last completion.
+    let elapsed = finished_at.map_or(duration, |at| (at - started).min(duration));
+    Ok(recorder.finish(elapsed))
 }
 
 fn one_operation(
@@ -435,4 +482,33 @@ fn make_cold(file: &dyn File) -> Result<(), String> {
             .map_err(|error| format!("write /proc/sys/vm/drop_caches: {error}"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_hands_out_every_block_exactly_once() {
+        for block_count in [0u64, 1, 2, 3, 7, 1000, 4096, 6000, 65537] {
+            for random in [false, true] {
+                let cursor = Cursor::new(block_count, random);
+                let mut seen = vec![false; usize::try_from(block_count).unwrap()];
+                while let Some(block) = cursor.next_block() {
+                    let index = usize::try_from(block).unwrap();
+                    assert!(!seen[index], "block {block} of {block_count} handed out twice");
+                    seen[index] = true;
+                }
+                assert!(seen.iter().all(|&was_seen| was_seen), "{block_count} {random}");
+                assert!(cursor.next_block().is_none());
+            }
+        }
+    }
+
+    #[test]
+    fn random_order_is_not_sequential() {
+        let cursor = Cursor::new(4096, true);
+        let first: Vec<u64> = (0..4).map(|_| cursor.next_block().unwrap()).collect();
+        assert_ne!(first, vec![0, 1, 2, 3]);
+    }
 }

@@ -29,7 +29,8 @@ fn new_histogram() -> Histogram<u64> {
 
 /// Runs `operation` in a loop on `thread_count` threads for `duration`, timing each call.
 /// `setup` builds each thread's state (its buffers, its random generator) before the clock
-/// starts. An operation error stops the run and is returned.
+/// starts. An operation returns `Ok(false)` when there is nothing left to do (that call is not
+/// counted and its thread stops); an operation error stops the run and is returned.
 pub(crate) fn run_threads<State, Setup, Operation>(
     thread_count: usize,
     duration: Duration,
@@ -38,7 +39,7 @@ pub(crate) fn run_threads<State, Setup, Operation>(
 ) -> Result<Measurement, String>
 where
     Setup: Fn(usize) -> State + Sync,
-    Operation: Fn(&mut State) -> Result<(), String> + Sync,
+    Operation: Fn(&mut State) -> Result<bool, String> + Sync,
 {
     let barrier = std::sync::Barrier::new(thread_count + 1);
     let (histograms, elapsed) = std::thread::scope(|scope| {
@@ -55,7 +56,9 @@ where
                         if started >= deadline {
                             return Ok(histogram);
                         }
-                        operation(&mut state)?;
+                        if !operation(&mut state)? {
+                            return Ok(histogram);
+                        }
                         let latency_ns =
                             u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
                         histogram.saturating_record(latency_ns.clamp(1, LATENCY_NS_MAX));
@@ -113,6 +116,8 @@ fn summarise(histogram: &Histogram<u64>, elapsed: Duration) -> Measurement {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::Ordering::Relaxed;
+
     use super::*;
 
     #[test]
@@ -123,7 +128,7 @@ mod tests {
             |_| 0u64,
             |count| {
                 *count += 1;
-                Ok(())
+                Ok(true)
             },
         )
         .unwrap();
@@ -131,5 +136,15 @@ mod tests {
         assert!(measurement.latency_us_p50 <= measurement.latency_us_p99);
         let failed = run_threads(2, Duration::from_secs(60), |_| (), |_| Err("boom".to_string()));
         assert_eq!(failed.unwrap_err(), "boom");
+        // Threads that run out of work end the run before the deadline, uncounted.
+        let remaining = std::sync::atomic::AtomicU64::new(10);
+        let bounded = run_threads(
+            2,
+            Duration::from_secs(60),
+            |_| (),
+            |_| Ok(remaining.fetch_update(Relaxed, Relaxed, |left| left.checked_sub(1)).is_ok()),
+        )
+        .unwrap();
+        assert_eq!(bounded.operation_count, 10);
     }
 }

@@ -60,7 +60,7 @@ struct Reference {
 }
 
 /// Rounds of (directdb, fio) pairs in the reference section.
-const REFERENCE_ROUND_COUNT: usize = 2;
+const REFERENCE_ROUND_COUNT: usize = 3;
 
 /// Runs the chosen benchmark.
 pub(crate) fn run(args: Args, format: Format) -> Result<(), CliError> {
