@@ -1,6 +1,41 @@
-//! The directdb write-ahead log: checksummed records, segments, group commit, a flush policy
-//! chosen from the device's write cache, and the recovery reader.
+//! The directdb write-ahead log: checksummed records in pre-zeroed, recycled segments, group
+//! commit, a flush method chosen from what the device's write cache does, and a recovery reader
+//! that cuts a torn tail and reports corruption.
 //!
-//! Not built yet: this crate is a placeholder in the workspace so that the dependency graph
-//! (`engine → wal, bufferpool → disk`) is fixed from the start.
+//! ```
+//! use std::sync::Arc;
+//! use disk::{Disk, SimDisk};
+//! use wal::{Lsn, Wal, WalOptions};
+//!
+//! # fn main() -> wal::Result<()> {
+//! let disk: Arc<dyn Disk> = Arc::new(SimDisk::with_seed(1));
+//! let (log, replayed) = Wal::open(Arc::clone(&disk), "/db/wal", WalOptions::default(), Lsn::ZERO)?;
+//! assert!(replayed.is_empty());
+//! let appended = log.append(1, b"put k v")?;
+//! log.wait_durable(appended.lsn_end)?; // many committers share one flush here
+//! drop(log);
+//!
+//! let (_log, replayed) = Wal::open(disk, "/db/wal", WalOptions::default(), Lsn::ZERO)?;
+//! assert_eq!(replayed[0].payload, b"put k v");
+//! # Ok(())
+//! # }
+//! ```
 #![forbid(unsafe_code)]
+
+mod error;
+mod group_commit;
+pub mod limits;
+mod lsn;
+mod options;
+mod record;
+mod recovery;
+mod segment;
+mod sync;
+mod wal;
+mod writer;
+
+pub use error::{Error, Result};
+pub use lsn::Lsn;
+pub use options::WalOptions;
+pub use record::Record;
+pub use wal::{Appended, Wal, WalStats};

@@ -1,0 +1,344 @@
+//! Finding the end of the log after a crash, and telling a torn tail from corruption.
+//!
+//! Recovery reads records from the start LSN it is given until the first position that holds
+//! no valid record. What that position means is decided by what lies beyond it:
+//!
+//! | beyond the first invalid record at P                                | verdict        |
+//! |---------------------------------------------------------------------|----------------|
+//! | nothing valid (zeros, stale records of an older salt, garbage)       | torn tail: the log ends at P |
+//! | valid records, all with `durable_lsn <= P`                          | torn tail: they were in the same unacknowledged batch as P |
+//! | a valid record with `durable_lsn > P`                               | corruption: P was durable (acknowledged) before that record was written |
+//! | a segment the records lead into has a bad header                    | corruption     |
+//! | the first segment needed is missing or its header is bad            | corruption     |
+//!
+//! `durable_lsn` is stamped into each record when it is first written, so a record of a later
+//! batch proves that every earlier batch had completed. What no later record vouches for — the
+//! last batch — cannot be told from a torn write: a bit flip there reads as a torn tail (see
+//! `docs/DURABILITY.md`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use disk::{AlignedBuf, Disk, File, IoMode, OpenOptions};
+
+use crate::error::{Error, Result};
+use crate::limits::{RECORD_ALIGN_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
+use crate::lsn::Lsn;
+use crate::record::{self, Kind, Record};
+use crate::segment::{self, Geometry, SegmentHeader};
+
+/// One segment read whole.
+pub(crate) struct Loaded {
+    pub(crate) file: Arc<dyn File>,
+    pub(crate) header: SegmentHeader,
+    /// The segment's data area (everything after the header block).
+    pub(crate) data: AlignedBuf,
+}
+
+/// What recovery found.
+pub(crate) struct Recovered {
+    pub(crate) geometry: Geometry,
+    pub(crate) records: Vec<Record>,
+    /// Where the valid log ends: the next record goes here.
+    pub(crate) tail: Lsn,
+    /// The segment holding `tail`, if it exists and is initialised.
+    pub(crate) tail_segment: Option<Loaded>,
+    /// End of the non-zero bytes beyond `tail` in its segment (left by a torn batch); they are
+    /// zeroed before the log is written again.
+    pub(crate) garbage_end: Option<Lsn>,
+    pub(crate) spares: Vec<PathBuf>,
+    pub(crate) spare_counter: u64,
+}
+
+/// Recovers the log in `directory` from `start` (a record boundary: 0 or a checkpoint's LSN).
+pub(crate) fn recover(
+    disk: &Arc<dyn Disk>,
+    directory: &Path,
+    segment_bytes: u32,
+    start: Lsn,
+) -> Result<Recovered> {
+    let inventory = Inventory::read(disk, directory)?;
+    let Some(geometry) = inventory.geometry(disk)? else {
+        if start != Lsn::ZERO {
+            return Err(corruption(
+                directory,
+                start,
+                "no initialised log segment, but recovery must start here",
+            ));
+        }
+        return Ok(inventory.fresh(Geometry::new(segment_bytes)));
+    };
+    let mut scan = Scan {
+        disk,
+        inventory: &inventory,
+        geometry,
+        records: Vec::new(),
+        loaded: BTreeMap::new(),
+    };
+    let first_index = geometry.segment_of(start);
+    if scan.load(first_index)?.is_none() {
+        let path = directory.join(segment::file_name(first_index));
+        return Err(corruption(
+            &path,
+            start,
+            "the segment holding the recovery start is missing or uninitialised",
+        ));
+    }
+    let (tail, garbage_end) = scan.run(start)?;
+    let tail_index = geometry.segment_of(tail);
+    let records = std::mem::take(&mut scan.records);
+    let tail_segment = scan.loaded.remove(&tail_index).flatten();
+    Ok(Recovered {
+        geometry,
+        records,
+        tail,
+        tail_segment,
+        garbage_end,
+        spares: inventory.spares,
+        spare_counter: inventory.spare_counter,
+    })
+}
+
+fn corruption(path: &Path, lsn: Lsn, reason: impl Into<String>) -> Error {
+    Error::Corruption { path: path.to_path_buf(), lsn, reason: reason.into() }
+}
+
+/// The files in the log's directory.
+struct Inventory {
+    segments: BTreeMap<u64, PathBuf>,
+    spares: Vec<PathBuf>,
+    spare_counter: u64,
+}
+
+impl Inventory {
+    fn read(disk: &Arc<dyn Disk>, directory: &Path) -> Result<Self> {
+        let mut inventory =
+            Self { segments: BTreeMap::new(), spares: Vec::new(), spare_counter: 0 };
+        for path in disk.list_dir(directory)? {
+            let Some(name) = path.file_name().and_then(|name| name.to_str()) else { continue };
+            if let Some(index) = segment::parse_file_name(name) {
+                inventory.segments.insert(index, path);
+            } else if segment::is_spare_file_name(name) {
+                inventory.spare_counter = inventory.spare_counter.max(spare_number(name) + 1);
+                inventory.spares.push(path);
+            }
+        }
+        Ok(inventory)
+    }
+
+    /// The log's geometry, from the first segment with a valid header; `None` if there is none
+    /// (a new log, or one whose first segment was never initialised).
+    fn geometry(&self, disk: &Arc<dyn Disk>) -> Result<Option<Geometry>> {
+        for path in self.segments.values() {
+            if let Some(header) = read_header(disk, path)? {
+                return Ok(Some(Geometry::new(header.segment_bytes)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A log with no initialised segment: everything found becomes a spare.
+    fn fresh(self, geometry: Geometry) -> Recovered {
+        let mut spares = self.spares;
+        spares.extend(self.segments.into_values());
+        Recovered {
+            geometry,
+            records: Vec::new(),
+            tail: Lsn::ZERO,
+            tail_segment: None,
+            garbage_end: None,
+            spares,
+            spare_counter: self.spare_counter,
+        }
+    }
+}
+
+fn spare_number(name: &str) -> u64 {
+    name.trim_start_matches("wal-spare-").trim_end_matches(".seg").parse().unwrap_or(0)
+}
+
+fn open_segment(disk: &Arc<dyn Disk>, path: &Path) -> Result<Arc<dyn File>> {
+    let options = OpenOptions { io_mode: Some(IoMode::Direct), ..OpenOptions::existing() };
+    Ok(disk.open(path, options)?)
+}
+
+/// The header of the segment at `path`, or `None` if the file is too short or its header is
+/// not valid (a segment whose initialisation never completed).
+fn read_header(disk: &Arc<dyn Disk>, path: &Path) -> Result<Option<SegmentHeader>> {
+    let file = open_segment(disk, path)?;
+    let mut block = AlignedBuf::for_alignment(SEGMENT_HEADER_BYTES, file.info().alignment);
+    match file.read_at(&mut block, 0) {
+        Ok(()) => Ok(SegmentHeader::decode(&block).ok()),
+        Err(disk::Error::ShortRead { .. }) => Ok(None),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// What the scan found at one position.
+enum Step {
+    Data { tag: u8, payload: Vec<u8>, encoded_bytes: usize },
+    SegmentEnd,
+    NoRoom,
+    Invalid(&'static str),
+}
+
+struct Scan<'a> {
+    disk: &'a Arc<dyn Disk>,
+    inventory: &'a Inventory,
+    geometry: Geometry,
+    records: Vec<Record>,
+    /// Segments read so far; `None` for one missing or uninitialised.
+    loaded: BTreeMap<u64, Option<Loaded>>,
+}
+
+impl Scan<'_> {
+    /// Reads segment `index` whole (once); `None` if it is missing, short or has a bad header.
+    fn load(&mut self, index: u64) -> Result<Option<&Loaded>> {
+        if !self.loaded.contains_key(&index) {
+            let loaded = self.read_segment(index)?;
+            self.loaded.insert(index, loaded);
+        }
+        Ok(self.loaded[&index].as_ref())
+    }
+
+    fn read_segment(&self, index: u64) -> Result<Option<Loaded>> {
+        let Some(path) = self.inventory.segments.get(&index) else { return Ok(None) };
+        let Some(header) = read_header(self.disk, path)? else { return Ok(None) };
+        if header.index != index || header.segment_bytes != self.geometry.segment_bytes {
+            return Ok(None); // a renamed spare whose initialisation did not complete
+        }
+        let file = open_segment(self.disk, path)?;
+        let data_bytes = usize::try_from(self.geometry.data_bytes).expect("segment fits memory");
+        let mut data = AlignedBuf::for_alignment(data_bytes, file.info().alignment);
+        match file.read_at(&mut data, SEGMENT_HEADER_BYTES as u64) {
+            Ok(()) => Ok(Some(Loaded { file, header, data })),
+            Err(disk::Error::ShortRead { .. }) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Collects records from `start` to the end of the valid log; returns the tail and the end
+    /// of any garbage beyond it.
+    fn run(&mut self, start: Lsn) -> Result<(Lsn, Option<Lsn>)> {
+        let mut lsn = start;
+        loop {
+            let index = self.geometry.segment_of(lsn);
+            match self.step(lsn)? {
+                Step::Data { tag, payload, encoded_bytes } => {
+                    self.records.push(Record { lsn, tag, payload });
+                    lsn = lsn.plus(encoded_bytes as u64);
+                }
+                Step::SegmentEnd => {
+                    let next_start = self.geometry.segment_start(index + 1);
+                    if self.load(index + 1)?.is_none() {
+                        let path = segment_path(self, index + 1);
+                        let reason = "a segment end leads to a missing or uninitialised segment";
+                        return Err(corruption(&path, next_start, reason));
+                    }
+                    lsn = next_start;
+                }
+                // No room for a record: the log continues in the next segment if the writer
+                // got there, else it ends here.
+                Step::NoRoom if self.load(index + 1)?.is_some() => {
+                    lsn = self.geometry.segment_start(index + 1);
+                }
+                Step::NoRoom => return Ok((lsn, None)),
+                Step::Invalid(reason) => return self.classify(lsn, reason),
+            }
+        }
+    }
+
+    /// What lies at `lsn` (in a loaded segment).
+    fn step(&mut self, lsn: Lsn) -> Result<Step> {
+        let index = self.geometry.segment_of(lsn);
+        let segment_start = self.geometry.segment_start(index);
+        let loaded = self.load(index)?.expect("the scan only enters loaded segments");
+        let offset = usize::try_from(lsn.0 - segment_start.0).expect("inside the segment");
+        let room_bytes = loaded.data.len() - offset;
+        Ok(match record::decode(&loaded.data[offset..], lsn, loaded.header.salt) {
+            Ok((header, payload)) if header.kind == Kind::Data => Step::Data {
+                tag: header.tag,
+                payload: payload.to_vec(),
+                encoded_bytes: header.encoded_bytes(),
+            },
+            Ok(_) => Step::SegmentEnd,
+            Err(_) if room_bytes < RECORD_HEADER_BYTES => Step::NoRoom,
+            Err(reason) => Step::Invalid(reason),
+        })
+    }
+
+    /// Decides whether the invalid record at `lsn` is a torn tail or corruption.
+    fn classify(&mut self, lsn: Lsn, reason: &str) -> Result<(Lsn, Option<Lsn>)> {
+        let index = self.geometry.segment_of(lsn);
+        let segment_start = self.geometry.segment_start(index);
+        let loaded = self.loaded[&index].as_ref().expect("loaded");
+        let offset = usize::try_from(lsn.0 - segment_start.0).expect("inside the segment");
+        let salt = loaded.header.salt;
+        for candidate in
+            (offset + RECORD_ALIGN_BYTES..loaded.data.len()).step_by(RECORD_ALIGN_BYTES)
+        {
+            let candidate_lsn = segment_start.plus(candidate as u64);
+            if let Ok((header, _)) = record::decode(&loaded.data[candidate..], candidate_lsn, salt)
+                && header.durable_lsn > lsn
+            {
+                return Err(self.damaged(lsn, reason, candidate_lsn));
+            }
+        }
+        let garbage_end = loaded.data[offset..]
+            .iter()
+            .rposition(|&byte| byte != 0)
+            .map(|last| lsn.plus(last as u64 + 1));
+        self.check_later_segments(lsn, reason)?;
+        Ok((lsn, garbage_end))
+    }
+
+    /// Walks the records of every later segment with a valid header: one written after `lsn`
+    /// was durable proves `lsn` was damaged after being acknowledged.
+    fn check_later_segments(&mut self, lsn: Lsn, reason: &str) -> Result<()> {
+        let later: Vec<u64> = self
+            .inventory
+            .segments
+            .range(self.geometry.segment_of(lsn) + 1..)
+            .map(|(&index, _)| index)
+            .collect();
+        for index in later {
+            let segment_start = self.geometry.segment_start(index);
+            let Some(loaded) = self.load(index)? else { continue };
+            let mut offset = 0;
+            while let Ok((header, _)) = record::decode(
+                &loaded.data[offset..],
+                segment_start.plus(offset as u64),
+                loaded.header.salt,
+            ) {
+                if header.durable_lsn > lsn {
+                    let witness = segment_start.plus(offset as u64);
+                    return Err(self.damaged(lsn, reason, witness));
+                }
+                if header.kind == Kind::SegmentEnd {
+                    break;
+                }
+                offset += header.encoded_bytes();
+            }
+        }
+        Ok(())
+    }
+
+    fn damaged(&self, lsn: Lsn, reason: &str, witness: Lsn) -> Error {
+        let index = self.geometry.segment_of(lsn);
+        let path = segment_path(self, index);
+        corruption(
+            &path,
+            lsn,
+            format!("{reason}; the record at LSN {witness} was written after this one was durable"),
+        )
+    }
+}
+
+fn segment_path(scan: &Scan<'_>, index: u64) -> PathBuf {
+    scan.inventory
+        .segments
+        .get(&index)
+        .cloned()
+        .unwrap_or_else(|| PathBuf::from(segment::file_name(index)))
+}

@@ -1,0 +1,257 @@
+//! [`Wal`]: the log's public face.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use disk::{AlignedBuf, Disk, FlushMethod};
+
+use crate::error::{Error, Result};
+use crate::group_commit::GroupCommit;
+use crate::limits::SPARE_SEGMENT_COUNT_MAX;
+use crate::lsn::Lsn;
+use crate::options::WalOptions;
+use crate::record::Record;
+use crate::recovery::{self, Recovered};
+use crate::segment::{self, Geometry};
+use crate::writer::{OpenSegment, Tail, TailStats, write_batch};
+
+/// Where an appended record went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    /// The record's LSN.
+    pub lsn: Lsn,
+    /// The LSN just after it: the record is durable once [`Wal::lsn_durable`] reaches this.
+    pub lsn_end: Lsn,
+}
+
+/// What the log reports about itself.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct WalStats {
+    /// How appends are made durable.
+    pub flush_method: FlushMethod,
+    /// Why that method.
+    pub flush_reason: String,
+    /// The next record's LSN.
+    pub lsn_next: Lsn,
+    /// Everything below this is durable.
+    pub lsn_durable: Lsn,
+    /// Records appended since open.
+    pub records_appended: u64,
+    /// Record bytes appended since open (headers and padding included).
+    pub bytes_appended: u64,
+    /// Batches written and made durable (one per group commit).
+    pub batches_written: u64,
+    /// Bytes written by those batches (tail blocks are rewritten, so more than appended).
+    pub bytes_written: u64,
+    /// Segments initialised (new or reused) since open.
+    pub segments_initialised: u64,
+    /// Of those, segments recycled from spares.
+    pub segments_recycled: u64,
+    /// The failure that stopped the log, if one did.
+    pub failure: Option<String>,
+}
+
+/// A write-ahead log in one directory of a [`Disk`]. `Send + Sync`: share it among committers.
+pub struct Wal {
+    commit: GroupCommit<Tail>,
+    directory: PathBuf,
+    flush_reason: String,
+}
+
+impl std::fmt::Debug for Wal {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("Wal").field("directory", &self.directory).finish_non_exhaustive()
+    }
+}
+
+impl Wal {
+    /// Opens (or creates) the log in `directory` and recovers it: returns the log, ready for
+    /// appends, and every record from `replay_from` (0, or the LSN a checkpoint recorded) to the
+    /// end of the valid log, in order. A torn tail is cut; damage to a record the log had made
+    /// durable is [`Error::Corruption`].
+    pub fn open(
+        disk: Arc<dyn Disk>,
+        directory: impl AsRef<Path>,
+        options: WalOptions,
+        replay_from: Lsn,
+    ) -> Result<(Wal, Vec<Record>)> {
+        let directory = directory.as_ref().to_path_buf();
+        Geometry::check(options.segment_bytes)
+            .map_err(|reason| Error::InvalidOptions { reason })?;
+        disk.create_dir_all(&directory)?;
+        let mut recovered =
+            recovery::recover(&disk, &directory, options.segment_bytes, replay_from)?;
+        let records = std::mem::take(&mut recovered.records);
+        let tail = start_tail(disk, directory.clone(), &options, recovered)?;
+        tail.check_invariants();
+        let wal =
+            Wal { commit: GroupCommit::new(tail), directory, flush_reason: options.flush_reason };
+        Ok((wal, records))
+    }
+
+    /// Appends a record to the log buffer. It is durable once [`Wal::wait_durable`] returns for
+    /// its `lsn_end`.
+    pub fn append(&self, tag: u8, payload: &[u8]) -> Result<Appended> {
+        let (lsn, lsn_end) = self.commit.with_state(|tail| tail.append(tag, payload))?;
+        Ok(Appended { lsn, lsn_end })
+    }
+
+    /// Returns once everything below `lsn` is durable; many waiters share one flush.
+    pub fn wait_durable(&self, lsn: Lsn) -> Result<()> {
+        self.commit.wait_durable(lsn, write_batch).map_err(|reason| Error::Failed { reason })
+    }
+
+    /// Appends a record and waits until it is durable.
+    pub fn append_durable(&self, tag: u8, payload: &[u8]) -> Result<Appended> {
+        let appended = self.append(tag, payload)?;
+        self.wait_durable(appended.lsn_end)?;
+        Ok(appended)
+    }
+
+    /// Makes everything appended so far durable; returns the durable point.
+    pub fn flush(&self) -> Result<Lsn> {
+        let target = self.lsn_next();
+        self.wait_durable(target)?;
+        Ok(target)
+    }
+
+    /// Everything below this LSN is durable.
+    pub fn lsn_durable(&self) -> Lsn {
+        self.commit.with_state(|tail| tail.lsn_durable)
+    }
+
+    /// The LSN the next record will get.
+    pub fn lsn_next(&self) -> Lsn {
+        self.commit.with_state(|tail| tail.lsn_next)
+    }
+
+    /// Recycles (or removes) every segment wholly below `lsn`, which must be at or below the
+    /// LSN recovery will start from (a checkpoint's). Keeps up to
+    /// [`SPARE_SEGMENT_COUNT_MAX`] recycled files for reuse.
+    pub fn release_before(&self, lsn: Lsn) -> Result<()> {
+        self.commit.with_state(|tail| release(tail, lsn))
+    }
+
+    /// The log's counters and its flush policy.
+    pub fn stats(&self) -> WalStats {
+        self.commit.with_state(|tail| {
+            let TailStats {
+                records_appended,
+                bytes_appended,
+                batches_written,
+                bytes_written,
+                segments_initialised,
+                segments_recycled,
+            } = tail.stats.clone();
+            WalStats {
+                flush_method: tail.flush_method,
+                flush_reason: self.flush_reason.clone(),
+                lsn_next: tail.lsn_next,
+                lsn_durable: tail.lsn_durable,
+                records_appended,
+                bytes_appended,
+                batches_written,
+                bytes_written,
+                segments_initialised,
+                segments_recycled,
+                failure: tail.failure.clone(),
+            }
+        })
+    }
+
+    /// Panics if an internal invariant does not hold (for tests).
+    pub fn check_invariants(&self) {
+        self.commit.with_state(|tail| tail.check_invariants());
+    }
+}
+
+/// Builds the writer's tail from what recovery found: zeroes the garbage a torn batch left
+/// beyond the tail, reloads the tail block into the buffer, and opens the tail's segment.
+fn start_tail(
+    disk: Arc<dyn Disk>,
+    directory: PathBuf,
+    options: &WalOptions,
+    recovered: Recovered,
+) -> Result<Tail> {
+    let geometry = recovered.geometry;
+    let tail_lsn = recovered.tail;
+    let mut tail = Tail {
+        disk,
+        directory,
+        geometry,
+        block_bytes: 4096,
+        flush_method: options.flush_method,
+        lsn_next: tail_lsn,
+        lsn_durable: tail_lsn,
+        buffer_start: tail_lsn,
+        buffer: Vec::new(),
+        unsealed: Vec::new(),
+        segments: Default::default(),
+        spares: recovered.spares,
+        spare_counter: recovered.spare_counter,
+        failure: None,
+        stats: TailStats::default(),
+    };
+    if let Some(loaded) = recovered.tail_segment {
+        let block_bytes = u64::from(loaded.file.info().alignment.offset_bytes).max(512);
+        assert!(
+            4096 % block_bytes == 0,
+            "block size {block_bytes} does not divide the header block"
+        );
+        tail.block_bytes = block_bytes;
+        let segment_start = geometry.segment_start(loaded.header.index);
+        tail.buffer_start = Lsn(tail_lsn.0 - tail_lsn.0 % block_bytes);
+        let from = usize::try_from(tail.buffer_start.0 - segment_start.0).expect("in segment");
+        let to = usize::try_from(tail_lsn.0 - segment_start.0).expect("in segment");
+        tail.buffer = loaded.data[from..to].to_vec();
+        if let Some(garbage_end) = recovered.garbage_end {
+            zero_garbage(&tail, &loaded, garbage_end)?;
+        }
+        let segment = OpenSegment { file: loaded.file, salt: loaded.header.salt };
+        tail.segments.insert(loaded.header.index, segment);
+    } else {
+        tail.ensure_segment(geometry.segment_of(tail_lsn))?;
+        let file = &tail.segments.values().next().expect("just opened").file;
+        tail.block_bytes = u64::from(file.info().alignment.offset_bytes).max(512);
+    }
+    Ok(tail)
+}
+
+/// Overwrites `[tail, garbage_end)` with zeros (keeping the valid bytes of the tail block) and
+/// makes it durable, so no record of the torn batch can ever line up behind new appends.
+fn zero_garbage(tail: &Tail, loaded: &recovery::Loaded, garbage_end: Lsn) -> Result<()> {
+    let segment_start = tail.geometry.segment_start(loaded.header.index);
+    let segment_end = segment_start.plus(tail.geometry.data_bytes);
+    let end = Lsn(garbage_end.0.next_multiple_of(tail.block_bytes)).min(segment_end);
+    let length_bytes = usize::try_from(end.0 - tail.buffer_start.0).expect("below a segment");
+    let mut zeros = AlignedBuf::for_alignment(length_bytes, loaded.file.info().alignment);
+    zeros[..tail.buffer.len()].copy_from_slice(&tail.buffer);
+    loaded.file.write_at(&zeros, tail.geometry.file_offset(tail.buffer_start))?;
+    loaded.file.sync_data()?;
+    Ok(())
+}
+
+fn release(tail: &mut Tail, lsn: Lsn) -> Result<()> {
+    let limit = tail.geometry.segment_of(lsn.min(tail.buffer_start));
+    let mut changed = false;
+    for path in tail.disk.list_dir(&tail.directory)? {
+        let name = path.file_name().and_then(|name| name.to_str()).unwrap_or_default();
+        let Some(index) = segment::parse_file_name(name) else { continue };
+        if index >= limit || tail.segments.contains_key(&index) {
+            continue;
+        }
+        if tail.spares.len() < SPARE_SEGMENT_COUNT_MAX {
+            let spare = tail.directory.join(segment::spare_file_name(tail.spare_counter));
+            tail.spare_counter += 1;
+            tail.disk.rename(&path, &spare)?;
+            tail.spares.push(spare);
+        } else {
+            tail.disk.remove(&path)?;
+        }
+        changed = true;
+    }
+    if changed {
+        tail.disk.sync_dir(&tail.directory)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,288 @@
+//! The writer's side of the log: the tail buffer that appends go into, the batches the group
+//! commit leader writes, and the segment files they go to.
+//!
+//! The buffer holds the log from `buffer_start` (the start of the block holding the durable
+//! point) to `lsn_next`. Each batch writes all of it, whole blocks, so the partly filled tail
+//! block is rewritten by the next batch. Bytes of records already written never change in a
+//! rewrite, so a torn rewrite cannot damage them (each sector is old or new, and both hold the
+//! same bytes for them).
+//!
+//! Invariants (checked by [`Tail::check_invariants`]):
+//! 1. `buffer_start <= lsn_durable <= lsn_next`, `buffer_start` is block-aligned, and
+//!    `buffer.len() == lsn_next - buffer_start`.
+//! 2. Every record appended since the last batch is listed in `unsealed`, so its `durable_lsn`
+//!    is set just before it is first written.
+//! 3. The segment holding `lsn_next` is open and initialised (its header is durable).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use disk::{AlignedBuf, Disk, File, FlushMethod, IoMode, OpenOptions};
+
+use crate::error::{Error, Result};
+use crate::group_commit::CommitState;
+use crate::limits::{RECORD_HEADER_BYTES, RECORD_PAYLOAD_BYTES_MAX, SEGMENT_HEADER_BYTES};
+use crate::lsn::Lsn;
+use crate::record::{self, Header, Kind};
+use crate::segment::{self, Geometry, SegmentHeader};
+
+/// An open, initialised segment.
+#[derive(Debug, Clone)]
+pub(crate) struct OpenSegment {
+    pub(crate) file: Arc<dyn File>,
+    pub(crate) salt: u64,
+}
+
+/// The appending end of the log.
+pub(crate) struct Tail {
+    pub(crate) disk: Arc<dyn Disk>,
+    pub(crate) directory: PathBuf,
+    pub(crate) geometry: Geometry,
+    pub(crate) block_bytes: u64,
+    pub(crate) flush_method: FlushMethod,
+    pub(crate) lsn_next: Lsn,
+    pub(crate) lsn_durable: Lsn,
+    pub(crate) buffer_start: Lsn,
+    pub(crate) buffer: Vec<u8>,
+    /// Offsets in `buffer` of records appended since the last batch.
+    pub(crate) unsealed: Vec<usize>,
+    /// Open segments by index: the current one, possibly the next.
+    pub(crate) segments: BTreeMap<u64, OpenSegment>,
+    /// Recycled files waiting for reuse.
+    pub(crate) spares: Vec<PathBuf>,
+    pub(crate) spare_counter: u64,
+    pub(crate) failure: Option<String>,
+    pub(crate) stats: TailStats,
+}
+
+/// Counters kept under the log's lock.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub(crate) struct TailStats {
+    pub(crate) records_appended: u64,
+    pub(crate) bytes_appended: u64,
+    pub(crate) batches_written: u64,
+    pub(crate) bytes_written: u64,
+    pub(crate) segments_initialised: u64,
+    pub(crate) segments_recycled: u64,
+}
+
+/// What a leader writes: whole blocks of one or two segments, up to `end`.
+pub(crate) struct Batch {
+    pub(crate) writes: Vec<(Arc<dyn File>, u64, AlignedBuf)>,
+    pub(crate) end: Lsn,
+    pub(crate) flush_method: FlushMethod,
+}
+
+impl Tail {
+    /// Appends a record; returns `(start, end)`: where it is, and the LSN to wait for.
+    pub(crate) fn append(&mut self, tag: u8, payload: &[u8]) -> Result<(Lsn, Lsn)> {
+        if let Some(reason) = &self.failure {
+            return Err(Error::Failed { reason: reason.clone() });
+        }
+        if payload.len() > RECORD_PAYLOAD_BYTES_MAX {
+            return Err(Error::RecordTooLarge {
+                payload_bytes: payload.len(),
+                limit_bytes: RECORD_PAYLOAD_BYTES_MAX,
+            });
+        }
+        let encoded_bytes = record::encoded_bytes(payload.len()) as u64;
+        let segment_index = self.geometry.segment_of(self.lsn_next);
+        let segment_end = self.geometry.segment_start(segment_index + 1);
+        if self.lsn_next.plus(encoded_bytes) > segment_end {
+            self.end_segment(segment_index, segment_end)?;
+        }
+        let start = self.lsn_next;
+        self.push_record(Kind::Data, tag, payload);
+        self.stats.records_appended += 1;
+        self.stats.bytes_appended += encoded_bytes;
+        Ok((start, self.lsn_next))
+    }
+
+    /// Closes segment `index`: a segment-end record if there is room for one, zeros to its end,
+    /// and the next segment initialised so the log continues there.
+    fn end_segment(&mut self, index: u64, segment_end: Lsn) -> Result<()> {
+        self.ensure_segment(index + 1)?;
+        let room_bytes = segment_end.0 - self.lsn_next.0;
+        if room_bytes >= RECORD_HEADER_BYTES as u64 {
+            self.push_record(Kind::SegmentEnd, 0, &[]);
+        }
+        let padding_bytes =
+            usize::try_from(segment_end.0 - self.lsn_next.0).expect("below a segment");
+        self.buffer.resize(self.buffer.len() + padding_bytes, 0);
+        self.lsn_next = segment_end;
+        Ok(())
+    }
+
+    fn push_record(&mut self, kind: Kind, tag: u8, payload: &[u8]) {
+        let header = Header {
+            lsn: self.lsn_next,
+            durable_lsn: self.lsn_durable,
+            payload_bytes: payload.len(),
+            kind,
+            tag,
+        };
+        let salt = self.salt_of(self.lsn_next);
+        let offset = self.buffer.len();
+        self.buffer.resize(offset + header.encoded_bytes(), 0);
+        record::encode(&mut self.buffer[offset..], &header, payload, salt);
+        self.unsealed.push(offset);
+        self.lsn_next = self.lsn_next.plus(header.encoded_bytes() as u64);
+    }
+
+    fn salt_of(&self, lsn: Lsn) -> u64 {
+        let index = self.geometry.segment_of(lsn);
+        self.segments.get(&index).expect("the segment of lsn_next is open").salt
+    }
+
+    /// Opens segment `index`, initialising it (new salt, durable header, durable directory
+    /// entry) unless it is already open.
+    pub(crate) fn ensure_segment(&mut self, index: u64) -> Result<()> {
+        if self.segments.contains_key(&index) {
+            return Ok(());
+        }
+        let segment = initialise_segment(self, index)?;
+        self.segments.insert(index, segment);
+        self.stats.segments_initialised += 1;
+        Ok(())
+    }
+
+    /// Stamps `durable_lsn` into every record not yet written and cuts the buffer into one
+    /// aligned write per segment it spans.
+    fn seal_and_cut(&mut self) -> Vec<(Arc<dyn File>, u64, AlignedBuf)> {
+        let durable_lsn = self.lsn_durable;
+        for offset in std::mem::take(&mut self.unsealed) {
+            let lsn = self.buffer_start.plus(offset as u64);
+            let salt = self.salt_of(lsn);
+            let header_end = offset + RECORD_HEADER_BYTES;
+            let length = record_length_at(&self.buffer[offset..header_end]);
+            record::reseal(&mut self.buffer[offset..offset + length], durable_lsn, salt);
+        }
+        let mut writes = Vec::new();
+        let mut lsn = self.buffer_start;
+        while lsn < self.lsn_next {
+            let index = self.geometry.segment_of(lsn);
+            let part_end = self.geometry.segment_start(index + 1).min(self.lsn_next);
+            let from = usize::try_from(lsn.0 - self.buffer_start.0).expect("buffer offset");
+            let to = usize::try_from(part_end.0 - self.buffer_start.0).expect("buffer offset");
+            let block_bytes = usize::try_from(self.block_bytes).expect("at most 4096");
+            let length_bytes = (to - from).next_multiple_of(block_bytes);
+            let file = &self.segments.get(&index).expect("segments of the buffer are open").file;
+            let mut buf = AlignedBuf::for_alignment(length_bytes, file.info().alignment);
+            buf[..to - from].copy_from_slice(&self.buffer[from..to]);
+            writes.push((Arc::clone(file), self.geometry.file_offset(lsn), buf));
+            lsn = part_end;
+        }
+        writes
+    }
+
+    /// Moves the durable point to `end` and drops the buffered blocks wholly below it.
+    fn advance(&mut self, end: Lsn) {
+        self.lsn_durable = end;
+        let new_start = Lsn(end.0 - end.0 % self.block_bytes);
+        let dropped = usize::try_from(new_start.0 - self.buffer_start.0).expect("buffer offset");
+        self.buffer.drain(..dropped);
+        self.buffer_start = new_start;
+        // Segments wholly below the buffer are finished: close them.
+        let first_needed = self.geometry.segment_of(self.buffer_start);
+        self.segments.retain(|&index, _| index >= first_needed);
+    }
+
+    pub(crate) fn check_invariants(&self) {
+        assert!(self.buffer_start <= self.lsn_durable, "buffer starts after the durable point");
+        assert!(self.lsn_durable <= self.lsn_next, "durable point beyond the appended log");
+        assert_eq!(self.buffer_start.0 % self.block_bytes, 0, "buffer start not block-aligned");
+        assert_eq!(self.buffer.len() as u64, self.lsn_next.0 - self.buffer_start.0);
+        assert!(self.segments.contains_key(&self.geometry.segment_of(self.lsn_next)));
+        for &offset in &self.unsealed {
+            assert!(self.buffer_start.plus(offset as u64) >= self.lsn_durable, "sealed twice");
+        }
+    }
+}
+
+/// The encoded length of the record whose header is `header`.
+fn record_length_at(header: &[u8]) -> usize {
+    let payload_bytes = u32::from_le_bytes(header[24..28].try_into().expect("4 bytes"));
+    record::encoded_bytes(payload_bytes as usize)
+}
+
+impl CommitState for Tail {
+    type Batch = Batch;
+
+    fn lsn_durable(&self) -> Lsn {
+        self.lsn_durable
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.failure.clone()
+    }
+
+    fn take_batch(&mut self) -> Option<Batch> {
+        if self.lsn_next == self.lsn_durable {
+            return None;
+        }
+        let writes = self.seal_and_cut();
+        Some(Batch { writes, end: self.lsn_next, flush_method: self.flush_method })
+    }
+
+    fn finish_batch(&mut self, batch: Batch, result: Result<(), String>) {
+        match result {
+            Ok(()) => {
+                self.stats.batches_written += 1;
+                self.stats.bytes_written +=
+                    batch.writes.iter().map(|(_, _, buf)| buf.len() as u64).sum::<u64>();
+                self.advance(batch.end);
+            }
+            // The first failure is the one reported; the log is unusable from here on.
+            Err(reason) => {
+                self.failure.get_or_insert(reason);
+            }
+        }
+    }
+}
+
+/// Writes a batch and makes it durable with its flush method. Runs without the log's lock.
+pub(crate) fn write_batch(batch: &Batch) -> Result<(), String> {
+    for (file, offset, buf) in &batch.writes {
+        let written = match batch.flush_method {
+            FlushMethod::DsyncWrite => file.write_at_durable(buf, *offset),
+            FlushMethod::Fdatasync | FlushMethod::PlainWrite => file.write_at(buf, *offset),
+        };
+        written.map_err(|error| error.to_string())?;
+    }
+    if batch.flush_method == FlushMethod::Fdatasync {
+        for (file, _, _) in &batch.writes {
+            file.sync_data().map_err(|error| error.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// Opens segment `index` for writing: reuses its file, a spare, or creates and pre-zeroes a new
+/// one; writes a header with a fresh salt; makes header and directory entry durable.
+fn initialise_segment(tail: &mut Tail, index: u64) -> Result<OpenSegment> {
+    let path = tail.directory.join(segment::file_name(index));
+    let disk = &tail.disk;
+    if !disk.exists(&path)?
+        && let Some(spare) = tail.spares.pop()
+    {
+        disk.rename(&spare, &path)?;
+        tail.stats.segments_recycled += 1;
+    }
+    let options =
+        OpenOptions { create: true, io_mode: Some(IoMode::Direct), ..OpenOptions::default() };
+    let file = disk.open(&path, options)?;
+    file.allocate(u64::from(tail.geometry.segment_bytes))?;
+    let salt = rand::random::<u64>();
+    let header = SegmentHeader { segment_bytes: tail.geometry.segment_bytes, index, salt };
+    let mut block = AlignedBuf::for_alignment(SEGMENT_HEADER_BYTES, file.info().alignment);
+    block[..segment::HEADER_FIELDS_BYTES].copy_from_slice(&header.encode());
+    // The header must be durable before any record in this segment is: records are only valid
+    // under this salt.
+    file.write_at(&block, 0)?;
+    file.sync_data()?;
+    // The file may be new or renamed from a spare: make its name durable too (one directory
+    // fsync per segment).
+    disk.sync_dir(&tail.directory)?;
+    Ok(OpenSegment { file, salt })
+}
