@@ -224,6 +224,17 @@ impl Scan<'_> {
         let mut lsn = start;
         loop {
             let index = self.geometry.segment_of(lsn);
+            if self.load(index)?.is_none() {
+                // Reached only on a segment's first byte, after a record that ended exactly at
+                // the previous segment's end (the first segment was checked by the caller): the
+                // writer never initialised this one, so the log ends here.
+                assert_eq!(
+                    lsn,
+                    self.geometry.segment_start(index),
+                    "mid-segment without a segment"
+                );
+                return Ok((lsn, None));
+            }
             match self.step(lsn)? {
                 Step::Data { tag, payload, encoded_bytes } => {
                     self.records.push(Record { lsn, tag, payload });

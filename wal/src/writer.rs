@@ -12,7 +12,8 @@
 //!    `buffer.len() == lsn_next - buffer_start`.
 //! 2. Every record appended since the last batch is listed in `unsealed`, so its `durable_lsn`
 //!    is set just before it is first written.
-//! 3. The segment holding `lsn_next` is open and initialised (its header is durable).
+//! 3. The segment holding `lsn_next` is open and initialised (its header is durable), unless
+//!    `lsn_next` is exactly a segment's first byte: then the next append opens it.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -88,6 +89,9 @@ impl Tail {
         }
         let encoded_bytes = record::encoded_bytes(payload.len()) as u64;
         let segment_index = self.geometry.segment_of(self.lsn_next);
+        // The previous record may have ended exactly at its segment's end, leaving `lsn_next`
+        // on the first byte of a segment nobody has opened yet.
+        self.ensure_segment(segment_index)?;
         let segment_end = self.geometry.segment_start(segment_index + 1);
         if self.lsn_next.plus(encoded_bytes) > segment_end {
             self.end_segment(segment_index, segment_end)?;
@@ -193,7 +197,9 @@ impl Tail {
         assert!(self.lsn_durable <= self.lsn_next, "durable point beyond the appended log");
         assert_eq!(self.buffer_start.0 % self.block_bytes, 0, "buffer start not block-aligned");
         assert_eq!(self.buffer.len() as u64, self.lsn_next.0 - self.buffer_start.0);
-        assert!(self.segments.contains_key(&self.geometry.segment_of(self.lsn_next)));
+        let index = self.geometry.segment_of(self.lsn_next);
+        let on_boundary = self.lsn_next == self.geometry.segment_start(index);
+        assert!(self.segments.contains_key(&index) || on_boundary, "tail segment not open");
         for &offset in &self.unsealed {
             assert!(self.buffer_start.plus(offset as u64) >= self.lsn_durable, "sealed twice");
         }
