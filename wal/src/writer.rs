@@ -186,6 +186,13 @@ impl Tail {
         let new_start = Lsn(end.0 - end.0 % self.block_bytes);
         let dropped = usize::try_from(new_start.0 - self.buffer_start.0).expect("buffer offset");
         self.buffer.drain(..dropped);
+        // Records appended by other committers while this batch was being written sit at
+        // offsets measured from the old buffer start: move them with it. Each lies at or after
+        // `end`, so past the dropped blocks.
+        for offset in &mut self.unsealed {
+            assert!(*offset >= dropped, "an unsealed record lies in a dropped block");
+            *offset -= dropped;
+        }
         self.buffer_start = new_start;
         // Segments wholly below the buffer are finished: close them.
         let first_needed = self.geometry.segment_of(self.buffer_start);
