@@ -80,7 +80,13 @@ fn json_report_has_every_key_and_positive_counts() {
         positive_number(run, "bytes_written_per_commit");
         positive_number(run, "latency_p50_over_raw");
         positive_number(run, "throughput_over_one_committer");
-        for key in ["latency_us_p99", "device_us_per_batch", "device_busy_fraction", "io"] {
+        for key in [
+            "latency_us_p99",
+            "device_us_per_batch",
+            "device_busy_fraction",
+            "device_idle_us_per_batch",
+            "io",
+        ] {
             field(run, key);
         }
         let stats = field(run, "wal_stats");

@@ -199,6 +199,10 @@ pub(crate) struct WalRow {
     /// Fraction of the run's wall-clock time the log had a device call in flight (one batch is
     /// in flight at a time, so 1.0 means the device, not the log's code, is the limit).
     pub(crate) device_busy_fraction: f64,
+    /// Wall-clock time per batch with no device call in flight: the hand-off from one batch to
+    /// the next (publishing the durable point, waking the committers, a new leader taking the
+    /// next batch), which group commit cannot overlap with a flush.
+    pub(crate) device_idle_us_per_batch: f64,
     /// This row's p50 over the raw reference's p50.
     pub(crate) latency_p50_over_raw: f64,
     /// This row's commits per second over the one-committer row's (absent without one).
@@ -462,6 +466,7 @@ fn log_row(
         bytes_written_per_commit: per(wal_stats.bytes_written as f64, records_appended),
         device_us_per_batch: per(io.device_us_total, batches_written),
         device_busy_fraction: if elapsed_us > 0.0 { io.device_us_total / elapsed_us } else { 0.0 },
+        device_idle_us_per_batch: per((elapsed_us - io.device_us_total).max(0.0), batches_written),
         latency_p50_over_raw: ratio(measurement.latency_us_p50, raw.latency_us_p50),
         throughput_over_one_committer: None,
         io,

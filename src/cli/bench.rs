@@ -267,7 +267,7 @@ fn run_wal(args: WalArgs, format: Format) -> Result<(), CliError> {
 }
 
 /// The columns of the `bench wal` table, each with its width (the first is left-aligned).
-const WAL_COLUMNS: [(&str, usize); 13] = [
+const WAL_COLUMNS: [(&str, usize); 14] = [
     ("run", 26),
     ("committers", 10),
     ("ops/s", 9),
@@ -279,6 +279,7 @@ const WAL_COLUMNS: [(&str, usize); 13] = [
     ("write µs", 8),
     ("sync µs", 8),
     ("dev busy", 8),
+    ("gap µs", 7),
     ("p50/raw", 7),
     ("tput x1", 7),
 ];
@@ -325,6 +326,8 @@ fn render_wal(report: &WalReport) -> String {
     let headers: Vec<String> = WAL_COLUMNS.iter().map(|(name, _)| (*name).to_string()).collect();
     let _ = writeln!(text, "\n{}", wal_line(&headers));
     let raw = &report.raw;
+    let raw_elapsed_us = (raw.elapsed_seconds * 1e6).max(1.0);
+    let raw_operations = (raw.operation_count as f64).max(1.0);
     let raw_cells = [
         format!("raw {}", raw.test),
         "1".into(),
@@ -336,7 +339,8 @@ fn render_wal(report: &WalReport) -> String {
         raw.block_bytes.to_string(),
         format!("{:.1}", write_us_mean(&raw.io)),
         format!("{:.1}", raw.io.sync_us_mean),
-        format!("{:.0}%", 100.0 * raw.io.device_us_total / (raw.elapsed_seconds * 1e6).max(1.0)),
+        format!("{:.0}%", 100.0 * raw.io.device_us_total / raw_elapsed_us),
+        format!("{:.1}", (raw_elapsed_us - raw.io.device_us_total).max(0.0) / raw_operations),
         "1.00".into(),
         "-".into(),
     ];
@@ -354,6 +358,7 @@ fn render_wal(report: &WalReport) -> String {
             format!("{:.1}", write_us_mean(&row.io)),
             format!("{:.1}", row.io.sync_us_mean),
             format!("{:.0}%", 100.0 * row.device_busy_fraction),
+            format!("{:.1}", row.device_idle_us_per_batch),
             format!("{:.2}", row.latency_p50_over_raw),
             row.throughput_over_one_committer.map_or("-".into(), |ratio| format!("{ratio:.1}")),
         ];
@@ -390,7 +395,7 @@ fn render_targets(text: &mut String, report: &WalReport) {
     let _ = writeln!(
         text,
         "write µs / sync µs: mean device call; dev busy: share of the run with a device call in \
-         flight; B/commit: log bytes written per commit"
+         flight; gap µs: time per batch with none in flight; B/commit: log bytes written per commit"
     );
 }
 
