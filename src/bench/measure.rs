@@ -30,7 +30,11 @@ fn new_histogram() -> Histogram<u64> {
 /// Runs `operation` in a loop on `thread_count` threads for `duration`, timing each call.
 /// `setup` builds each thread's state (its buffers, its random generator) before the clock
 /// starts. An operation returns `Ok(false)` when there is nothing left to do (that call is not
-/// counted and its thread stops); an operation error stops the run and is returned.
+/// counted and its thread stops); an operation error stops its thread and is returned once
+/// every thread has finished. A thread that panics (a bug in the code under test, say) is an
+/// error too, carrying the panic's message: the report names the failure instead of the
+/// benchmark aborting. Distinct errors of several threads are all returned, in thread order,
+/// since the first thread to fail is not always the first one joined.
 pub(crate) fn run_threads<State, Setup, Operation>(
     thread_count: usize,
     duration: Duration,
@@ -70,15 +74,33 @@ where
         let started = Instant::now();
         let histograms: Vec<Result<Histogram<u64>, String>> = workers
             .into_iter()
-            .map(|worker| worker.join().expect("benchmark thread panicked"))
+            .map(|worker| worker.join().unwrap_or_else(|payload| Err(panic_message(&*payload))))
             .collect();
         (histograms, started.elapsed())
     });
     let mut merged = new_histogram();
+    let mut errors: Vec<String> = Vec::new();
     for histogram in histograms {
-        merged.add(histogram?).expect("same bounds");
+        match histogram {
+            Ok(histogram) => merged.add(histogram).expect("same bounds"),
+            Err(error) if !errors.contains(&error) => errors.push(error),
+            Err(_) => {}
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors.join("; "));
     }
     Ok(summarise(&merged, elapsed))
+}
+
+/// The message a thread panicked with, for the error that reports it.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    format!("a benchmark thread panicked: {message}")
 }
 
 /// Latencies recorded by one thread outside [`run_threads`] (a queue's completions).
@@ -136,6 +158,20 @@ mod tests {
         assert!(measurement.latency_us_p50 <= measurement.latency_us_p99);
         let failed = run_threads(2, Duration::from_secs(60), |_| (), |_| Err("boom".to_string()));
         assert_eq!(failed.unwrap_err(), "boom");
+        // A panic is an error with its message, not an abort of the benchmark.
+        let panicked = run_threads(
+            2,
+            Duration::from_secs(60),
+            |thread_index| thread_index,
+            |&mut thread_index| {
+                assert!(thread_index == 0, "thread {thread_index} gave up");
+                Err("thread 0 failed".to_string())
+            },
+        );
+        assert_eq!(
+            panicked.unwrap_err(),
+            "thread 0 failed; a benchmark thread panicked: thread 1 gave up"
+        );
         // Threads that run out of work end the run before the deadline, uncounted.
         let remaining = std::sync::atomic::AtomicU64::new(10);
         let bounded = run_threads(

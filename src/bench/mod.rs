@@ -4,3 +4,5 @@
 pub(crate) mod fio;
 pub(crate) mod io;
 pub(crate) mod measure;
+pub(crate) mod timed_disk;
+pub(crate) mod wal;

@@ -1,12 +1,16 @@
-//! `directdb bench …`: the benchmarks. Today `bench io`; the OLTP suite (the default `bench`)
-//! arrives with the engine.
+//! `directdb bench …`: the benchmarks. Today `bench io` and `bench wal`; the OLTP suite (the
+//! default `bench`) arrives with the engine.
 
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use crate::bench::io::{self, Backend, IoBenchOptions, IoReport, IoRow};
+use crate::bench::timed_disk::IoTimes;
+use crate::bench::wal::{self, FlushChoice, WalBenchOptions, WalReport};
 use crate::bench::{fio, measure};
 
-use super::{CliError, Format};
+use super::{CliError, Format, output};
 
 /// `directdb bench`.
 #[derive(Debug, clap::Args)]
@@ -20,6 +24,9 @@ enum BenchCommand {
     /// The raw device table: 4 KiB random reads at QD1 and QD32, random writes, sequential
     /// 1 MiB, and write + durable flush latency, per backend, with fio as the reference.
     Io(IoArgs),
+    /// Durable commit latency and throughput of the write-ahead log for 1..64 committers,
+    /// against the raw 4 KiB write + flush of the same flush method, in the same directory.
+    Wal(WalArgs),
 }
 
 /// `directdb bench io`.
@@ -48,6 +55,28 @@ struct IoArgs {
     keep_file: bool,
 }
 
+/// `directdb bench wal`.
+#[derive(Debug, clap::Args)]
+struct WalArgs {
+    /// Directory for the reference file and the log (both are removed afterwards).
+    #[arg(long, default_value = ".")]
+    dir: PathBuf,
+    /// Seconds for the reference and for each committer count.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Committer counts, comma-separated: one log run each.
+    #[arg(long, default_value = "1,4,16,64")]
+    committers: String,
+    /// Payload bytes of each appended record.
+    #[arg(long, default_value_t = 100)]
+    payload_bytes: usize,
+    /// How commits are made durable: auto (what `directdb probe` chooses for --dir),
+    /// fdatasync, dsync (RWF_DSYNC writes) or plain (no flush: durable only on a write-through
+    /// cache).
+    #[arg(long, default_value = "auto")]
+    flush_method: FlushChoice,
+}
+
 /// The fio comparison: directdb's direct backend and fio, alternating on the same file.
 #[derive(Debug, serde::Serialize)]
 struct Reference {
@@ -66,6 +95,7 @@ const REFERENCE_ROUND_COUNT: usize = 3;
 pub(crate) fn run(args: Args, format: Format) -> Result<(), CliError> {
     match args.command {
         Some(BenchCommand::Io(io_args)) => Ok(run_io(io_args, format == Format::Json)?),
+        Some(BenchCommand::Wal(wal_args)) => run_wal(wal_args, format),
         None => Err(CliError::Bench("the default OLTP suite (YCSB on direct, buffered and mmap I/O) needs the \
                      engine, which is not built yet; `directdb bench io` measures the device \
                      layer today"
@@ -216,4 +246,193 @@ fn print_json(report: &IoReport, references: &[Reference]) -> Result<(), String>
     let text = serde_json::to_string_pretty(&value).map_err(|error| error.to_string())?;
     println!("{text}");
     Ok(())
+}
+
+/// Runs `bench wal`: progress on stderr (table format only), then the report on stdout.
+fn run_wal(args: WalArgs, format: Format) -> Result<(), CliError> {
+    let options = WalBenchOptions {
+        directory: args.dir,
+        seconds_per_run: args.seconds,
+        committer_counts: wal::parse_committer_counts(&args.committers)?,
+        payload_bytes: args.payload_bytes,
+        flush_choice: args.flush_method,
+    };
+    let report = wal::run(&options, |step| {
+        if format == Format::Human {
+            // Progress is a courtesy on stderr: a closed stderr must not stop the benchmark.
+            let _ = writeln!(std::io::stderr(), "running {step}");
+        }
+    })?;
+    output::emit(format, &report, render_wal)
+}
+
+/// The columns of the `bench wal` table, each with its width (the first is left-aligned).
+const WAL_COLUMNS: [(&str, usize); 14] = [
+    ("run", 26),
+    ("committers", 10),
+    ("ops/s", 9),
+    ("p50 µs", 8),
+    ("p99 µs", 8),
+    ("batches", 8),
+    ("rec/batch", 9),
+    ("B/commit", 8),
+    ("write µs", 8),
+    ("sync µs", 8),
+    ("dev busy", 8),
+    ("gap µs", 7),
+    ("p50/raw", 7),
+    ("tput x1", 7),
+];
+
+/// One table line: the first cell left-aligned, the others right-aligned, to [`WAL_COLUMNS`].
+fn wal_line(cells: &[String]) -> String {
+    let mut line = String::new();
+    for (index, (cell, (_, width))) in cells.iter().zip(WAL_COLUMNS).enumerate() {
+        if index == 0 {
+            let _ = write!(line, "{cell:<width$}");
+        } else {
+            let _ = write!(line, " {cell:>width$}");
+        }
+    }
+    line.trim_end().to_string()
+}
+
+/// Mean duration of one write call, plain or `RWF_DSYNC`, whichever the run made.
+fn write_us_mean(io: &IoTimes) -> f64 {
+    let count = io.write_count + io.durable_write_count;
+    let total = io.write_us_mean * io.write_count as f64
+        + io.durable_write_us_mean * io.durable_write_count as f64;
+    if count == 0 { 0.0 } else { total / count as f64 }
+}
+
+/// The human-readable report: the setting, one line per run, then the two target ratios.
+fn render_wal(report: &WalReport) -> String {
+    let mut text = String::new();
+    let file = &report.file;
+    let _ = writeln!(
+        text,
+        "bench wal: {} s per run, {}-byte payloads, in {} ({}, {} I/O)",
+        report.seconds_per_run,
+        report.payload_bytes,
+        report.directory.display(),
+        file.file_system,
+        file.io_mode.name()
+    );
+    let _ = writeln!(text, "flush method: {} ({})", report.flush_method, report.flush_method_source);
+    let _ = writeln!(text, "flush reason: {}", report.flush_reason);
+    for reason in &file.fallback_reasons {
+        let _ = writeln!(text, "note: {reason}");
+    }
+    let headers: Vec<String> = WAL_COLUMNS.iter().map(|(name, _)| (*name).to_string()).collect();
+    let _ = writeln!(text, "\n{}", wal_line(&headers));
+    let raw = &report.raw;
+    let raw_elapsed_us = (raw.elapsed_seconds * 1e6).max(1.0);
+    let raw_operations = (raw.operation_count as f64).max(1.0);
+    let raw_cells = [
+        format!("raw {}", raw.test),
+        "1".into(),
+        format!("{:.0}", raw.ops_per_second),
+        format!("{:.1}", raw.latency_us_p50),
+        format!("{:.1}", raw.latency_us_p99),
+        raw.operation_count.to_string(),
+        "1.00".into(),
+        raw.block_bytes.to_string(),
+        format!("{:.1}", write_us_mean(&raw.io)),
+        format!("{:.1}", raw.io.sync_us_mean),
+        format!("{:.0}%", 100.0 * raw.io.device_us_total / raw_elapsed_us),
+        format!("{:.1}", (raw_elapsed_us - raw.io.device_us_total).max(0.0) / raw_operations),
+        "1.00".into(),
+        "-".into(),
+    ];
+    let _ = writeln!(text, "{}", wal_line(&raw_cells));
+    for row in &report.runs {
+        let cells = [
+            "wal append_durable".to_string(),
+            row.committer_count.to_string(),
+            format!("{:.0}", row.commits_per_second),
+            format!("{:.1}", row.latency_us_p50),
+            format!("{:.1}", row.latency_us_p99),
+            row.batches_written.to_string(),
+            format!("{:.2}", row.records_per_batch),
+            format!("{:.0}", row.bytes_written_per_commit),
+            format!("{:.1}", write_us_mean(&row.io)),
+            format!("{:.1}", row.io.sync_us_mean),
+            format!("{:.0}%", 100.0 * row.device_busy_fraction),
+            format!("{:.1}", row.device_idle_us_per_batch),
+            format!("{:.2}", row.latency_p50_over_raw),
+            row.throughput_over_one_committer.map_or("-".into(), |ratio| format!("{ratio:.1}")),
+        ];
+        let _ = writeln!(text, "{}", wal_line(&cells));
+    }
+    render_targets(&mut text, report);
+    text
+}
+
+/// The two ratios the log is held to, each with its target and whether it was met.
+fn render_targets(text: &mut String, report: &WalReport) {
+    let targets = &report.targets;
+    let verdict = |met: Option<bool>| match met {
+        Some(true) => "met",
+        Some(false) => "NOT met",
+        None => "not measured",
+    };
+    let value = |ratio: Option<f64>| ratio.map_or("-".to_string(), |ratio| format!("{ratio:.2}"));
+    let _ = writeln!(
+        text,
+        "\nlatency:    p50 at 1 committer / raw p50 = {} (target <= {}: {})",
+        value(targets.latency_p50_ratio),
+        targets.latency_p50_ratio_max,
+        verdict(targets.latency_target_met)
+    );
+    let _ = writeln!(
+        text,
+        "throughput: commits/s at {} committers / at 1 = {} (target >= {}: {})",
+        targets.throughput_committer_count,
+        value(targets.throughput_ratio),
+        targets.throughput_ratio_min,
+        verdict(targets.throughput_target_met)
+    );
+    let _ = writeln!(
+        text,
+        "write µs / sync µs: mean device call; dev busy: share of the run with a device call in \
+         flight; gap µs: time per batch with none in flight; B/commit: log bytes written per commit"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wal_table_cells_line_up_under_their_headers() {
+        let headers: Vec<String> = WAL_COLUMNS.iter().map(|(name, _)| (*name).to_string()).collect();
+        let cells: Vec<String> = WAL_COLUMNS.iter().map(|_| "9".to_string()).collect();
+        let (header_line, cell_line) = (wal_line(&headers), wal_line(&cells));
+        assert_eq!(header_line.chars().count(), cell_line.chars().count());
+        // Right-aligned columns end where their headers end.
+        let ends = |line: &str| -> Vec<usize> {
+            let characters: Vec<char> = line.chars().collect();
+            (1..=characters.len())
+                .filter(|&end| {
+                    characters[end - 1] != ' ' && characters.get(end).is_none_or(|&next| next == ' ')
+                })
+                .collect()
+        };
+        let cell_ends = ends(&cell_line);
+        assert_eq!(cell_ends.len(), WAL_COLUMNS.len());
+        assert!(cell_ends[1..].iter().all(|end| ends(&header_line).contains(end)), "{header_line}\n{cell_line}");
+    }
+
+    #[test]
+    fn write_mean_weighs_plain_and_durable_writes_by_their_counts() {
+        let io = IoTimes {
+            write_count: 3,
+            write_us_mean: 10.0,
+            durable_write_count: 1,
+            durable_write_us_mean: 50.0,
+            ..IoTimes::default()
+        };
+        assert_eq!(write_us_mean(&io), 20.0);
+        assert_eq!(write_us_mean(&IoTimes::default()), 0.0);
+    }
 }
