@@ -27,6 +27,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// The log was written by a build with another format version; it is left untouched.
+    #[error("{path}: {reason}")]
+    Incompatible {
+        /// The segment file.
+        path: PathBuf,
+        /// Which version it has and which this build reads.
+        reason: String,
+    },
+
     /// An earlier write or flush of the log failed. After a failed flush the state of the
     /// kernel's and the device's caches is unknown, so the log refuses every further append and
     /// wait until it is reopened and recovered.

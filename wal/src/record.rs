@@ -159,6 +159,23 @@ pub(crate) fn decode(bytes: &[u8], lsn: Lsn, salt: u64) -> Result<(Header, &[u8]
     Ok((Header { lsn, durable_lsn, payload_bytes, kind, tag }, payload))
 }
 
+/// Whether `bytes` (a segment's data area, which starts at `lsn`) begins with what a record
+/// of this log would look like, judged without the segment's salt: the LSN field names this
+/// position, the kind is known, and the payload checksum matches. A file that was never part of
+/// the log at this position — zero-filled, or a recycled file whose records carry other LSNs —
+/// never does. Used when a segment's header is unreadable, to tell "never initialised" from
+/// "damaged after use".
+pub(crate) fn looks_like_record(bytes: &[u8], lsn: Lsn) -> bool {
+    let Some(header_bytes) = bytes.get(..HEADER_END) else { return false };
+    let payload_bytes = read_u32(header_bytes, PAYLOAD_BYTES_OFFSET) as usize;
+    read_u64(header_bytes, LSN_OFFSET) == lsn.0
+        && matches!(header_bytes[KIND_OFFSET], 1 | 2)
+        && payload_bytes <= RECORD_PAYLOAD_BYTES_MAX
+        && bytes.get(HEADER_END..HEADER_END + payload_bytes).is_some_and(|payload| {
+            read_u32(header_bytes, PAYLOAD_CRC_OFFSET) == crc32c::crc32c(payload)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +227,18 @@ mod tests {
             flipped[index] ^= 0x10;
             assert!(decode(&flipped, Lsn(800), SALT).is_err(), "flip at byte {index} accepted");
         }
+    }
+
+    #[test]
+    fn looks_like_record_ignores_the_salt_but_not_the_position() {
+        let header = data_header(4096, 10);
+        let mut record = vec![0; header.encoded_bytes()];
+        encode(&mut record, &header, &[5; 10], SALT);
+        assert!(looks_like_record(&record, Lsn(4096)));
+        assert!(!looks_like_record(&record, Lsn(4104)), "another position");
+        assert!(!looks_like_record(&[0; 64], Lsn(0)), "zero-filled space");
+        record[HEADER_END] ^= 1;
+        assert!(!looks_like_record(&record, Lsn(4096)), "damaged payload");
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::limits::{RECORD_ALIGN_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
 use crate::lsn::Lsn;
 use crate::record::{self, Kind, Record};
-use crate::segment::{self, Geometry, SegmentHeader};
+use crate::segment::{self, Geometry, HeaderError, SegmentHeader};
 
 /// One segment read whole.
 pub(crate) struct Loaded {
@@ -49,6 +49,10 @@ pub(crate) struct Recovered {
     pub(crate) garbage_end: Option<Lsn>,
     pub(crate) spares: Vec<PathBuf>,
     pub(crate) spare_counter: u64,
+    /// Segment files after the tail's segment: they hold nothing acknowledged (the log ends
+    /// before them) and must stop being segments before the log is written again, or a later
+    /// recovery could walk into their stale records.
+    pub(crate) beyond_tail: Vec<PathBuf>,
 }
 
 /// Recovers the log in `directory` from `start` (a record boundary: 0 or a checkpoint's LSN).
@@ -60,6 +64,7 @@ pub(crate) fn recover(
 ) -> Result<Recovered> {
     let inventory = Inventory::read(disk, directory)?;
     let Some(geometry) = inventory.geometry(disk)? else {
+        inventory.refuse_if_any_looks_used(disk)?;
         if start != Lsn::ZERO {
             return Err(corruption(
                 directory,
@@ -89,6 +94,8 @@ pub(crate) fn recover(
     let tail_index = geometry.segment_of(tail);
     let records = std::mem::take(&mut scan.records);
     let tail_segment = scan.loaded.remove(&tail_index).flatten();
+    let beyond_tail =
+        inventory.segments.range(tail_index + 1..).map(|(_, path)| path.clone()).collect();
     Ok(Recovered {
         geometry,
         records,
@@ -97,6 +104,7 @@ pub(crate) fn recover(
         garbage_end,
         spares: inventory.spares,
         spare_counter: inventory.spare_counter,
+        beyond_tail,
     })
 }
 
@@ -138,6 +146,25 @@ impl Inventory {
         Ok(None)
     }
 
+    /// With no readable header anywhere, a segment file whose data still holds a record at its
+    /// first LSN (judged with the geometry its size implies) means the headers were damaged:
+    /// treating the directory as a new log would recycle the files and lose the log.
+    fn refuse_if_any_looks_used(&self, disk: &Arc<dyn Disk>) -> Result<()> {
+        for (&index, path) in &self.segments {
+            let file = open_segment(disk, path)?;
+            let Ok(segment_bytes) = u32::try_from(file.size_bytes()?) else { continue };
+            if Geometry::check(segment_bytes).is_err() {
+                continue;
+            }
+            let geometry = Geometry::new(segment_bytes);
+            if looks_used(disk, path, index, geometry)? {
+                let reason = "the segment header is unreadable but the segment holds records";
+                return Err(corruption(path, geometry.segment_start(index), reason));
+            }
+        }
+        Ok(())
+    }
+
     /// A log with no initialised segment: everything found becomes a spare.
     fn fresh(self, geometry: Geometry) -> Recovered {
         let mut spares = self.spares;
@@ -150,6 +177,7 @@ impl Inventory {
             garbage_end: None,
             spares,
             spare_counter: self.spare_counter,
+            beyond_tail: Vec::new(),
         }
     }
 }
@@ -164,13 +192,35 @@ fn open_segment(disk: &Arc<dyn Disk>, path: &Path) -> Result<Arc<dyn File>> {
 }
 
 /// The header of the segment at `path`, or `None` if the file is too short or its header is
-/// not valid (a segment whose initialisation never completed).
+/// not valid (a segment whose initialisation never completed, or a damaged one: callers that
+/// care tell them apart with [`looks_used`]). An intact header of another format version is an
+/// error: the log belongs to another build and must not be touched.
 fn read_header(disk: &Arc<dyn Disk>, path: &Path) -> Result<Option<SegmentHeader>> {
     let file = open_segment(disk, path)?;
     let mut block = AlignedBuf::for_alignment(SEGMENT_HEADER_BYTES, file.info().alignment);
     match file.read_at(&mut block, 0) {
-        Ok(()) => Ok(SegmentHeader::decode(&block).ok()),
+        Ok(()) => match SegmentHeader::decode(&block) {
+            Ok(header) => Ok(Some(header)),
+            Err(HeaderError::ForeignVersion(reason)) => {
+                Err(Error::Incompatible { path: path.to_path_buf(), reason })
+            }
+            Err(HeaderError::Invalid(_)) => Ok(None),
+        },
         Err(disk::Error::ShortRead { .. }) => Ok(None),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Whether the segment file at `path`, if it is segment `index` of a log with `geometry`, holds
+/// a record at its first LSN: then it was part of the log, and an unreadable header on it is
+/// damage, not an initialisation that never completed.
+fn looks_used(disk: &Arc<dyn Disk>, path: &Path, index: u64, geometry: Geometry) -> Result<bool> {
+    let file = open_segment(disk, path)?;
+    let data_bytes = usize::try_from(geometry.data_bytes).expect("segment fits memory");
+    let mut data = AlignedBuf::for_alignment(data_bytes, file.info().alignment);
+    match file.read_at(&mut data, SEGMENT_HEADER_BYTES as u64) {
+        Ok(()) => Ok(record::looks_like_record(&data, geometry.segment_start(index))),
+        Err(disk::Error::ShortRead { .. }) => Ok(false),
         Err(error) => Err(error.into()),
     }
 }
@@ -226,13 +276,11 @@ impl Scan<'_> {
             let index = self.geometry.segment_of(lsn);
             if self.load(index)?.is_none() {
                 // Reached only on a segment's first byte, after a record that ended exactly at
-                // the previous segment's end (the first segment was checked by the caller): the
-                // writer never initialised this one, so the log ends here.
-                assert_eq!(
-                    lsn,
-                    self.geometry.segment_start(index),
-                    "mid-segment without a segment"
-                );
+                // the previous segment's end (the first segment was checked by the caller). The
+                // log ends here if the writer never initialised this segment.
+                let segment_start = self.geometry.segment_start(index);
+                assert_eq!(lsn, segment_start, "mid-segment without a segment");
+                self.refuse_if_damaged(index)?;
                 return Ok((lsn, None));
             }
             match self.step(lsn)? {
@@ -254,10 +302,25 @@ impl Scan<'_> {
                 Step::NoRoom if self.load(index + 1)?.is_some() => {
                     lsn = self.geometry.segment_start(index + 1);
                 }
-                Step::NoRoom => return Ok((lsn, None)),
+                Step::NoRoom => {
+                    self.refuse_if_damaged(index + 1)?;
+                    return Ok((lsn, None));
+                }
                 Step::Invalid(reason) => return self.classify(lsn, reason),
             }
         }
+    }
+
+    /// The log may end where segment `index` would begin only if the writer never initialised
+    /// it. If its file holds a record at its first LSN, it was in use and its header was
+    /// damaged: that is corruption, not the end of the log.
+    fn refuse_if_damaged(&self, index: u64) -> Result<()> {
+        let Some(path) = self.inventory.segments.get(&index) else { return Ok(()) };
+        if looks_used(self.disk, path, index, self.geometry)? {
+            let reason = "the segment header is unreadable but the segment holds the log's records";
+            return Err(corruption(path, self.geometry.segment_start(index), reason));
+        }
+        Ok(())
     }
 
     /// What lies at `lsn` (in a loaded segment).

@@ -44,6 +44,27 @@ pub(crate) const MAGIC: [u8; 8] = *b"DDB-WAL\0";
 /// The segment format this code writes and reads.
 pub(crate) const FORMAT_VERSION: u32 = 1;
 
+const FOREIGN_VERSION: &str = "segment format version";
+
+/// Why a header block does not decode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum HeaderError {
+    /// An intact header of a format version this build does not read: the log belongs to
+    /// another build and must be left alone.
+    ForeignVersion(String),
+    /// No valid header: never written, torn while being written, or damaged.
+    Invalid(String),
+}
+
+#[cfg(test)]
+impl HeaderError {
+    pub(crate) fn reason(&self) -> &str {
+        match self {
+            HeaderError::ForeignVersion(reason) | HeaderError::Invalid(reason) => reason,
+        }
+    }
+}
+
 /// A segment's decoded header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct SegmentHeader {
@@ -71,7 +92,17 @@ impl SegmentHeader {
     }
 
     /// Decodes and checks a header block; `Err` says what is wrong.
-    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, String> {
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, HeaderError> {
+        Self::decode_fields(bytes).map_err(|reason| {
+            if reason.starts_with(FOREIGN_VERSION) {
+                HeaderError::ForeignVersion(reason)
+            } else {
+                HeaderError::Invalid(reason)
+            }
+        })
+    }
+
+    fn decode_fields(bytes: &[u8]) -> Result<Self, String> {
         let Some(fields) = bytes.get(..HEADER_FIELDS_BYTES) else {
             return Err("segment shorter than its header".into());
         };
@@ -202,8 +233,13 @@ mod tests {
             damaged[index] ^= 1;
             assert!(SegmentHeader::decode(&damaged).is_err(), "flip at {index} accepted");
         }
-        assert!(SegmentHeader::decode(&[0; 10]).unwrap_err().contains("shorter"));
-        assert!(SegmentHeader::decode(&[0; 64]).unwrap_err().contains("magic"));
+        assert!(SegmentHeader::decode(&[0; 10]).unwrap_err().reason().contains("shorter"));
+        assert!(SegmentHeader::decode(&[0; 64]).unwrap_err().reason().contains("magic"));
+        let mut future = good;
+        future[8..12].copy_from_slice(&2u32.to_le_bytes());
+        let crc = crc32c::crc32c(&future[..60]);
+        future[60..64].copy_from_slice(&crc.to_le_bytes());
+        assert!(matches!(SegmentHeader::decode(&future), Err(HeaderError::ForeignVersion(_))));
     }
 
     #[test]

@@ -82,10 +82,10 @@ impl Wal {
         let mut recovered =
             recovery::recover(&disk, &directory, options.segment_bytes, replay_from)?;
         let records = std::mem::take(&mut recovered.records);
-        let tail = start_tail(disk, directory.clone(), &options, recovered)?;
+        let mut tail = start_tail(disk, directory.clone(), &options, recovered)?;
+        let flush_reason = check_flush_method(&mut tail, options.flush_reason);
         tail.check_invariants();
-        let wal =
-            Wal { commit: GroupCommit::new(tail), directory, flush_reason: options.flush_reason };
+        let wal = Wal { commit: GroupCommit::new(tail), directory, flush_reason };
         Ok((wal, records))
     }
 
@@ -165,8 +165,25 @@ impl Wal {
     }
 }
 
-/// Builds the writer's tail from what recovery found: zeroes the garbage a torn batch left
-/// beyond the tail, reloads the tail block into the buffer, and opens the tail's segment.
+/// Plain writes are durable only when they bypass the page cache (on a write-through device).
+/// If the log's files fell back to buffered I/O (a file system without direct I/O, or
+/// `DirectIo::Off`), a plain write would sit in the page cache, lost on a kernel crash: use
+/// `fdatasync` instead and say why. Returns the reason to report.
+fn check_flush_method(tail: &mut Tail, reason: String) -> String {
+    let io_mode = tail.segments.values().next().map(|segment| segment.file.info().io_mode);
+    if tail.flush_method == FlushMethod::PlainWrite && io_mode != Some(disk::IoMode::Direct) {
+        tail.flush_method = FlushMethod::Fdatasync;
+        return format!(
+            "fdatasync instead of plain writes: the log's files are not opened with direct I/O \
+             ({io_mode:?}), so a completed write may sit in the page cache (asked: {reason})"
+        );
+    }
+    reason
+}
+
+/// Builds the writer's tail from what recovery found: retires the segments beyond the tail,
+/// zeroes the garbage a torn batch left beyond the tail, reloads the tail block into the
+/// buffer, and opens the tail's segment.
 fn start_tail(
     disk: Arc<dyn Disk>,
     directory: PathBuf,
@@ -192,6 +209,7 @@ fn start_tail(
         failure: None,
         stats: TailStats::default(),
     };
+    retire(&mut tail, &recovered.beyond_tail)?;
     if let Some(loaded) = recovered.tail_segment {
         let block_bytes = u64::from(loaded.file.info().alignment.offset_bytes).max(512);
         assert!(
@@ -231,27 +249,34 @@ fn zero_garbage(tail: &Tail, loaded: &recovery::Loaded, garbage_end: Lsn) -> Res
     Ok(())
 }
 
-fn release(tail: &mut Tail, lsn: Lsn) -> Result<()> {
-    let limit = tail.geometry.segment_of(lsn.min(tail.buffer_start));
-    let mut changed = false;
-    for path in tail.disk.list_dir(&tail.directory)? {
-        let name = path.file_name().and_then(|name| name.to_str()).unwrap_or_default();
-        let Some(index) = segment::parse_file_name(name) else { continue };
-        if index >= limit || tail.segments.contains_key(&index) {
-            continue;
-        }
+/// Turns segment files into spares (or removes them past the spare limit) and makes that
+/// durable before the log is written again.
+fn retire(tail: &mut Tail, paths: &[PathBuf]) -> Result<()> {
+    for path in paths {
         if tail.spares.len() < SPARE_SEGMENT_COUNT_MAX {
             let spare = tail.directory.join(segment::spare_file_name(tail.spare_counter));
             tail.spare_counter += 1;
-            tail.disk.rename(&path, &spare)?;
+            tail.disk.rename(path, &spare)?;
             tail.spares.push(spare);
         } else {
-            tail.disk.remove(&path)?;
+            tail.disk.remove(path)?;
         }
-        changed = true;
     }
-    if changed {
+    if !paths.is_empty() {
         tail.disk.sync_dir(&tail.directory)?;
     }
     Ok(())
+}
+
+fn release(tail: &mut Tail, lsn: Lsn) -> Result<()> {
+    let limit = tail.geometry.segment_of(lsn.min(tail.buffer_start));
+    let mut released = Vec::new();
+    for path in tail.disk.list_dir(&tail.directory)? {
+        let name = path.file_name().and_then(|name| name.to_str()).unwrap_or_default();
+        let Some(index) = segment::parse_file_name(name) else { continue };
+        if index < limit && !tail.segments.contains_key(&index) {
+            released.push(path);
+        }
+    }
+    retire(tail, &released)
 }

@@ -91,16 +91,29 @@ impl Tail {
         let segment_index = self.geometry.segment_of(self.lsn_next);
         // The previous record may have ended exactly at its segment's end, leaving `lsn_next`
         // on the first byte of a segment nobody has opened yet.
-        self.ensure_segment(segment_index)?;
+        let opened = self.ensure_segment(segment_index);
+        self.sticky(opened)?;
         let segment_end = self.geometry.segment_start(segment_index + 1);
         if self.lsn_next.plus(encoded_bytes) > segment_end {
-            self.end_segment(segment_index, segment_end)?;
+            let ended = self.end_segment(segment_index, segment_end);
+            self.sticky(ended)?;
         }
         let start = self.lsn_next;
         self.push_record(Kind::Data, tag, payload);
         self.stats.records_appended += 1;
         self.stats.bytes_appended += encoded_bytes;
         Ok((start, self.lsn_next))
+    }
+
+    /// Records a failure to initialise a segment as the log's failure. A failed `fdatasync` or
+    /// directory sync leaves the file's durable state unknown, and a retry could report success
+    /// without making the earlier work durable (Linux marks the pages clean after a failed
+    /// flush), so the log stops until it is reopened and recovered.
+    fn sticky<T>(&mut self, result: Result<T>) -> Result<T> {
+        if let Err(error) = &result {
+            self.failure.get_or_insert_with(|| format!("initialising a log segment: {error}"));
+        }
+        result
     }
 
     /// Closes segment `index`: a segment-end record if there is room for one, zeros to its end,

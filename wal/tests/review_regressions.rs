@@ -1,0 +1,168 @@
+//! Regressions for five flaws a review of the log found (each was confirmed by an experiment
+//! before it was fixed; the boundary panic it also found has its own file, `segment_boundary.rs`).
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use common::{DIRECTORY, edit_block, file_offset, open, payload, segment_path};
+use disk::sim::{Fault, Operation, Trigger};
+use disk::{Disk, SimDisk};
+use wal::{Error, Lsn};
+
+const HEADER_BYTES: u64 = 32;
+
+fn data_bytes() -> u64 {
+    u64::from(wal::limits::SEGMENT_BYTES_MIN) - 4096
+}
+
+/// Fills segment 0 with durable records so that the next record ends exactly at its end.
+fn fill_segment_zero_exactly(log: &wal::Wal) {
+    let mut number = 0;
+    while data_bytes() - log.lsn_next().0 > 200_000 {
+        log.append_durable(1, &payload(number, 100_000)).unwrap();
+        number += 1;
+    }
+    let room = data_bytes() - log.lsn_next().0;
+    let first = usize::try_from(room / 2 / 8 * 8 - HEADER_BYTES).unwrap();
+    log.append_durable(1, &payload(number, first)).unwrap();
+    let room = data_bytes() - log.lsn_next().0;
+    log.append_durable(1, &payload(number + 1, usize::try_from(room - HEADER_BYTES).unwrap()))
+        .unwrap();
+    assert_eq!(log.lsn_next(), Lsn(data_bytes()));
+}
+
+/// A torn batch reached segment 1; recovery cut the log in segment 0 but left segment 1's file
+/// (valid header, stale records) in place. When the log later ended exactly at segment 0's end,
+/// the next recovery walked on into segment 1 and replayed records that were never
+/// acknowledged. Recovery now retires every segment after the tail's before the log is written.
+#[test]
+fn segments_after_a_cut_are_retired() {
+    let disk = SimDisk::with_seed(41);
+    let (log, _) = open(&disk, Lsn::ZERO).unwrap();
+    while data_bytes() - log.lsn_next().0 > 300_000 {
+        log.append_durable(1, &payload(0, 100_000)).unwrap();
+    }
+    let before_batch = log.lsn_next();
+    let batch: Vec<wal::Appended> =
+        (0..4).map(|number| log.append(1, &payload(number, 100_000)).unwrap()).collect();
+    log.wait_durable(batch[3].lsn_end).unwrap();
+    assert!(batch[3].lsn.0 >= data_bytes(), "the batch reaches segment 1");
+    drop(log);
+    // Tear the batch in segment 0 only.
+    let (_, from) = file_offset(before_batch);
+    for block in (from / 4096 * 4096..u64::from(wal::limits::SEGMENT_BYTES_MIN)).step_by(4096) {
+        edit_block(&disk, &segment_path(0), block, |bytes| {
+            bytes[usize::try_from(from.saturating_sub(block)).unwrap()..].fill(0);
+        });
+    }
+    let (log, records) = open(&disk, Lsn::ZERO).unwrap();
+    let kept = records.len();
+    assert!(!disk.exists(&segment_path(1)).unwrap(), "segment 1 was retired");
+    // End the log exactly at segment 0's end, then recover again.
+    let room = data_bytes() - log.lsn_next().0;
+    log.append_durable(2, &payload(9, usize::try_from(room - HEADER_BYTES).unwrap())).unwrap();
+    drop(log);
+    let (_, records) = open(&disk, Lsn::ZERO).unwrap();
+    assert_eq!(records.len(), kept + 1, "nothing from the torn batch comes back");
+    assert_eq!(records.last().unwrap().tag, 2);
+}
+
+/// Segment 0 ended exactly at its end (no segment-end record), the log went on in segment 1,
+/// and segment 1's header was then damaged. Recovery used to end the log at segment 0's end
+/// without a word, dropping acknowledged records; it is now corruption naming segment 1.
+#[test]
+fn a_damaged_header_after_a_full_segment_is_corruption() {
+    let disk = SimDisk::with_seed(42);
+    let (log, _) = open(&disk, Lsn::ZERO).unwrap();
+    fill_segment_zero_exactly(&log);
+    log.append_durable(2, b"acknowledged, in segment 1").unwrap();
+    drop(log);
+    disk.flip_bit(&segment_path(1), 20, 1).unwrap();
+    match open(&disk, Lsn::ZERO) {
+        Err(Error::Corruption { path, lsn, .. }) => {
+            assert_eq!(path, segment_path(1));
+            assert_eq!(lsn, Lsn(data_bytes()));
+        }
+        other => panic!("expected corruption, got {:?}", other.map(|(_, records)| records.len())),
+    }
+}
+
+/// With every header unreadable, recovery used to take the directory for a new log and recycle
+/// its files. A segment whose data still holds a record at its first LSN is now corruption.
+#[test]
+fn a_log_whose_only_header_is_damaged_is_not_taken_for_a_new_one() {
+    let disk = SimDisk::with_seed(43);
+    let (log, _) = open(&disk, Lsn::ZERO).unwrap();
+    log.append_durable(1, b"the only record").unwrap();
+    drop(log);
+    disk.flip_bit(&segment_path(0), 3, 0).unwrap(); // in the magic
+    assert!(matches!(open(&disk, Lsn::ZERO), Err(Error::Corruption { .. })));
+    assert!(disk.exists(&segment_path(0)).unwrap(), "the segment was not recycled");
+}
+
+/// A header of another format version used to read as "never initialised", and a new log was
+/// started over the old one. It is now an error, and the file is left as it was.
+#[test]
+fn a_segment_of_another_format_version_is_left_alone() {
+    let disk = SimDisk::with_seed(44);
+    let (log, _) = open(&disk, Lsn::ZERO).unwrap();
+    log.append_durable(1, b"written by this build").unwrap();
+    drop(log);
+    edit_block(&disk, &segment_path(0), 0, |block| {
+        block[8..12].copy_from_slice(&2u32.to_le_bytes());
+        let crc = crc32c::crc32c(&block[..60]);
+        block[60..64].copy_from_slice(&crc.to_le_bytes());
+    });
+    let before = disk.durable_content(&segment_path(0)).unwrap();
+    match open(&disk, Lsn::ZERO) {
+        Err(Error::Incompatible { path, reason }) => {
+            assert_eq!(path, segment_path(0));
+            assert!(reason.contains("version 2"), "{reason}");
+        }
+        other => panic!("expected incompatible, got {:?}", other.map(|(_, records)| records.len())),
+    }
+    assert_eq!(disk.durable_content(&segment_path(0)).unwrap(), before);
+}
+
+/// Plain writes are durable only without the page cache. On files that fell back to buffered
+/// I/O the log now uses fdatasync and says why.
+#[test]
+fn plain_writes_on_buffered_files_become_fdatasync() {
+    let directory = tempfile::tempdir().unwrap();
+    let options =
+        disk::DiskOptions { direct_io: disk::DirectIo::Off, ..disk::DiskOptions::default() };
+    let real: Arc<dyn Disk> = Arc::new(disk::RealDisk::new(options));
+    let wal_options = wal::WalOptions {
+        flush_method: disk::FlushMethod::PlainWrite,
+        flush_reason: "forced".into(),
+        ..common::small_segments()
+    };
+    let (log, _) =
+        wal::Wal::open(real, directory.path().join("wal"), wal_options, Lsn::ZERO).unwrap();
+    let stats = log.stats();
+    assert_eq!(stats.flush_method, disk::FlushMethod::Fdatasync);
+    assert!(stats.flush_reason.contains("not opened with direct I/O"), "{}", stats.flush_reason);
+    log.append_durable(1, b"durable through fdatasync").unwrap();
+}
+
+/// A failure while initialising a segment (here the directory fsync) used to be returned once,
+/// and a retry could then succeed without the failed work being durable. The log now stops.
+#[test]
+fn a_failure_while_starting_a_segment_stops_the_log() {
+    let disk = SimDisk::with_seed(45);
+    let (log, _) = open(&disk, Lsn::ZERO).unwrap();
+    while data_bytes() - log.lsn_next().0 > 150_000 {
+        log.append_durable(1, &payload(0, 100_000)).unwrap();
+    }
+    let next = disk.operation_counts().get(Operation::SyncDir);
+    disk.inject(Fault::io_error(Operation::SyncDir, Trigger::Once { index: next }));
+    let crossing = (0..3).find_map(|_| log.append_durable(1, &payload(1, 100_000)).err());
+    assert!(crossing.is_some(), "crossing into segment 1 failed");
+    assert!(matches!(log.append(1, b"later"), Err(Error::Failed { .. })));
+    assert!(log.stats().failure.unwrap().contains("initialising a log segment"));
+    drop(log);
+    let _ = Path::new(DIRECTORY);
+    open(&disk, Lsn::ZERO).unwrap();
+}
