@@ -29,7 +29,7 @@
 //!    is set before `unpark`, so a wake-up that lands before the waiter parks is not lost.
 
 use crate::lsn::Lsn;
-use crate::sync::{Arc, AtomicBool, Mutex, MutexGuard, Ordering, Thread, current, park};
+use crate::sync::{Arc, AtomicBool, Mutex, MutexGuard, Ordering, Thread, current, park, yield_now};
 
 /// The log state the protocol runs over (the writer's tail in the crate; a toy in loom tests).
 pub(crate) trait CommitState {
@@ -114,6 +114,7 @@ impl<State: CommitState> GroupCommit<State> {
         write: impl Fn(&State::Batch) -> Result<(), String>,
     ) -> Result<(), String> {
         let mut guarded = self.lock();
+        let mut yielded = false;
         loop {
             if let Some(failure) = guarded.state.failure() {
                 return Err(failure);
@@ -130,6 +131,15 @@ impl<State: CommitState> GroupCommit<State> {
                 while !woken.load(Ordering::Acquire) {
                     park();
                 }
+                guarded = self.lock();
+                continue;
+            }
+            if !guarded.waiters.is_empty() && !yielded {
+                // Others are waiting, so committers are active: let the ones the last batch
+                // just released append before taking this batch, to make it larger.
+                yielded = true;
+                drop(guarded);
+                yield_now();
                 guarded = self.lock();
                 continue;
             }

@@ -6,11 +6,11 @@ pub(crate) use loom::sync::atomic::{AtomicBool, Ordering};
 #[cfg(loom)]
 pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
 #[cfg(loom)]
-pub(crate) use loom::thread::{Thread, current, park};
+pub(crate) use loom::thread::{Thread, current, park, yield_now};
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{AtomicBool, Ordering};
 #[cfg(not(loom))]
 pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
 #[cfg(not(loom))]
-pub(crate) use std::thread::{Thread, current, park};
+pub(crate) use std::thread::{Thread, current, park, yield_now};
