@@ -195,8 +195,18 @@ impl<State: CommitState> Drop for Lead<'_, State> {
 pub(crate) mod toy {
     //! A log of counters: appending adds one byte; a batch is everything appended.
 
-    use super::CommitState;
+    use super::{CommitState, GroupCommit};
     use crate::lsn::Lsn;
+
+    /// One committer's step: append a byte, wait until it is durable, check that it is.
+    pub(crate) fn append_and_wait(commit: &GroupCommit<Toy>) {
+        let target = commit.with_state(|toy| {
+            toy.appended += 1;
+            Lsn(toy.appended)
+        });
+        commit.wait_durable(target, |_| Ok(())).unwrap();
+        assert!(commit.with_state(|toy| toy.durable) >= target.0);
+    }
 
     #[derive(Debug, Default)]
     pub(crate) struct Toy {
@@ -234,7 +244,7 @@ pub(crate) mod toy {
 mod tests {
     use std::sync::Arc;
 
-    use super::toy::Toy;
+    use super::toy::{Toy, append_and_wait};
     use super::*;
 
     #[test]
@@ -245,12 +255,7 @@ mod tests {
                 let commit = Arc::clone(&commit);
                 std::thread::spawn(move || {
                     for _ in 0..100 {
-                        let target = commit.with_state(|toy| {
-                            toy.appended += 1;
-                            Lsn(toy.appended)
-                        });
-                        commit.wait_durable(target, |_| Ok(())).unwrap();
-                        assert!(commit.with_state(|toy| toy.durable) >= target.0);
+                        append_and_wait(&commit);
                     }
                 })
             })
@@ -293,7 +298,7 @@ mod loom_models {
 
     use loom::sync::Arc;
 
-    use super::toy::Toy;
+    use super::toy::{Toy, append_and_wait};
     use super::*;
 
     /// Explores every interleaving with up to three preemptions: enough for the lost-wake-up and
@@ -313,14 +318,7 @@ mod loom_models {
             let threads: Vec<_> = (0..3)
                 .map(|_| {
                     let commit = Arc::clone(&commit);
-                    loom::thread::spawn(move || {
-                        let target = commit.with_state(|toy| {
-                            toy.appended += 1;
-                            Lsn(toy.appended)
-                        });
-                        commit.wait_durable(target, |_| Ok(())).unwrap();
-                        assert!(commit.with_state(|toy| toy.durable) >= target.0);
-                    })
+                    loom::thread::spawn(move || append_and_wait(&commit))
                 })
                 .collect();
             for thread in threads {
