@@ -8,8 +8,16 @@
 //! | nothing valid (zeros, stale records of an older salt, garbage)       | torn tail: the log ends at P |
 //! | valid records, all with `durable_lsn <= P`                          | torn tail: they were in the same unacknowledged batch as P |
 //! | a valid record with `durable_lsn > P`                               | corruption: P was durable (acknowledged) before that record was written |
-//! | a segment the records lead into has a bad header                    | corruption     |
+//! | a segment end leads to a segment that is missing or has a bad header | corruption     |
+//! | the segment ends without a segment end (a record filled it, or no room for one), and the next segment is missing or has a bad header, and its data does not start with a record at its first LSN | the log ends at the segment's end |
+//! | the same, but its data starts with a record at its first LSN        | corruption: it was in use and its header was damaged |
 //! | the first segment needed is missing or its header is bad            | corruption     |
+//! | no segment has a readable header, and none holds a record at its first LSN | a new log (the files become spares) |
+//! | no segment has a readable header, but one holds a record at its first LSN | corruption |
+//! | a segment header of another format version                          | `Error::Incompatible`; nothing is changed |
+//!
+//! After a cut, the segment files after the tail's segment are removed before the log is written
+//! again (their records were never acknowledged).
 //!
 //! `durable_lsn` is stamped into each record when it is first written, so a record of a later
 //! batch proves that every earlier batch had completed. What no later record vouches for — the
@@ -50,8 +58,8 @@ pub(crate) struct Recovered {
     pub(crate) spares: Vec<PathBuf>,
     pub(crate) spare_counter: u64,
     /// Segment files after the tail's segment: they hold nothing acknowledged (the log ends
-    /// before them) and must stop being segments before the log is written again, or a later
-    /// recovery could walk into their stale records.
+    /// before them) and are removed before the log is written again, or a later recovery could
+    /// walk into their stale records.
     pub(crate) beyond_tail: Vec<PathBuf>,
 }
 
@@ -209,6 +217,12 @@ fn read_header(disk: &Arc<dyn Disk>, path: &Path) -> Result<Option<SegmentHeader
         Err(disk::Error::ShortRead { .. }) => Ok(None),
         Err(error) => Err(error.into()),
     }
+}
+
+/// Fails with [`Error::Incompatible`] if the file at `path` has an intact header of another
+/// format version.
+pub(crate) fn check_not_foreign(disk: &Arc<dyn Disk>, path: &Path) -> Result<()> {
+    read_header(disk, path).map(drop)
 }
 
 /// Whether the segment file at `path`, if it is segment `index` of a log with `geometry`, holds

@@ -209,7 +209,7 @@ fn start_tail(
         failure: None,
         stats: TailStats::default(),
     };
-    retire(&mut tail, &recovered.beyond_tail)?;
+    discard(&tail, &recovered.beyond_tail)?;
     if let Some(loaded) = recovered.tail_segment {
         let block_bytes = u64::from(loaded.file.info().alignment.offset_bytes).max(512);
         assert!(
@@ -246,6 +246,24 @@ fn zero_garbage(tail: &Tail, loaded: &recovery::Loaded, garbage_end: Lsn) -> Res
     zeros[..tail.buffer.len()].copy_from_slice(&tail.buffer);
     loaded.file.write_at(&zeros, tail.geometry.file_offset(tail.buffer_start))?;
     loaded.file.sync_data()?;
+    Ok(())
+}
+
+/// Removes the segment files after the tail's segment. They hold nothing acknowledged, and
+/// they are removed rather than kept as spares: a spare keeps its header, and reused under its
+/// own index, a crash between the rename and the new header would bring its stale records back.
+/// Each header is read first, so a file of another format version stops the open instead of
+/// being deleted.
+fn discard(tail: &Tail, paths: &[PathBuf]) -> Result<()> {
+    for path in paths {
+        recovery::check_not_foreign(&tail.disk, path)?;
+    }
+    for path in paths {
+        tail.disk.remove(path)?;
+    }
+    if !paths.is_empty() {
+        tail.disk.sync_dir(&tail.directory)?;
+    }
     Ok(())
 }
 
