@@ -107,20 +107,21 @@ impl<State: CommitState> GroupCommit<State> {
     }
 
     /// Returns once everything below `target` is durable, leading flushes as needed with
-    /// `write` (which runs without the lock held).
+    /// `write` (which runs without the lock held). `Ok(true)` if this call led a batch.
     pub(crate) fn wait_durable(
         &self,
         target: Lsn,
         write: impl Fn(&State::Batch) -> Result<(), String>,
-    ) -> Result<(), String> {
+    ) -> Result<bool, String> {
         let mut guarded = self.lock();
         let mut yielded = false;
+        let mut led = false;
         loop {
             if let Some(failure) = guarded.state.failure() {
                 return Err(failure);
             }
             if guarded.state.lsn_durable() >= target {
-                return Ok(());
+                return Ok(led);
             }
             if guarded.flushing {
                 let woken = Arc::new(AtomicBool::new(false));
@@ -147,6 +148,7 @@ impl<State: CommitState> GroupCommit<State> {
                 panic!("waiting for LSN {target}, beyond everything appended");
             };
             guarded.flushing = true;
+            led = true;
             drop(guarded);
             let lead = Lead { commit: self, batch: Some(batch) };
             let result = write(lead.batch.as_ref().expect("taken once"));

@@ -47,6 +47,8 @@ pub struct WalStats {
     pub segments_initialised: u64,
     /// Of those, segments recycled from spares.
     pub segments_recycled: u64,
+    /// Of those, segments a leader initialised ahead of need, outside the lock.
+    pub segments_prepared_ahead: u64,
     /// The failure that stopped the log, if one did.
     pub failure: Option<String>,
 }
@@ -92,13 +94,35 @@ impl Wal {
     /// Appends a record to the log buffer. It is durable once [`Wal::wait_durable`] returns for
     /// its `lsn_end`.
     pub fn append(&self, tag: u8, payload: &[u8]) -> Result<Appended> {
-        let (lsn, lsn_end) = self.commit.with_state(|tail| tail.append(tag, payload))?;
-        Ok(Appended { lsn, lsn_end })
+        loop {
+            match self.commit.with_state(|tail| tail.append(tag, payload))? {
+                Some((lsn, lsn_end)) => return Ok(Appended { lsn, lsn_end }),
+                // The record needs the next segment, which a leader is initialising right now.
+                None => std::thread::yield_now(),
+            }
+        }
     }
 
     /// Returns once everything below `lsn` is durable; many waiters share one flush.
     pub fn wait_durable(&self, lsn: Lsn) -> Result<()> {
-        self.commit.wait_durable(lsn, write_batch).map_err(|reason| Error::Failed { reason })
+        let led = self
+            .commit
+            .wait_durable(lsn, write_batch)
+            .map_err(|reason| Error::Failed { reason })?;
+        if led {
+            self.prepare_next_segment();
+        }
+        Ok(())
+    }
+
+    /// Initialises the next segment outside the lock once the current one is half full, so
+    /// that entering it does not stall every committer behind a pre-zeroing write. Run by
+    /// leaders, after their batch.
+    fn prepare_next_segment(&self) {
+        let Some(job) = self.commit.with_state(Tail::next_segment_job) else { return };
+        let index = job.index;
+        let result = job.run();
+        self.commit.with_state(|tail| tail.install(index, result));
     }
 
     /// Appends a record and waits until it is durable.
@@ -142,6 +166,7 @@ impl Wal {
                 bytes_written,
                 segments_initialised,
                 segments_recycled,
+                segments_prepared_ahead,
             } = tail.stats.clone();
             WalStats {
                 flush_method: tail.flush_method,
@@ -154,6 +179,7 @@ impl Wal {
                 bytes_written,
                 segments_initialised,
                 segments_recycled,
+                segments_prepared_ahead,
                 failure: tail.failure.clone(),
             }
         })
@@ -207,6 +233,7 @@ fn start_tail(
         spares: recovered.spares,
         spare_counter: recovered.spare_counter,
         failure: None,
+        preparing: None,
         stats: TailStats::default(),
     };
     discard(&tail, &recovered.beyond_tail)?;
@@ -228,7 +255,8 @@ fn start_tail(
         let segment = OpenSegment { file: loaded.file, salt: loaded.header.salt };
         tail.segments.insert(loaded.header.index, segment);
     } else {
-        tail.ensure_segment(geometry.segment_of(tail_lsn))?;
+        let opened = tail.ensure_segment(geometry.segment_of(tail_lsn))?;
+        assert!(opened, "no segment is being prepared while the log opens");
         let file = &tail.segments.values().next().expect("just opened").file;
         tail.block_bytes = u64::from(file.info().alignment.offset_bytes).max(512);
     }

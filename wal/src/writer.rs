@@ -54,6 +54,9 @@ pub(crate) struct Tail {
     pub(crate) spares: Vec<PathBuf>,
     pub(crate) spare_counter: u64,
     pub(crate) failure: Option<String>,
+    /// The segment a leader is initialising outside the lock, if any. Nobody else initialises
+    /// it meanwhile: two initialisations would give it two salts.
+    pub(crate) preparing: Option<u64>,
     pub(crate) stats: TailStats,
 }
 
@@ -66,6 +69,7 @@ pub(crate) struct TailStats {
     pub(crate) bytes_written: u64,
     pub(crate) segments_initialised: u64,
     pub(crate) segments_recycled: u64,
+    pub(crate) segments_prepared_ahead: u64,
 }
 
 /// What a leader writes: whole blocks of one or two segments, up to `end`.
@@ -76,8 +80,9 @@ pub(crate) struct Batch {
 }
 
 impl Tail {
-    /// Appends a record; returns `(start, end)`: where it is, and the LSN to wait for.
-    pub(crate) fn append(&mut self, tag: u8, payload: &[u8]) -> Result<(Lsn, Lsn)> {
+    /// Appends a record; returns `(start, end)`: where it is, and the LSN to wait for. `None`
+    /// when the record needs a segment that another thread is initialising: retry shortly.
+    pub(crate) fn append(&mut self, tag: u8, payload: &[u8]) -> Result<Option<(Lsn, Lsn)>> {
         if let Some(reason) = &self.failure {
             return Err(Error::Failed { reason: reason.clone() });
         }
@@ -92,17 +97,22 @@ impl Tail {
         // The previous record may have ended exactly at its segment's end, leaving `lsn_next`
         // on the first byte of a segment nobody has opened yet.
         let opened = self.ensure_segment(segment_index);
-        self.sticky(opened)?;
+        if !self.sticky(opened)? {
+            return Ok(None);
+        }
         let segment_end = self.geometry.segment_start(segment_index + 1);
         if self.lsn_next.plus(encoded_bytes) > segment_end {
-            let ended = self.end_segment(segment_index, segment_end);
-            self.sticky(ended)?;
+            let opened = self.ensure_segment(segment_index + 1);
+            if !self.sticky(opened)? {
+                return Ok(None);
+            }
+            self.end_segment(segment_end);
         }
         let start = self.lsn_next;
         self.push_record(Kind::Data, tag, payload);
         self.stats.records_appended += 1;
         self.stats.bytes_appended += encoded_bytes;
-        Ok((start, self.lsn_next))
+        Ok(Some((start, self.lsn_next)))
     }
 
     /// Records a failure to initialise a segment as the log's failure. A failed `fdatasync` or
@@ -116,10 +126,9 @@ impl Tail {
         result
     }
 
-    /// Closes segment `index`: a segment-end record if there is room for one, zeros to its end,
-    /// and the next segment initialised so the log continues there.
-    fn end_segment(&mut self, index: u64, segment_end: Lsn) -> Result<()> {
-        self.ensure_segment(index + 1)?;
+    /// Closes the current segment, which ends at `segment_end`: a segment-end record if there
+    /// is room for one, then zeros to its end. The next segment is already open.
+    fn end_segment(&mut self, segment_end: Lsn) {
         let room_bytes = segment_end.0 - self.lsn_next.0;
         if room_bytes >= RECORD_HEADER_BYTES as u64 {
             self.push_record(Kind::SegmentEnd, 0, &[]);
@@ -128,7 +137,6 @@ impl Tail {
             usize::try_from(segment_end.0 - self.lsn_next.0).expect("below a segment");
         self.buffer.resize(self.buffer.len() + padding_bytes, 0);
         self.lsn_next = segment_end;
-        Ok(())
     }
 
     fn push_record(&mut self, kind: Kind, tag: u8, payload: &[u8]) {
@@ -152,16 +160,68 @@ impl Tail {
         self.segments.get(&index).expect("the segment of lsn_next is open").salt
     }
 
-    /// Opens segment `index`, initialising it (new salt, durable header, durable directory
-    /// entry) unless it is already open.
-    pub(crate) fn ensure_segment(&mut self, index: u64) -> Result<()> {
+    /// Opens segment `index`, initialising it here (new salt, durable header, durable
+    /// directory entry) unless it is already open. `false` when another thread is initialising
+    /// it: the caller retries once it is installed.
+    pub(crate) fn ensure_segment(&mut self, index: u64) -> Result<bool> {
         if self.segments.contains_key(&index) {
-            return Ok(());
+            return Ok(true);
         }
-        let segment = initialise_segment(self, index)?;
+        if self.preparing == Some(index) {
+            return Ok(false);
+        }
+        let segment = self.segment_job(index).run()?;
         self.segments.insert(index, segment);
         self.stats.segments_initialised += 1;
-        Ok(())
+        Ok(true)
+    }
+
+    /// The job of initialising segment `index`, taking a spare for it if one is free.
+    fn segment_job(&mut self, index: u64) -> SegmentJob {
+        let spare = self.spares.pop();
+        if spare.is_some() {
+            self.stats.segments_recycled += 1;
+        }
+        SegmentJob {
+            disk: Arc::clone(&self.disk),
+            directory: self.directory.clone(),
+            segment_bytes: self.geometry.segment_bytes,
+            index,
+            spare,
+        }
+    }
+
+    /// The next segment's initialisation, for a leader to run outside the lock, once the
+    /// current segment is half full and nobody has started it.
+    pub(crate) fn next_segment_job(&mut self) -> Option<SegmentJob> {
+        let current = self.geometry.segment_of(self.lsn_next);
+        let used_bytes = self.lsn_next.0 - self.geometry.segment_start(current).0;
+        let next = current + 1;
+        let wanted = used_bytes >= self.geometry.data_bytes / 2
+            && self.failure.is_none()
+            && self.preparing.is_none()
+            && !self.segments.contains_key(&next);
+        if !wanted {
+            return None;
+        }
+        self.preparing = Some(next);
+        Some(self.segment_job(next))
+    }
+
+    /// Installs a segment prepared outside the lock (or records why it could not be).
+    pub(crate) fn install(&mut self, index: u64, result: Result<OpenSegment>) {
+        assert_eq!(self.preparing, Some(index), "installing a segment nobody prepared");
+        self.preparing = None;
+        match result {
+            Ok(segment) => {
+                self.segments.insert(index, segment);
+                self.stats.segments_initialised += 1;
+                self.stats.segments_prepared_ahead += 1;
+            }
+            Err(error) => {
+                self.failure.get_or_insert_with(|| format!("initialising a log segment: {error}"));
+            }
+        }
     }
 
     /// Stamps `durable_lsn` into every record not yet written and cuts the buffer into one
@@ -284,31 +344,44 @@ pub(crate) fn write_batch(batch: &Batch) -> Result<(), String> {
     Ok(())
 }
 
-/// Opens segment `index` for writing: reuses its file, a spare, or creates and pre-zeroes a new
-/// one; writes a header with a fresh salt; makes header and directory entry durable.
-fn initialise_segment(tail: &mut Tail, index: u64) -> Result<OpenSegment> {
-    let path = tail.directory.join(segment::file_name(index));
-    let disk = &tail.disk;
-    if !disk.exists(&path)?
-        && let Some(spare) = tail.spares.pop()
-    {
-        disk.rename(&spare, &path)?;
-        tail.stats.segments_recycled += 1;
+/// The work of initialising one segment, detached from the log's lock so a leader can do it
+/// ahead of need without stalling committers.
+pub(crate) struct SegmentJob {
+    disk: Arc<dyn Disk>,
+    directory: PathBuf,
+    segment_bytes: u32,
+    pub(crate) index: u64,
+    /// A recycled file to rename into place if the segment's file does not exist.
+    spare: Option<PathBuf>,
+}
+
+impl SegmentJob {
+    /// Opens the segment's file for writing: reuses it, renames the spare to it, or creates and
+    /// pre-zeroes a new one; writes a header with a fresh salt; makes header and directory entry
+    /// durable.
+    pub(crate) fn run(self) -> Result<OpenSegment> {
+        let path = self.directory.join(segment::file_name(self.index));
+        let disk = &self.disk;
+        if !disk.exists(&path)?
+            && let Some(spare) = &self.spare
+        {
+            disk.rename(spare, &path)?;
+        }
+        let options =
+            OpenOptions { create: true, io_mode: Some(IoMode::Direct), ..OpenOptions::default() };
+        let file = disk.open(&path, options)?;
+        file.allocate(u64::from(self.segment_bytes))?;
+        let salt = rand::random::<u64>();
+        let header = SegmentHeader { segment_bytes: self.segment_bytes, index: self.index, salt };
+        let mut block = AlignedBuf::for_alignment(SEGMENT_HEADER_BYTES, file.info().alignment);
+        block[..segment::HEADER_FIELDS_BYTES].copy_from_slice(&header.encode());
+        // The header must be durable before any record in this segment is: records are only
+        // valid under this salt.
+        file.write_at(&block, 0)?;
+        file.sync_data()?;
+        // The file may be new or renamed from a spare: make its name durable too (one directory
+        // fsync per segment).
+        disk.sync_dir(&self.directory)?;
+        Ok(OpenSegment { file, salt })
     }
-    let options =
-        OpenOptions { create: true, io_mode: Some(IoMode::Direct), ..OpenOptions::default() };
-    let file = disk.open(&path, options)?;
-    file.allocate(u64::from(tail.geometry.segment_bytes))?;
-    let salt = rand::random::<u64>();
-    let header = SegmentHeader { segment_bytes: tail.geometry.segment_bytes, index, salt };
-    let mut block = AlignedBuf::for_alignment(SEGMENT_HEADER_BYTES, file.info().alignment);
-    block[..segment::HEADER_FIELDS_BYTES].copy_from_slice(&header.encode());
-    // The header must be durable before any record in this segment is: records are only valid
-    // under this salt.
-    file.write_at(&block, 0)?;
-    file.sync_data()?;
-    // The file may be new or renamed from a spare: make its name durable too (one directory
-    // fsync per segment).
-    disk.sync_dir(&tail.directory)?;
-    Ok(OpenSegment { file, salt })
 }
