@@ -31,6 +31,13 @@
 use crate::lsn::Lsn;
 use crate::sync::{Arc, AtomicBool, Mutex, MutexGuard, Ordering, Thread, current, park, yield_now};
 
+/// How many times a new leader lets other committers run before taking its batch, when others
+/// are waiting (so committers are active). A yield lets committers that the last batch just
+/// released append and join this batch. Measured with 64 committers on 2 cores: one yield took
+/// throughput from 147K to about 175K commits/s; two or three gave 150-160K (batches no larger,
+/// longer gaps between them).
+const LEADER_YIELD_COUNT_MAX: u32 = 1;
+
 /// The log state the protocol runs over (the writer's tail in the crate; a toy in loom tests).
 pub(crate) trait CommitState {
     /// What the leader writes.
@@ -114,7 +121,7 @@ impl<State: CommitState> GroupCommit<State> {
         write: impl Fn(&State::Batch) -> Result<(), String>,
     ) -> Result<bool, String> {
         let mut guarded = self.lock();
-        let mut yielded = false;
+        let mut yield_count = 0;
         let mut led = false;
         loop {
             if let Some(failure) = guarded.state.failure() {
@@ -135,10 +142,10 @@ impl<State: CommitState> GroupCommit<State> {
                 guarded = self.lock();
                 continue;
             }
-            if !guarded.waiters.is_empty() && !yielded {
+            if !guarded.waiters.is_empty() && yield_count < LEADER_YIELD_COUNT_MAX {
                 // Others are waiting, so committers are active: let the ones the last batch
                 // just released append before taking this batch, to make it larger.
-                yielded = true;
+                yield_count += 1;
                 drop(guarded);
                 yield_now();
                 guarded = self.lock();
