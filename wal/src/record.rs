@@ -78,6 +78,12 @@ pub(crate) fn encoded_bytes(payload_bytes: usize) -> usize {
     (RECORD_HEADER_BYTES + payload_bytes).next_multiple_of(RECORD_ALIGN_BYTES)
 }
 
+/// Bytes the record whose header starts `header` occupies, padding included (for records this
+/// writer encoded itself; never used on bytes read from disk).
+pub(crate) fn encoded_bytes_of(header: &[u8]) -> usize {
+    encoded_bytes(read_u32(header, PAYLOAD_BYTES_OFFSET) as usize)
+}
+
 /// Writes a record into `out` (exactly [`encoded_bytes`] long).
 pub(crate) fn encode(out: &mut [u8], header: &Header, payload: &[u8], salt: u64) {
     assert_eq!(out.len(), header.encoded_bytes());

@@ -232,7 +232,7 @@ impl Tail {
             let lsn = self.buffer_start.plus(offset as u64);
             let salt = self.salt_of(lsn);
             let header_end = offset + RECORD_HEADER_BYTES;
-            let length = record_length_at(&self.buffer[offset..header_end]);
+            let length = record::encoded_bytes_of(&self.buffer[offset..header_end]);
             record::reseal(&mut self.buffer[offset..offset + length], durable_lsn, salt);
         }
         let mut writes = Vec::new();
@@ -284,12 +284,6 @@ impl Tail {
             assert!(self.buffer_start.plus(offset as u64) >= self.lsn_durable, "sealed twice");
         }
     }
-}
-
-/// The encoded length of the record whose header is `header`.
-fn record_length_at(header: &[u8]) -> usize {
-    let payload_bytes = u32::from_le_bytes(header[24..28].try_into().expect("4 bytes"));
-    record::encoded_bytes(payload_bytes as usize)
 }
 
 impl CommitState for Tail {
