@@ -12,7 +12,7 @@
 //! | the segment ends without a segment end (a record filled it, or no room for one), and the next segment is missing or has a bad header, and its data does not start with a record at its first LSN | the log ends at the segment's end |
 //! | the same, but its data starts with a record at its first LSN        | corruption: it was in use and its header was damaged |
 //! | the first segment needed is missing or its header is bad            | corruption     |
-//! | no segment has a readable header, and none holds a record at its first LSN | a new log (the files become spares) |
+//! | no segment has a readable header, and none holds a record at its first LSN | a new log (the segment files are removed) |
 //! | no segment has a readable header, but one holds a record at its first LSN | corruption |
 //! | a segment header of another format version                          | `Error::Incompatible`; nothing is changed |
 //!
@@ -173,19 +173,20 @@ impl Inventory {
         Ok(())
     }
 
-    /// A log with no initialised segment: everything found becomes a spare.
+    /// A log with no initialised segment: starts at LSN 0; the segment files found are removed
+    /// and the spare files kept.
     fn fresh(self, geometry: Geometry) -> Recovered {
-        let mut spares = self.spares;
-        spares.extend(self.segments.into_values());
         Recovered {
             geometry,
             records: Vec::new(),
             tail: Lsn::ZERO,
             tail_segment: None,
             garbage_end: None,
-            spares,
+            spares: self.spares,
             spare_counter: self.spare_counter,
-            beyond_tail: Vec::new(),
+            // Uninitialised files under segment names are removed, never listed as spares: a
+            // "spare" named like a live segment would be renamed away from under the log.
+            beyond_tail: self.segments.into_values().collect(),
         }
     }
 }

@@ -3,9 +3,10 @@
 
 mod common;
 
+use std::path::Path;
 use std::sync::Arc;
 
-use common::{edit_block, file_offset, open, payload, segment_path};
+use common::{DIRECTORY, edit_block, file_offset, open, payload, segment_path};
 use disk::sim::{Fault, Operation, Trigger};
 use disk::{Disk, SimDisk};
 use wal::{Error, Lsn};
@@ -199,4 +200,28 @@ fn a_failed_reinitialisation_after_a_cut_replays_nothing() {
     let (_, records) = open(&disk, Lsn::ZERO).unwrap();
     assert_eq!(records.len(), kept + 1, "nothing from the torn batch comes back");
     assert!(records[kept..].iter().all(|record| record.tag == 2));
+}
+
+/// Found re-reading recovery: in a directory with no initialised segment, the segment files
+/// found (uninitialised, e.g. left by a crash during the very first initialisation) used to be
+/// listed as spares under their segment names. With two of them, the writer could later take
+/// `wal-0000000000000000.seg` as a "spare" for segment 1 and rename the live segment 0 away.
+/// They are now removed when the new log starts.
+#[test]
+fn uninitialised_segment_files_of_a_new_log_are_never_taken_as_spares() {
+    let disk = SimDisk::with_seed(47);
+    disk.create_dir_all(Path::new(DIRECTORY)).unwrap();
+    for index in [0, 5] {
+        let file = disk.open(&segment_path(index), disk::OpenOptions::create()).unwrap();
+        file.allocate(u64::from(wal::limits::SEGMENT_BYTES_MIN)).unwrap();
+    }
+    let (log, records) = open(&disk, Lsn::ZERO).unwrap();
+    assert!(records.is_empty());
+    let mut appended = Vec::new();
+    while log.lsn_next().0 < 2 * data_bytes() + 100_000 {
+        appended.push(log.append_durable(1, &payload(appended.len() as u64, 100_000)).unwrap());
+    }
+    drop(log);
+    let (_, records) = open(&disk, Lsn::ZERO).unwrap();
+    assert_eq!(records.len(), appended.len(), "every record of segments 0, 1 and 2 is there");
 }
