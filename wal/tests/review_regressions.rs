@@ -6,7 +6,9 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::{DIRECTORY, edit_block, file_offset, open, payload, segment_path};
+use common::{
+    DIRECTORY, edit_block, log_with_a_batch_torn_in_segment_zero, open, payload, segment_path,
+};
 use disk::sim::{Fault, Operation, Trigger};
 use disk::{Disk, SimDisk};
 use wal::{Error, Lsn};
@@ -39,27 +41,11 @@ fn fill_segment_zero_exactly(log: &wal::Wal) {
 /// acknowledged. Recovery now retires every segment after the tail's before the log is written.
 #[test]
 fn segments_after_a_cut_are_retired() {
-    let disk = SimDisk::with_seed(41);
-    let (log, _) = open(&disk, Lsn::ZERO).unwrap();
-    while data_bytes() - log.lsn_next().0 > 300_000 {
-        log.append_durable(1, &payload(0, 100_000)).unwrap();
-    }
-    let before_batch = log.lsn_next();
-    let batch: Vec<wal::Appended> =
-        (0..4).map(|number| log.append(1, &payload(number, 100_000)).unwrap()).collect();
-    log.wait_durable(batch[3].lsn_end).unwrap();
-    assert!(batch[3].lsn.0 >= data_bytes(), "the batch reaches segment 1");
-    drop(log);
-    // Tear the batch in segment 0 only.
-    let (_, from) = file_offset(before_batch);
-    for block in (from / 4096 * 4096..u64::from(wal::limits::SEGMENT_BYTES_MIN)).step_by(4096) {
-        edit_block(&disk, &segment_path(0), block, |bytes| {
-            bytes[usize::try_from(from.saturating_sub(block)).unwrap()..].fill(0);
-        });
-    }
+    let (disk, before_batch_count) = log_with_a_batch_torn_in_segment_zero(41);
     let (log, records) = open(&disk, Lsn::ZERO).unwrap();
     let kept = records.len();
-    assert!(!disk.exists(&segment_path(1)).unwrap(), "segment 1 was retired");
+    assert_eq!(kept, before_batch_count, "the torn batch is cut");
+    assert!(!disk.exists(&segment_path(1)).unwrap(), "segment 1 was removed");
     // End the log exactly at segment 0's end, then recover again.
     let room = data_bytes() - log.lsn_next().0;
     log.append_durable(2, &payload(9, usize::try_from(room - HEADER_BYTES).unwrap())).unwrap();
@@ -170,22 +156,7 @@ fn a_failure_while_starting_a_segment_stops_the_log() {
 /// recovery then walked into the old header and replayed the torn batch. They are now removed.
 #[test]
 fn a_failed_reinitialisation_after_a_cut_replays_nothing() {
-    let disk = SimDisk::with_seed(46);
-    let (log, _) = open(&disk, Lsn::ZERO).unwrap();
-    while data_bytes() - log.lsn_next().0 > 300_000 {
-        log.append_durable(1, &payload(0, 100_000)).unwrap();
-    }
-    let before_batch = log.lsn_next();
-    let batch: Vec<wal::Appended> =
-        (0..4).map(|number| log.append(1, &payload(number, 100_000)).unwrap()).collect();
-    log.wait_durable(batch[3].lsn_end).unwrap();
-    drop(log);
-    let (_, from) = file_offset(before_batch);
-    for block in (from / 4096 * 4096..u64::from(wal::limits::SEGMENT_BYTES_MIN)).step_by(4096) {
-        edit_block(&disk, &segment_path(0), block, |bytes| {
-            bytes[usize::try_from(from.saturating_sub(block)).unwrap()..].fill(0);
-        });
-    }
+    let (disk, _) = log_with_a_batch_torn_in_segment_zero(46);
     let (log, records) = open(&disk, Lsn::ZERO).unwrap();
     let kept = records.len();
     // End segment 0 exactly, then fail the creation of segment 1 and crash.

@@ -4,8 +4,11 @@
 //! first). Four committers cross many segments here; every record must come back in each
 //! committer's order, and most segments must have been prepared ahead.
 
+mod common;
+
 use std::sync::Arc;
 
+use common::{check_committers, run_committers};
 use disk::{Disk, SimDisk};
 use wal::{Lsn, Wal, WalOptions};
 
@@ -20,33 +23,12 @@ fn segments_prepared_ahead_under_concurrent_commits() {
         WalOptions { segment_bytes: wal::limits::SEGMENT_BYTES_MIN, ..WalOptions::default() };
     let (log, _) = Wal::open(Arc::clone(&disk), "/wal", options.clone(), Lsn::ZERO).unwrap();
     let log = Arc::new(log);
-    let threads: Vec<_> = (0..THREAD_COUNT)
-        .map(|thread| {
-            let log = Arc::clone(&log);
-            std::thread::spawn(move || {
-                for sequence in 0..RECORDS_PER_THREAD {
-                    let mut payload = vec![thread; PAYLOAD_BYTES];
-                    payload[..4].copy_from_slice(&sequence.to_le_bytes());
-                    log.append_durable(thread, &payload).unwrap();
-                }
-            })
-        })
-        .collect();
-    for thread in threads {
-        thread.join().unwrap();
-    }
+    run_committers(&log, THREAD_COUNT, RECORDS_PER_THREAD, PAYLOAD_BYTES);
     log.check_invariants();
     let stats = log.stats();
     assert!(stats.segments_initialised >= 10, "{stats:?}");
     assert!(stats.segments_prepared_ahead >= stats.segments_initialised / 2, "{stats:?}");
     drop(log);
     let (_log, replayed) = Wal::open(disk, "/wal", options, Lsn::ZERO).unwrap();
-    assert_eq!(replayed.len(), usize::from(THREAD_COUNT) * RECORDS_PER_THREAD as usize);
-    let mut next_sequence = [0u32; THREAD_COUNT as usize];
-    for record in &replayed {
-        let thread = usize::from(record.tag);
-        let sequence = u32::from_le_bytes(record.payload[..4].try_into().unwrap());
-        assert_eq!(sequence, next_sequence[thread], "thread {thread}'s records out of order");
-        next_sequence[thread] += 1;
-    }
+    check_committers(&replayed, THREAD_COUNT, RECORDS_PER_THREAD);
 }
