@@ -11,11 +11,14 @@ use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
 
-use io_uring::{IoUring, opcode, types};
+use std::os::fd::RawFd;
+
+use io_uring::IoUring;
 
 use crate::buf::AlignedBuf;
 use crate::error::{Error, Result};
 use crate::file::File;
+use crate::real::ring::{is_transient, read_entry, write_entry};
 
 /// A request's outcome, with its buffer and the caller's tag.
 #[derive(Debug)]
@@ -145,12 +148,8 @@ impl<Tag> IoQueue<Tag> {
                 // heap memory does not move when the `AlignedBuf` value moves, and the slot is
                 // emptied only when the entry's completion is reaped (or `drop` waited for it).
                 // The file is kept open by the `Arc` in the same slot.
-                if unsafe { ring.submission().push(&entry) }.is_err() {
-                    ring.submit().ok();
-                    // SAFETY: as above; the queue never holds more entries than slots, and
-                    // submitting made room.
-                    unsafe { ring.submission().push(&entry) }.expect("room after submit");
-                }
+                unsafe { ring.submission().push(&entry) }
+                    .expect("the ring has as many entries as the queue has slots");
                 self.queued_count += 1;
             }
             (.., Err(error)) => self.complete_now(slot, request, Err(error)),
@@ -255,30 +254,12 @@ impl<Tag> std::fmt::Debug for IoQueue<Tag> {
     }
 }
 
-fn is_transient(error: &io::Error) -> bool {
-    matches!(error.raw_os_error(), Some(libc::EINTR | libc::EAGAIN | libc::EBUSY))
-}
-
-fn entry_for<Tag>(
-    fd: std::os::fd::RawFd,
-    request: &InFlight<Tag>,
-    slot: usize,
-) -> io_uring::squeue::Entry {
-    let target = types::Fd(fd);
-    let length = u32::try_from(request.buf.len()).expect("request below 4 GiB");
-    let pointer = request.buf.as_ptr();
+fn entry_for<Tag>(fd: RawFd, request: &InFlight<Tag>, slot: usize) -> io_uring::squeue::Entry {
+    let (length, offset) = (request.buf.len(), request.offset);
     let entry = match request.kind {
         // The kernel writes through this pointer; the buffer is owned by the queue meanwhile.
-        Kind::Read => {
-            opcode::Read::new(target, pointer.cast_mut(), length).offset(request.offset).build()
-        }
-        Kind::Write { durable } => {
-            let flags = if durable { libc::RWF_DSYNC } else { 0 };
-            opcode::Write::new(target, pointer, length)
-                .offset(request.offset)
-                .rw_flags(flags as _)
-                .build()
-        }
+        Kind::Read => read_entry(fd, request.buf.as_ptr().cast_mut(), length, offset),
+        Kind::Write { durable } => write_entry(fd, request.buf.as_ptr(), length, offset, durable),
     };
     entry.user_data(slot as u64)
 }

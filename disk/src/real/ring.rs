@@ -162,24 +162,36 @@ impl Batch<'_> {
     }
 }
 
-fn is_transient(error: &io::Error) -> bool {
+/// Errors after which the same call may simply be made again.
+pub(crate) fn is_transient(error: &io::Error) -> bool {
     matches!(error.raw_os_error(), Some(libc::EINTR | libc::EAGAIN | libc::EBUSY))
 }
 
+/// A read of `length` bytes at `offset` into `pointer`. Building it is safe; pushing it is not:
+/// the pusher guarantees the memory outlives the request.
+pub(crate) fn read_entry(fd: RawFd, pointer: *mut u8, length: usize, offset: u64) -> squeue::Entry {
+    let length = u32::try_from(length).expect("request length checked below 4 GiB");
+    opcode::Read::new(types::Fd(fd), pointer, length).offset(offset).build()
+}
+
+/// A write of `length` bytes at `offset` from `pointer`, with `RWF_DSYNC` if `durable`.
+pub(crate) fn write_entry(
+    fd: RawFd,
+    pointer: *const u8,
+    length: usize,
+    offset: u64,
+    durable: bool,
+) -> squeue::Entry {
+    let length = u32::try_from(length).expect("request length checked below 4 GiB");
+    let flags = if durable { libc::RWF_DSYNC } else { 0 };
+    opcode::Write::new(types::Fd(fd), pointer, length).offset(offset).rw_flags(flags as _).build()
+}
+
 fn entry_for(fd: RawFd, request: &mut IoRequest<'_>) -> squeue::Entry {
-    let target = types::Fd(fd);
     match request {
-        IoRequest::Read { offset, buf } => {
-            let length = u32::try_from(buf.len()).expect("request length checked below 4 GiB");
-            opcode::Read::new(target, buf.as_mut_ptr(), length).offset(*offset).build()
-        }
+        IoRequest::Read { offset, buf } => read_entry(fd, buf.as_mut_ptr(), buf.len(), *offset),
         IoRequest::Write { offset, buf, durable } => {
-            let length = u32::try_from(buf.len()).expect("request length checked below 4 GiB");
-            let flags = if *durable { libc::RWF_DSYNC } else { 0 };
-            opcode::Write::new(target, buf.as_ptr(), length)
-                .offset(*offset)
-                .rw_flags(flags as _)
-                .build()
+            write_entry(fd, buf.as_ptr(), buf.len(), *offset, *durable)
         }
     }
 }
