@@ -22,9 +22,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use disk::{
-    AlignedBuf, Disk, DiskOptions, File, FileInfo, FlushMethod, IoMode, OpenOptions, RealDisk,
-};
+use disk::{AlignedBuf, Disk, DiskOptions, FileInfo, FlushMethod, IoMode, OpenOptions, RealDisk};
 use wal::{Lsn, Wal, WalOptions, WalStats};
 
 use crate::bench::measure::{Measurement, run_threads};
@@ -341,24 +339,6 @@ pub(crate) fn raw_test_name(flush_method: FlushMethod) -> String {
     }
 }
 
-/// One durable write of the reference, made durable as `flush_method` makes a log batch
-/// durable (see the `wal` crate's `write_batch`).
-fn raw_write(
-    file: &dyn File,
-    flush_method: FlushMethod,
-    block: &[u8],
-    offset: u64,
-) -> disk::Result<()> {
-    match flush_method {
-        FlushMethod::Fdatasync => {
-            file.write_at(block, offset)?;
-            file.sync_data()
-        }
-        FlushMethod::DsyncWrite => file.write_at_durable(block, offset),
-        FlushMethod::PlainWrite => file.write_at(block, offset),
-    }
-}
-
 /// The raw reference: one thread, 4 KiB durable writes round a pre-zeroed region. Returns the
 /// row and how the file was opened.
 fn run_raw(
@@ -384,7 +364,7 @@ fn run_raw(
     let operation = |(block, block_index): &mut (AlignedBuf, u64)| -> Result<bool, String> {
         let offset = (*block_index % block_count) * RAW_BLOCK_BYTES as u64;
         *block_index += 1;
-        raw_write(&*file, flush_method, block, offset).map_err(|error| error.to_string())?;
+        flush_method.write_durably(&*file, block, offset).map_err(|error| error.to_string())?;
         Ok(true)
     };
     let measurement = run_threads(1, duration, setup, operation)?;

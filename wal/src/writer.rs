@@ -323,14 +323,11 @@ impl CommitState for Tail {
 
 /// Writes a batch and makes it durable with its flush method. Runs without the log's lock.
 pub(crate) fn write_batch(batch: &Batch) -> Result<(), String> {
+    let method = batch.flush_method;
     for (file, offset, buf) in &batch.writes {
-        let written = match batch.flush_method {
-            FlushMethod::DsyncWrite => file.write_at_durable(buf, *offset),
-            FlushMethod::Fdatasync | FlushMethod::PlainWrite => file.write_at(buf, *offset),
-        };
-        written.map_err(|error| error.to_string())?;
+        method.write(&**file, buf, *offset).map_err(|error| error.to_string())?;
     }
-    if batch.flush_method == FlushMethod::Fdatasync {
+    if method.needs_sync() {
         for (file, _, _) in &batch.writes {
             file.sync_data().map_err(|error| error.to_string())?;
         }
