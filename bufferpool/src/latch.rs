@@ -86,13 +86,7 @@ impl HybridLatch {
 
     /// Holds the latch shared, waiting while a writer holds it.
     pub fn lock_shared(&self) -> SharedGuard<'_> {
-        let mut attempt = 0;
-        loop {
-            if let Some(guard) = self.try_lock_shared() {
-                return guard;
-            }
-            backoff(&mut attempt);
-        }
+        wait_for(|| self.try_lock_shared())
     }
 
     /// Holds the latch shared if no writer holds it now.
@@ -112,13 +106,7 @@ impl HybridLatch {
 
     /// Holds the latch exclusively, waiting for every other holder to leave.
     pub fn lock_exclusive(&self) -> ExclusiveGuard<'_> {
-        let mut attempt = 0;
-        loop {
-            if let Some(guard) = self.try_lock_exclusive() {
-                return guard;
-            }
-            backoff(&mut attempt);
-        }
+        wait_for(|| self.try_lock_exclusive())
     }
 
     /// Holds the latch exclusively if nobody holds it now.
@@ -167,14 +155,21 @@ impl HybridLatch {
     }
 }
 
-/// Spins a little, then yields: a holder may need this core to finish. Under loom every wait
-/// yields, so that loom explores the holder's progress instead of an endless spin.
-fn backoff(attempt: &mut u32) {
-    *attempt += 1;
-    if cfg!(loom) || *attempt > SPIN_COUNT_BEFORE_YIELD {
-        yield_now();
-    } else {
-        std::hint::spin_loop();
+/// Retries `attempt` until it succeeds: spinning a little, then yielding, since a holder may
+/// need this core to finish. Under loom every retry yields, so that loom explores the holder's
+/// progress instead of an endless spin.
+fn wait_for<Guard>(mut attempt: impl FnMut() -> Option<Guard>) -> Guard {
+    let mut attempt_count = 0u32;
+    loop {
+        if let Some(guard) = attempt() {
+            return guard;
+        }
+        attempt_count += 1;
+        if cfg!(loom) || attempt_count > SPIN_COUNT_BEFORE_YIELD {
+            yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
     }
 }
 
