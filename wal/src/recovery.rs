@@ -52,8 +52,9 @@ pub(crate) struct Recovered {
     pub(crate) tail: Lsn,
     /// The segment holding `tail`, if it exists and is initialised.
     pub(crate) tail_segment: Option<Loaded>,
-    /// End of the non-zero bytes beyond `tail` in its segment (left by a torn batch); they are
-    /// zeroed before the log is written again.
+    /// End of the last record beyond `tail` in its segment that is valid under the segment's
+    /// salt (left by a torn batch); `[tail, garbage_end)` is zeroed before the log is written
+    /// again.
     pub(crate) garbage_end: Option<Lsn>,
     pub(crate) spares: Vec<PathBuf>,
     pub(crate) spare_counter: u64,
@@ -364,20 +365,23 @@ impl Scan<'_> {
         let loaded = self.loaded[&index].as_ref().expect("loaded");
         let offset = usize::try_from(lsn.0 - segment_start.0).expect("inside the segment");
         let salt = loaded.header.salt;
+        // The end of the last record beyond `lsn` that is valid under this segment's salt: only
+        // such records (left by the torn batch) could ever line up behind new appends and be
+        // replayed. Anything else — zeros, a recycled file's records under an older salt, torn
+        // records — can never become valid, so it need not be zeroed.
+        let mut garbage_end = None;
         for candidate in
             (offset + RECORD_ALIGN_BYTES..loaded.data.len()).step_by(RECORD_ALIGN_BYTES)
         {
             let candidate_lsn = segment_start.plus(candidate as u64);
             if let Ok((header, _)) = record::decode(&loaded.data[candidate..], candidate_lsn, salt)
-                && header.durable_lsn > lsn
             {
-                return Err(self.damaged(lsn, reason, candidate_lsn));
+                if header.durable_lsn > lsn {
+                    return Err(self.damaged(lsn, reason, candidate_lsn));
+                }
+                garbage_end = Some(candidate_lsn.plus(header.encoded_bytes() as u64));
             }
         }
-        let garbage_end = loaded.data[offset..]
-            .iter()
-            .rposition(|&byte| byte != 0)
-            .map(|last| lsn.plus(last as u64 + 1));
         self.check_later_segments(lsn, reason)?;
         Ok((lsn, garbage_end))
     }
