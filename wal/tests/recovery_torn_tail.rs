@@ -62,3 +62,37 @@ fn torn_tail_at_every_byte_offset_of_the_last_block() {
         reopened.check_invariants();
     }
 }
+
+/// The leftovers of a torn batch must never become part of the log. A batch of two records is
+/// torn so that the first is damaged and the second survives intact. The first is sized to end
+/// on a block boundary, so a new record of the same size ends exactly where the survivor starts,
+/// in a block the new batch never rewrites. Only the zeroing at recovery keeps the survivor,
+/// never acknowledged, from being replayed after the new record.
+#[test]
+fn a_surviving_record_of_a_torn_batch_is_never_replayed() {
+    let disk = SimDisk::with_seed(4);
+    let (log, _) = open(&disk, Lsn::ZERO).unwrap();
+    for number in 0..EARLIER_RECORD_COUNT as u64 {
+        log.append_durable(1, &payload(number, 300)).unwrap();
+    }
+    let start = log.lsn_next().0;
+    let first_bytes = usize::try_from(3 * 4096 - (start + 32) % 4096).unwrap();
+    let first = log.append(1, &payload(100, first_bytes)).unwrap();
+    let survivor = log.append(1, &payload(101, 500)).unwrap();
+    log.wait_durable(survivor.lsn_end).unwrap();
+    drop(log);
+    assert_eq!(first.lsn_end, survivor.lsn);
+    assert_eq!(survivor.lsn.0 % 4096, 0, "the survivor starts a block");
+    // Tear the first record only: its last bytes are lost.
+    let (segment, first_end) = file_offset(first.lsn_end);
+    edit_block(&disk, &segment_path(segment), first_end - 4096, |block| block[4000..].fill(0));
+
+    let (log, records) = open(&disk, Lsn::ZERO).unwrap();
+    assert_eq!(records.len(), EARLIER_RECORD_COUNT, "the torn batch is cut");
+    let replacement = log.append_durable(2, &payload(200, first_bytes)).unwrap();
+    assert_eq!(replacement.lsn_end, survivor.lsn, "the log continues where the survivor lies");
+    drop(log);
+    let (_, records) = open(&disk, Lsn::ZERO).unwrap();
+    assert_eq!(records.len(), EARLIER_RECORD_COUNT + 1, "the survivor is not replayed");
+    assert_eq!(records.last().unwrap().tag, 2);
+}
