@@ -92,7 +92,7 @@ pub(crate) fn recover(
     };
     let first_index = geometry.segment_of(start);
     if scan.load(first_index)?.is_none() {
-        let path = directory.join(segment::file_name(first_index));
+        let path = inventory.path_of(first_index);
         return Err(corruption(
             &path,
             start,
@@ -123,15 +123,28 @@ fn corruption(path: &Path, lsn: Lsn, reason: impl Into<String>) -> Error {
 
 /// The files in the log's directory.
 struct Inventory {
+    directory: PathBuf,
     segments: BTreeMap<u64, PathBuf>,
     spares: Vec<PathBuf>,
     spare_counter: u64,
 }
 
 impl Inventory {
+    /// The path of segment `index`: the file found, or where it would be.
+    fn path_of(&self, index: u64) -> PathBuf {
+        self.segments
+            .get(&index)
+            .cloned()
+            .unwrap_or_else(|| self.directory.join(segment::file_name(index)))
+    }
+
     fn read(disk: &Arc<dyn Disk>, directory: &Path) -> Result<Self> {
-        let mut inventory =
-            Self { segments: BTreeMap::new(), spares: Vec::new(), spare_counter: 0 };
+        let mut inventory = Self {
+            directory: directory.to_path_buf(),
+            segments: BTreeMap::new(),
+            spares: Vec::new(),
+            spare_counter: 0,
+        };
         for path in disk.list_dir(directory)? {
             let Some(name) = path.file_name().and_then(|name| name.to_str()) else { continue };
             if let Some(index) = segment::parse_file_name(name) {
@@ -307,7 +320,7 @@ impl Scan<'_> {
                 Step::SegmentEnd => {
                     let next_start = self.geometry.segment_start(index + 1);
                     if self.load(index + 1)?.is_none() {
-                        let path = segment_path(self, index + 1);
+                        let path = self.inventory.path_of(index + 1);
                         let reason = "a segment end leads to a missing or uninitialised segment";
                         return Err(corruption(&path, next_start, reason));
                     }
@@ -419,19 +432,11 @@ impl Scan<'_> {
 
     fn damaged(&self, lsn: Lsn, reason: &str, witness: Lsn) -> Error {
         let index = self.geometry.segment_of(lsn);
-        let path = segment_path(self, index);
+        let path = self.inventory.path_of(index);
         corruption(
             &path,
             lsn,
             format!("{reason}; the record at LSN {witness} was written after this one was durable"),
         )
     }
-}
-
-fn segment_path(scan: &Scan<'_>, index: u64) -> PathBuf {
-    scan.inventory
-        .segments
-        .get(&index)
-        .cloned()
-        .unwrap_or_else(|| PathBuf::from(segment::file_name(index)))
 }

@@ -4,29 +4,48 @@
 //! Each seed runs a workload of appends and waits, stops it at a random operation by making the
 //! simulated disk fail from there on (the machine dies mid-write or mid-flush), crashes the
 //! disk (each unflushed write lost, kept or torn), recovers, checks, and does it again on the
-//! recovered log, so recovery itself is also crashed into.
+//! recovered log. In some rounds the machine dies during recovery itself (its zeroing, segment
+//! removal or segment initialisation) and the disk crashes again before the next recovery. Even
+//! seeds flush with `fdatasync`, odd ones with `RWF_DSYNC` writes.
 
 mod common;
 
-use common::{open, payload};
-use disk::SimDisk;
+use std::sync::Arc;
+
+use common::{DIRECTORY, payload, small_segments};
 use disk::sim::{Fault, Trigger};
+use disk::{Disk, FlushMethod, SimDisk};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use wal::Lsn;
+use wal::{Error, Lsn, Record, Wal, WalOptions};
 
 const SEED_COUNT: u64 = 300;
 const ROUND_COUNT: usize = 3;
 
+#[derive(Default)]
+struct Coverage {
+    crossed_segments: usize,
+    recoveries_interrupted: usize,
+}
+
 #[test]
 fn every_acknowledged_record_survives_any_crash() {
-    let mut crossing_count = 0;
+    let mut coverage = Coverage::default();
     for seed in 0..SEED_COUNT {
-        crossing_count += usize::from(run_seed(seed));
+        run_seed(seed, &mut coverage);
     }
-    // The workload must reach segment boundaries in a fair share of seeds, or this test would
-    // not exercise segment switching under crashes.
-    assert!(crossing_count >= 10, "only {crossing_count} seeds crossed a segment boundary");
+    // The workload must reach segment boundaries, and deaths must land inside recovery, in a
+    // fair share of seeds, or this test would not exercise those paths.
+    assert!(
+        coverage.crossed_segments >= 10,
+        "{} seeds crossed a segment",
+        coverage.crossed_segments
+    );
+    assert!(
+        coverage.recoveries_interrupted >= 10,
+        "{} recoveries died",
+        coverage.recoveries_interrupted
+    );
 }
 
 /// A record size: mostly small, sometimes large enough to fill segments quickly.
@@ -34,16 +53,42 @@ fn record_bytes(rng: &mut ChaCha8Rng) -> usize {
     if rng.random_bool(0.2) { rng.random_range(10_000..300_000) } else { rng.random_range(1..3000) }
 }
 
-/// Returns whether the log crossed a segment boundary.
-fn run_seed(seed: u64) -> bool {
+fn options(seed: u64) -> WalOptions {
+    let flush_method = if seed % 2 == 0 { FlushMethod::Fdatasync } else { FlushMethod::DsyncWrite };
+    WalOptions { flush_method, ..small_segments() }
+}
+
+fn open(disk: &SimDisk, seed: u64) -> wal::Result<(Wal, Vec<Record>)> {
+    Wal::open(Arc::new(disk.clone()) as Arc<dyn Disk>, DIRECTORY, options(seed), Lsn::ZERO)
+}
+
+/// Lets the machine die a few operations into a recovery; if it does, crashes the disk.
+fn interrupt_recovery(disk: &SimDisk, seed: u64, rng: &mut ChaCha8Rng, coverage: &mut Coverage) {
+    let death = disk.operation_counts().total() + rng.random_range(0..12);
+    disk.inject(Fault::io_error_on_any(Trigger::From { index: death }));
+    match open(disk, seed) {
+        Ok(_) => {}
+        Err(error @ (Error::Corruption { .. } | Error::Incompatible { .. })) => {
+            panic!("seed {seed}: a recovery that died part-way found {error}")
+        }
+        Err(_) => coverage.recoveries_interrupted += 1,
+    }
+    disk.crash();
+    disk.clear_faults();
+}
+
+fn run_seed(seed: u64, coverage: &mut Coverage) {
     let disk = SimDisk::with_seed(seed);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut history: Vec<Vec<u8>> = Vec::new(); // every record appended, in order
     let mut acknowledged_count = 0;
     let mut crossed = false;
     for round in 0..ROUND_COUNT {
-        let (log, records) = open(&disk, Lsn::ZERO)
-            .unwrap_or_else(|error| panic!("seed {seed} round {round}: {error}"));
+        if round > 0 && rng.random_bool(0.3) {
+            interrupt_recovery(&disk, seed, &mut rng, coverage);
+        }
+        let (log, records) =
+            open(&disk, seed).unwrap_or_else(|error| panic!("seed {seed} round {round}: {error}"));
         check(seed, round, &records, &history, acknowledged_count);
         // What survived is now the log; anything appended after it is gone for good.
         history.truncate(records.len());
@@ -67,7 +112,7 @@ fn run_seed(seed: u64) -> bool {
         disk.crash();
         disk.clear_faults();
     }
-    crossed
+    coverage.crossed_segments += usize::from(crossed);
 }
 
 fn check(

@@ -145,3 +145,57 @@ fn records_of_an_earlier_segment_generation_are_never_replayed() {
     let refilled = &records[usize::try_from(durable_count).unwrap()..];
     assert!(refilled.iter().all(|record| record.tag == 2));
 }
+
+/// Records that cross from segment 0 into segment 1, each made durable in its own batch; returns
+/// them. Segment 0 ends with a segment-end record.
+fn durable_log_across_segments(seed: u64) -> (SimDisk, Vec<wal::Appended>) {
+    let disk = SimDisk::with_seed(seed);
+    let (log, _) = open(&disk, Lsn::ZERO).unwrap();
+    let data_bytes = u64::from(wal::limits::SEGMENT_BYTES_MIN) - 4096;
+    let mut appended = Vec::new();
+    while log.lsn_next().0 < data_bytes + 300_000 {
+        appended.push(log.append_durable(1, &payload(appended.len() as u64, 100_000)).unwrap());
+    }
+    drop(log);
+    (disk, appended)
+}
+
+/// A segment-end record promises that the log goes on in the next segment; that segment
+/// missing is corruption, not the end of the log.
+#[test]
+fn a_segment_end_into_a_missing_segment_is_corruption() {
+    use disk::Disk;
+    let (disk, _) = durable_log_across_segments(6);
+    disk.remove(&segment_path(1)).unwrap();
+    let data_bytes = u64::from(wal::limits::SEGMENT_BYTES_MIN) - 4096;
+    match open(&disk, Lsn::ZERO) {
+        Err(Error::Corruption { lsn, path, .. }) => {
+            assert_eq!(lsn, Lsn(data_bytes));
+            assert_eq!(path, segment_path(1));
+        }
+        other => panic!("expected corruption, got {:?}", other.map(|(_, records)| records.len())),
+    }
+}
+
+/// Damage to segment 0's segment-end record is vouched for only by records in segment 1:
+/// nothing valid follows it in segment 0, and the first record of segment 1 was written in the
+/// same batch. The second batch in segment 1 proves the segment end was durable, so recovery
+/// must look there and report corruption, not cut the log and drop segment 1's acknowledged
+/// records.
+#[test]
+fn damage_vouched_for_only_by_a_later_segment_is_corruption() {
+    let (disk, appended) = durable_log_across_segments(7);
+    let data_bytes = u64::from(wal::limits::SEGMENT_BYTES_MIN) - 4096;
+    let last_in_segment_zero =
+        *appended.iter().rev().find(|record| record.lsn.0 < data_bytes).unwrap();
+    let segment_end = last_in_segment_zero.lsn_end;
+    assert!(segment_end.0 + 32 <= data_bytes, "segment 0 has room for its segment-end record");
+    disk.flip_bit(&segment_path(0), file_offset(segment_end).1 + 9, 2).unwrap();
+    match open(&disk, Lsn::ZERO) {
+        Err(Error::Corruption { lsn, reason, .. }) => {
+            assert_eq!(lsn, segment_end);
+            assert!(reason.contains("written after this one was durable"), "{reason}");
+        }
+        other => panic!("expected corruption, got {:?}", other.map(|(_, records)| records.len())),
+    }
+}
