@@ -191,20 +191,16 @@ impl Wal {
     }
 }
 
-/// Plain writes are durable only when they bypass the page cache (on a write-through device).
-/// If the log's files fell back to buffered I/O (a file system without direct I/O, or
-/// `DirectIo::Off`), a plain write would sit in the page cache, lost on a kernel crash: use
-/// `fdatasync` instead and say why. Returns the reason to report.
+/// Applies [`FlushMethod::for_file`] to the log's segment files; returns the reason to report.
 fn check_flush_method(tail: &mut Tail, reason: String) -> String {
-    let io_mode = tail.segments.values().next().map(|segment| segment.file.info().io_mode);
-    if tail.flush_method == FlushMethod::PlainWrite && io_mode != Some(disk::IoMode::Direct) {
-        tail.flush_method = FlushMethod::Fdatasync;
-        return format!(
-            "fdatasync instead of plain writes: the log's files are not opened with direct I/O \
-             ({io_mode:?}), so a completed write may sit in the page cache (asked: {reason})"
-        );
+    let Some(segment) = tail.segments.values().next() else { return reason };
+    match tail.flush_method.for_file(segment.file.info()) {
+        (method, Some(change)) => {
+            tail.flush_method = method;
+            format!("{change} (asked: {reason})")
+        }
+        (_, None) => reason,
     }
-    reason
 }
 
 /// Builds the writer's tail from what recovery found: retires the segments beyond the tail,

@@ -13,7 +13,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::Result;
-use crate::file::File;
+use crate::file::{File, FileInfo};
+use crate::options::IoMode;
 
 /// What a block device's write cache does with a completed write, from
 /// `/sys/block/<disk>/queue/write_cache`.
@@ -102,6 +103,23 @@ impl FlushMethod {
             file.sync_data()?;
         }
         Ok(())
+    }
+
+    /// The method that keeps this one's promise on a file opened as `info` says, with the
+    /// reason when it differs. Plain writes are durable only when they bypass the page cache
+    /// (on a write-through device): on a file that fell back to buffered I/O (a file system
+    /// without direct I/O, or `DirectIo::Off`) a completed plain write may sit in the page
+    /// cache, lost on a kernel crash, so `fdatasync` takes its place.
+    pub fn for_file(self, info: &FileInfo) -> (FlushMethod, Option<String>) {
+        if self == FlushMethod::PlainWrite && info.io_mode != IoMode::Direct {
+            let reason = format!(
+                "fdatasync instead of plain writes: the file is not opened with direct I/O \
+                 ({}), so a completed write may sit in the page cache",
+                info.io_mode.name()
+            );
+            return (FlushMethod::Fdatasync, Some(reason));
+        }
+        (self, None)
     }
 
     /// Every method, in the order messages list them.
@@ -248,6 +266,29 @@ mod durable_write_tests {
     use super::FlushMethod;
     use crate::sim::LoseAll;
     use crate::{AlignedBuf, Disk, OpenOptions, SimDisk};
+
+    #[test]
+    fn plain_writes_need_direct_io_and_other_methods_never_change() {
+        let info = |io_mode| crate::FileInfo {
+            io_mode,
+            submission: crate::Submission::Syscalls,
+            alignment: crate::Alignment::uniform(512),
+            file_system: "ext4".into(),
+            fallback_reasons: Vec::new(),
+        };
+        for io_mode in crate::IoMode::ALL {
+            let (method, reason) = FlushMethod::PlainWrite.for_file(&info(io_mode));
+            let direct = io_mode == crate::IoMode::Direct;
+            assert_eq!(
+                method,
+                if direct { FlushMethod::PlainWrite } else { FlushMethod::Fdatasync }
+            );
+            assert_eq!(reason.is_some(), !direct);
+            for other in [FlushMethod::Fdatasync, FlushMethod::DsyncWrite] {
+                assert_eq!(other.for_file(&info(io_mode)), (other, None));
+            }
+        }
+    }
 
     /// On a volatile write-back cache (the simulated disk's model), `fdatasync` and `RWF_DSYNC`
     /// writes survive a power loss; a plain write does not, which is why plain is chosen only
