@@ -212,6 +212,21 @@ pub struct ExclusiveGuard<'latch> {
     latch: &'latch HybridLatch,
 }
 
+impl<'latch> ExclusiveGuard<'latch> {
+    /// Releases the exclusive hold (bumping the version, as any release does) and holds the
+    /// latch shared in the same store, so no other writer can come in between.
+    pub fn downgrade(self) -> SharedGuard<'latch> {
+        let latch = self.latch;
+        std::mem::forget(self); // its hold becomes the share stored below
+        let word = latch.word.load(Ordering::Relaxed);
+        debug_assert!(word & EXCLUSIVE_BIT != 0 && word & SHARED_MASK == 0);
+        let next_version = (word >> VERSION_SHIFT).wrapping_add(1);
+        // Invariant 3: nobody else changes the word while it is held exclusively.
+        latch.word.store((next_version << VERSION_SHIFT) | SHARED_ONE, Ordering::Release);
+        SharedGuard { latch }
+    }
+}
+
 impl Drop for ExclusiveGuard<'_> {
     fn drop(&mut self) {
         let word = self.latch.word.load(Ordering::Relaxed);
@@ -262,6 +277,21 @@ mod tests {
         assert!(latch.try_lock_shared().is_none());
         drop(exclusive);
         assert!(latch.try_lock_exclusive().is_some(), "the upgraded hold was released");
+    }
+
+    #[test]
+    fn a_downgrade_keeps_writers_out_and_moves_the_version() {
+        let latch = HybridLatch::new();
+        let token = latch.optimistic().unwrap();
+        let shared = latch.lock_exclusive().downgrade();
+        assert!(!latch.validate(token), "the exclusive hold it came from invalidates");
+        assert!(latch.try_lock_exclusive().is_none(), "still held shared");
+        assert!(latch.try_lock_shared().is_some(), "other readers may join");
+        let after = latch.optimistic().expect("no writer holds it");
+        drop(shared);
+        assert!(latch.validate(after), "a shared release does not move the version");
+        assert!(latch.try_lock_exclusive().is_some());
+        latch.check_invariants();
     }
 
     #[test]

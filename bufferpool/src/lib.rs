@@ -1,23 +1,66 @@
 //! The directdb buffer pool: frames, page table, latches, eviction, batched write-back and
 //! prefetch over any `disk` backend.
 //!
-//! Built so far: [`HybridLatch`], the per-frame latch (optimistic, shared and exclusive modes
-//! with upgrades), model-checked with loom. The frame arena, page table, eviction, write-back
-//! and prefetch come next.
+//! - [`BufferPool`] caches the pages of one data file in `pool_bytes` of frames. Pages are
+//!   fixed optimistically ([`BufferPool::read`]: no shared write on the hit path), shared
+//!   ([`BufferPool::fix_shared`]) or exclusively ([`BufferPool::fix_exclusive`],
+//!   [`BufferPool::new_page`]); guards release on drop.
+//! - Misses read into a free frame; concurrent misses on one page share one read;
+//!   [`BufferPool::prefetch`] reads a batch in one submission.
+//! - Eviction is CLOCK with scan resistance; dirty pages are written back in batches by a
+//!   background writer, never ahead of the log ([`LogDurability`], the WAL rule).
+//! - Every page carries a crc32c checksum and its own id, set on write and checked on read
+//!   ([`page`](crate::verify_page) layout in `page.rs`); damage is [`Error::Corruption`] naming the page.
+//! - [`HybridLatch`] is the per-frame latch, model-checked with loom.
+//!
+//! Frame memory is read and written through atomics ([`PageView`], [`PageWriter`]), so
+//! optimistic reads are not data races; the crate has no `unsafe`.
 //!
 //! ```
-//! use bufferpool::HybridLatch;
+//! use std::sync::Arc;
+//! use bufferpool::{BufferPool, NoLog, PageId, PoolOptions};
+//! use disk::{Disk, OpenOptions, SimDisk, SimDiskOptions};
 //!
-//! let latch = HybridLatch::new();
-//! let token = latch.optimistic().expect("no writer");
-//! // ... read the protected data through atomics ...
-//! assert!(latch.validate(token));
-//! drop(latch.lock_exclusive()); // a writer came and went
-//! assert!(!latch.validate(token));
+//! let disk = SimDisk::new(SimDiskOptions { seed: 7, ..SimDiskOptions::default() });
+//! let file = disk.open("data".as_ref(), OpenOptions { create: true, ..OpenOptions::default() })?;
+//! let pool = BufferPool::open(
+//!     file,
+//!     PoolOptions { pool_bytes: 16 * 4096, ..PoolOptions::default() },
+//!     Arc::new(NoLog),
+//! )?;
+//! pool.new_page(PageId(0))?.writer().put_u64(0, 42);
+//! assert_eq!(pool.read(PageId(0), |page| page.u64_at(0))?, 42);
+//! assert_eq!(pool.fix_shared(PageId(0))?.u64_at(0), 42);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
 
+mod error;
+mod eviction;
+mod frame;
+mod guard;
 mod latch;
+mod limits;
+mod log_rule;
+mod options;
+mod page;
+mod pool;
+mod stats;
 mod sync;
+mod table;
+mod view;
+mod writeback;
 
+pub use error::{Error, Result};
+pub use guard::{ExclusivePage, SharedPage};
 pub use latch::{ExclusiveGuard, HybridLatch, OptimisticToken, SHARED_COUNT_MAX, SharedGuard};
+pub use limits::{
+    FRAME_COUNT_MAX, FRAME_COUNT_MIN, PAGE_BYTES_MAX, PAGE_BYTES_MIN, PAGE_ID_MAX,
+    PREFETCH_PAGES_MAX, WRITE_BATCH_PAGES_MAX,
+};
+pub use log_rule::{LogDurability, NoLog};
+pub use options::PoolOptions;
+pub use page::{PAGE_HEADER_BYTES, PageId, lsn_of as page_lsn_of, verify as verify_page};
+pub use pool::BufferPool;
+pub use stats::PoolStats;
+pub use view::{PageView, PageWriter};

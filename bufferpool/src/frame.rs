@@ -1,0 +1,73 @@
+//! [`FrameMeta`]: what the pool knows about one frame besides its bytes.
+//!
+//! Invariants (checked by `BufferPool::check_invariants` when the pool is quiescent):
+//! 1. `page` changes only under the frame's exclusive latch, so a thread holding the latch
+//!    shared, or an optimistic reader that validates, sees a stable page id.
+//! 2. A frame with a page is in the page table under that page, exactly once; a frame without
+//!    one is on the free list or held exclusively by the thread about to fill it.
+//! 3. `dirty` and `dirty_epoch` change only under the exclusive latch, except that write-back
+//!    clears `dirty` under a shared latch when the epoch it copied is still current, so a change
+//!    made after the copy is never marked clean.
+
+use crate::latch::HybridLatch;
+use crate::sync::{AtomicBool, AtomicU64, Ordering};
+
+/// `page` of a frame that holds no page.
+pub(crate) const NO_PAGE: u64 = u64::MAX;
+/// `rec_lsn` of a dirty frame whose first change came without an LSN: write-back and
+/// checkpoints treat it as older than any LSN.
+pub(crate) const REC_LSN_UNKNOWN: u64 = 0;
+
+/// The metadata of one frame, on its own cache line so that hot frames do not share one.
+#[derive(Debug)]
+#[repr(align(64))]
+pub(crate) struct FrameMeta {
+    pub(crate) latch: HybridLatch,
+    /// The page held, or [`NO_PAGE`].
+    pub(crate) page: AtomicU64,
+    /// CLOCK's second chance: set by a hit, cleared by the sweeping hand. A page read by a miss
+    /// or a prefetch starts without it, so a page touched once (a scan) is the first to go.
+    pub(crate) referenced: AtomicBool,
+    /// The frame holds changes the file does not have.
+    pub(crate) dirty: AtomicBool,
+    /// Bumped by every exclusive holder that changes the page.
+    pub(crate) dirty_epoch: AtomicU64,
+    /// The LSN of the oldest change not yet written back (meaningful while dirty).
+    pub(crate) rec_lsn: AtomicU64,
+}
+
+impl FrameMeta {
+    pub(crate) fn new() -> Self {
+        Self {
+            latch: HybridLatch::new(),
+            page: AtomicU64::new(NO_PAGE),
+            referenced: AtomicBool::new(false),
+            dirty: AtomicBool::new(false),
+            dirty_epoch: AtomicU64::new(0),
+            rec_lsn: AtomicU64::new(REC_LSN_UNKNOWN),
+        }
+    }
+
+    /// Gives the page a second chance, writing the shared line only when the bit is not set
+    /// yet (a hot page's bit usually is).
+    pub(crate) fn touch(&self) {
+        if !self.referenced.load(Ordering::Relaxed) {
+            self.referenced.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Records a change by the exclusive holder.
+    pub(crate) fn mark_dirty(&self) {
+        if !self.dirty.load(Ordering::Relaxed) {
+            self.rec_lsn.store(REC_LSN_UNKNOWN, Ordering::Relaxed);
+            self.dirty.store(true, Ordering::Relaxed);
+        }
+        self.dirty_epoch.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Forgets that the frame was dirty (a fresh read, a discard).
+    pub(crate) fn mark_clean(&self) {
+        self.dirty.store(false, Ordering::Relaxed);
+        self.rec_lsn.store(REC_LSN_UNKNOWN, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,305 @@
+//! Writing dirty pages back: in batches of up to [`WRITE_BATCH_PAGES_MAX`] pages per
+//! submission, never ahead of the log (the WAL rule), by a background writer that keeps a
+//! reserve of free frames, by a thread that found none, and by checkpoints.
+//!
+//! A page is copied out under its shared latch (so no writer changes it mid-copy), sealed with
+//! its checksum in the staging buffer, and written from there; the frame is free for readers
+//! and writers again while the write is in flight. When the write completes the page is marked
+//! clean only if no writer changed it since the copy (its dirty epoch is unchanged), checked
+//! under a shared latch taken without waiting: a thread holding the page exclusively may itself
+//! be waiting for a frame, and the page simply stays dirty for the next round.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use disk::{AlignedBuf, IoRequest};
+
+use crate::error::{Error, Result};
+use crate::frame::NO_PAGE;
+use crate::limits::WRITE_BATCH_PAGES_MAX;
+use crate::page::{self, PAGE_ID_WORD, PAGE_LSN_WORD, PageId};
+use crate::pool::PoolCore;
+use crate::stats::Counter;
+use crate::sync::Ordering;
+use crate::view::copy_out;
+
+/// How long the background writer sleeps when nobody wakes it: it looks at the free reserve
+/// this often even if no thread asked.
+const BACKGROUND_WRITER_PERIOD: Duration = Duration::from_millis(20);
+
+/// What one write-back pass did.
+#[derive(Debug, Default)]
+pub(crate) struct WriteOutcome {
+    /// Pages written.
+    pub(crate) written: usize,
+    /// The highest LSN among dirty pages skipped because the log is not durable that far.
+    pub(crate) blocked_lsn_max: Option<u64>,
+}
+
+/// One page copied out for writing.
+struct Staged {
+    frame: u32,
+    page: PageId,
+    epoch: u64,
+    image: AlignedBuf,
+}
+
+impl PoolCore {
+    /// Sweeps up to one turn of the clock for dirty pages and writes up to `batch_max` of them
+    /// in one submission.
+    pub(crate) fn write_back_sweep(&self, batch_max: usize) -> Result<WriteOutcome> {
+        let mut candidates = Vec::new();
+        for _ in 0..self.frames.len() {
+            let frame = self.advance_hand();
+            let meta = self.meta(frame);
+            if meta.dirty.load(Ordering::Relaxed) && meta.page.load(Ordering::Relaxed) != NO_PAGE {
+                candidates.push(frame);
+                if candidates.len() == batch_max {
+                    break;
+                }
+            }
+        }
+        self.write_frames(&candidates)
+    }
+
+    /// Writes the dirty pages among `frames` (at most [`WRITE_BATCH_PAGES_MAX`]) in one
+    /// submission. Frames latched by others now, clean, or ahead of the log are skipped.
+    pub(crate) fn write_frames(&self, frames: &[u32]) -> Result<WriteOutcome> {
+        assert!(frames.len() <= WRITE_BATCH_PAGES_MAX);
+        self.check_failure()?;
+        let lsn_durable = self.log.lsn_durable();
+        let mut outcome = WriteOutcome::default();
+        let mut staged = Vec::with_capacity(frames.len());
+        for &frame in frames {
+            match self.stage(frame, lsn_durable) {
+                Stage::Copied(page) => staged.push(page),
+                Stage::AheadOfLog(lsn) => {
+                    self.counters.add(Counter::WritesDeferredForLog, 1);
+                    outcome.blocked_lsn_max = outcome.blocked_lsn_max.max(Some(lsn));
+                }
+                Stage::Skipped => {}
+            }
+        }
+        if staged.is_empty() {
+            return Ok(outcome);
+        }
+        let results = {
+            let mut requests: Vec<IoRequest<'_>> = staged
+                .iter()
+                .map(|page| IoRequest::Write {
+                    offset: self.offset_of(page.page),
+                    buf: &page.image[..self.page_bytes],
+                    durable: false,
+                })
+                .collect();
+            self.file.submit(&mut requests)
+        };
+        let mut first_error = None;
+        for (result, page) in results.into_iter().zip(staged) {
+            match result {
+                Ok(()) => {
+                    self.mark_written(&page);
+                    outcome.written += 1;
+                }
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
+            self.return_staging(page.image);
+        }
+        self.counters.record_write_batch(outcome.written as u64);
+        match first_error {
+            // A failed write leaves the file's state unknown: refuse changes from now on.
+            Some(error) => Err(self.fail(&Error::Disk(error))),
+            None => Ok(outcome),
+        }
+    }
+
+    /// Copies a dirty frame out for writing, if it can be latched shared now and the log is
+    /// durable up to its LSN.
+    fn stage(&self, frame: u32, lsn_durable: u64) -> Stage {
+        let meta = self.meta(frame);
+        let Some(latch) = meta.latch.try_lock_shared() else { return Stage::Skipped };
+        let page = meta.page.load(Ordering::Relaxed);
+        if page == NO_PAGE || !meta.dirty.load(Ordering::Relaxed) {
+            return Stage::Skipped;
+        }
+        let words = self.words(frame);
+        let lsn = words[PAGE_LSN_WORD].load(std::sync::atomic::Ordering::Relaxed);
+        if lsn > lsn_durable {
+            return Stage::AheadOfLog(lsn);
+        }
+        let epoch = meta.dirty_epoch.load(Ordering::Relaxed);
+        let mut image = self.staging_buffer();
+        copy_out(words, &mut image[..self.page_bytes]);
+        drop(latch);
+        let page = PageId(page);
+        assert_eq!(words[PAGE_ID_WORD].load(std::sync::atomic::Ordering::Relaxed), page.0);
+        page::seal(&mut image[..self.page_bytes]);
+        // Checked just before it is written: a page that would not read back is a bug here.
+        if let Err(reason) = page::verify(&image[..self.page_bytes], page) {
+            panic!("page {page} fails its own check before write-back: {reason}");
+        }
+        Stage::Copied(Staged { frame, page, epoch, image })
+    }
+
+    /// Marks a written page clean unless a writer changed it after the copy.
+    fn mark_written(&self, page: &Staged) {
+        let meta = self.meta(page.frame);
+        let Some(_latch) = meta.latch.try_lock_shared() else { return };
+        if meta.page.load(Ordering::Relaxed) == page.page.0
+            && meta.dirty_epoch.load(Ordering::Relaxed) == page.epoch
+        {
+            meta.mark_clean();
+        }
+    }
+
+    /// Writes back every dirty page the log allows, then makes the file durable.
+    pub(crate) fn flush_dirty(&self) -> Result<usize> {
+        self.check_failure()?;
+        let dirty: Vec<u32> = (0..self.frames.len())
+            .map(|index| u32::try_from(index).expect("frame counts fit in a u32"))
+            .filter(|&frame| self.meta(frame).dirty.load(Ordering::Relaxed))
+            .collect();
+        let mut written = 0;
+        for batch in dirty.chunks(WRITE_BATCH_PAGES_MAX) {
+            written += self.write_frames(batch)?.written;
+        }
+        // The pages are in the device's cache at best; a checkpoint needs them durable.
+        self.file.sync_data().map_err(|error| self.fail(&Error::Disk(error)))?;
+        Ok(written)
+    }
+
+    /// One round of the background writer: evict clean pages to the free list and write dirty
+    /// ones back until the reserve is met or nothing more can be done now.
+    fn refill_reserve(&self) {
+        while self.free.lock().len() < self.reserve_frames && self.check_failure().is_ok() {
+            if let Some((frame, latch)) = self.evict_clean(self.frames.len()) {
+                self.release_frame(frame, latch);
+                continue;
+            }
+            match self.write_back_sweep(WRITE_BATCH_PAGES_MAX) {
+                Ok(outcome) if outcome.written > 0 => {}
+                Ok(outcome) => {
+                    if let Some(lsn) = outcome.blocked_lsn_max {
+                        self.log.request_durable(lsn);
+                    }
+                    return;
+                }
+                Err(_) => return, // sticky: the next fix or flush reports it
+            }
+        }
+    }
+}
+
+enum Stage {
+    Copied(Staged),
+    AheadOfLog(u64),
+    Skipped,
+}
+
+/// Wakes the background writer (a thread found the free list empty).
+#[derive(Debug, Default)]
+pub(crate) struct WriterSignal {
+    state: parking_lot::Mutex<SignalState>,
+    condvar: parking_lot::Condvar,
+}
+
+#[derive(Debug, Default)]
+struct SignalState {
+    /// A thread asked for frames since the writer last started a round.
+    woken: bool,
+    /// The pool is being dropped.
+    stopping: bool,
+    /// Someone checks invariants: start no round.
+    paused: bool,
+    /// The writer is in a round.
+    working: bool,
+}
+
+impl WriterSignal {
+    pub(crate) fn wake(&self) {
+        let mut state = self.state.lock();
+        if !state.woken {
+            state.woken = true;
+            self.condvar.notify_all();
+        }
+    }
+}
+
+/// The background writer thread of a pool.
+#[derive(Debug)]
+pub(crate) struct BackgroundWriter {
+    core: Arc<PoolCore>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// While it lives, the background writer starts no round (for invariant checks).
+pub(crate) struct Paused<'writer> {
+    writer: &'writer BackgroundWriter,
+}
+
+impl BackgroundWriter {
+    pub(crate) fn start(core: Arc<PoolCore>) -> Self {
+        let thread_core = Arc::clone(&core);
+        let thread = std::thread::Builder::new()
+            .name("directdb-pool-writer".into())
+            .spawn(move || run(&thread_core))
+            .expect("spawning the pool's background writer");
+        Self { core, thread: Some(thread) }
+    }
+
+    /// Waits for the current round to end and keeps the writer from starting another.
+    pub(crate) fn pause(&self) -> Paused<'_> {
+        let signal = &self.core.writer_signal;
+        let mut state = signal.state.lock();
+        state.paused = true;
+        while state.working {
+            signal.condvar.wait(&mut state);
+        }
+        Paused { writer: self }
+    }
+
+    pub(crate) fn stop(mut self) {
+        {
+            let mut state = self.core.writer_signal.state.lock();
+            state.stopping = true;
+            self.core.writer_signal.condvar.notify_all();
+        }
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("the pool's background writer panicked");
+        }
+    }
+}
+
+impl Drop for Paused<'_> {
+    fn drop(&mut self) {
+        let signal = &self.writer.core.writer_signal;
+        signal.state.lock().paused = false;
+        signal.condvar.notify_all();
+    }
+}
+
+fn run(core: &PoolCore) {
+    let signal = &core.writer_signal;
+    let mut state = signal.state.lock();
+    loop {
+        if state.stopping {
+            return;
+        }
+        if !state.paused {
+            state.woken = false;
+            state.working = true;
+            parking_lot::MutexGuard::unlocked(&mut state, || core.refill_reserve());
+            state.working = false;
+            signal.condvar.notify_all(); // a pauser may wait for the round to end
+        }
+        if state.stopping {
+            return;
+        }
+        if !state.woken || state.paused {
+            signal.condvar.wait_for(&mut state, BACKGROUND_WRITER_PERIOD);
+        }
+    }
+}
