@@ -8,6 +8,8 @@
 //! 3. `dirty` and `dirty_epoch` change only under the exclusive latch, except that write-back
 //!    clears `dirty` under a shared latch when the epoch it copied is still current, so a change
 //!    made after the copy is never marked clean.
+//! 4. At most one write-back of a frame is in flight (`writing`), so the file never ends up
+//!    with an older image than the one whose write marked the frame clean.
 
 use crate::latch::HybridLatch;
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
@@ -34,6 +36,10 @@ pub(crate) struct FrameMeta {
     pub(crate) dirty_epoch: AtomicU64,
     /// The LSN of the oldest change not yet written back (meaningful while dirty).
     pub(crate) rec_lsn: AtomicU64,
+    /// A write-back of the page is in flight. At most one is: two writes of one page in
+    /// flight at once may complete in either order, and an older image landing last would
+    /// leave the file behind a frame already marked clean.
+    pub(crate) writing: AtomicBool,
 }
 
 impl FrameMeta {
@@ -45,6 +51,7 @@ impl FrameMeta {
             dirty: AtomicBool::new(false),
             dirty_epoch: AtomicU64::new(0),
             rec_lsn: AtomicU64::new(REC_LSN_UNKNOWN),
+            writing: AtomicBool::new(false),
         }
     }
 

@@ -103,6 +103,7 @@ impl PoolCore {
                     outcome.written += 1;
                 }
                 Err(error) => {
+                    self.meta(page.frame).writing.store(false, Ordering::Release);
                     first_error.get_or_insert(error);
                 }
             }
@@ -130,6 +131,9 @@ impl PoolCore {
         if lsn > lsn_durable {
             return Stage::AheadOfLog(lsn);
         }
+        if meta.writing.swap(true, Ordering::Acquire) {
+            return Stage::Skipped; // another thread's write of this page is in flight
+        }
         let epoch = meta.dirty_epoch.load(Ordering::Relaxed);
         let mut image = self.staging_buffer();
         copy_out(words, &mut image[..self.page_bytes]);
@@ -144,15 +148,17 @@ impl PoolCore {
         Stage::Copied(Staged { frame, page, epoch, image })
     }
 
-    /// Marks a written page clean unless a writer changed it after the copy.
+    /// Marks a written page clean unless a writer changed it after the copy, and lets the
+    /// next write-back of the frame start.
     fn mark_written(&self, page: &Staged) {
         let meta = self.meta(page.frame);
-        let Some(_latch) = meta.latch.try_lock_shared() else { return };
-        if meta.page.load(Ordering::Relaxed) == page.page.0
+        if let Some(_latch) = meta.latch.try_lock_shared()
+            && meta.page.load(Ordering::Relaxed) == page.page.0
             && meta.dirty_epoch.load(Ordering::Relaxed) == page.epoch
         {
             meta.mark_clean();
         }
+        meta.writing.store(false, Ordering::Release);
     }
 
     /// Writes back every dirty page the log allows, then makes the file durable.
