@@ -42,6 +42,8 @@ mod guard;
 mod latch;
 mod limits;
 mod log_rule;
+#[cfg(all(test, loom))]
+mod loom_models;
 mod options;
 mod page;
 mod pool;

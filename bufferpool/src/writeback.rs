@@ -103,7 +103,7 @@ impl PoolCore {
                     outcome.written += 1;
                 }
                 Err(error) => {
-                    self.meta(page.frame).writing.store(false, Ordering::Release);
+                    self.end_write(page.frame);
                     first_error.get_or_insert(error);
                 }
             }
@@ -158,7 +158,15 @@ impl PoolCore {
         {
             meta.mark_clean();
         }
-        meta.writing.store(false, Ordering::Release);
+        self.end_write(page.frame);
+    }
+
+    /// Lets the next write-back of `frame` start. A read-modify-write rather than a store: loom
+    /// (which checks this hand-off in `loom_models.rs`) lets a later `swap(true)` miss a plain
+    /// store's `false` here, and the swap documents that this thread owned the flag.
+    fn end_write(&self, frame: u32) {
+        let was_writing = self.meta(frame).writing.swap(false, Ordering::AcqRel);
+        assert!(was_writing, "frame {frame} finished a write-back it did not start");
     }
 
     /// Writes back every dirty page the log allows, then makes the file durable.
