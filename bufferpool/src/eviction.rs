@@ -96,6 +96,7 @@ impl PoolCore {
             }
             let removed = self.table.lock().remove(PageId(page));
             assert_eq!(removed, frame, "page {page} was in another frame");
+            self.note_staged(PageId(page), false);
             meta.page.store(NO_PAGE, Ordering::Relaxed);
             self.counters.add(Counter::Evictions, 1);
             return Some((frame, latch));

@@ -11,6 +11,9 @@
 //!   background writer, never ahead of the log ([`LogDurability`], the WAL rule).
 //! - Every page carries a crc32c checksum and its own id, set on write and checked on read
 //!   ([`page`](crate::verify_page) layout in `page.rs`); damage is [`Error::Corruption`] naming the page.
+//! - Over the mmap backend, unchanged pages are read in place in the mapping (no frame, no
+//!   copy; the kernel decides residency) and changed pages are staged in frames and written back
+//!   with `pwrite` (see `mapping.rs`).
 //! - [`HybridLatch`] is the per-frame latch, model-checked with loom.
 //!
 //! Frame memory is read and written through atomics ([`PageView`], [`PageWriter`]), so
@@ -44,6 +47,7 @@ mod limits;
 mod log_rule;
 #[cfg(all(test, loom))]
 mod loom_models;
+mod mapping;
 mod options;
 mod page;
 mod pool;

@@ -20,6 +20,7 @@ use crate::guard::{ExclusivePage, SharedPage};
 use crate::latch::ExclusiveGuard;
 use crate::limits::{OPTIMISTIC_ATTEMPT_MAX, PAGE_ID_MAX, PREFETCH_PAGES_MAX};
 use crate::log_rule::LogDurability;
+use crate::mapping::{InPlace, Mapping};
 use crate::options::PoolOptions;
 use crate::page::{self, FRAME_MAGIC_WORD, PAGE_ID_WORD, PAGE_LSN_WORD, PageId};
 use crate::stats::{Counter, Counters, PoolStats};
@@ -78,6 +79,8 @@ pub(crate) struct PoolCore {
     /// Spare staging buffers for reads and writes, so the miss path does not allocate.
     staging: Mutex<Vec<AlignedBuf>>,
     pub(crate) writer_signal: crate::writeback::WriterSignal,
+    /// In-place reads of a mapped file (mmap mode); `None` for every other file.
+    pub(crate) mapping: Option<Mapping>,
 }
 
 impl BufferPool {
@@ -91,6 +94,7 @@ impl BufferPool {
         options.validate(u64::from(file.info().alignment.offset_bytes))?;
         let frame_count = options.frame_count();
         let words_per_page = options.page_bytes / 8;
+        let file_is_mapped = file.mapped_words().is_some();
         let core = Arc::new(PoolCore {
             file,
             log,
@@ -107,6 +111,7 @@ impl BufferPool {
             failure: OnceLock::new(),
             staging: Mutex::new(Vec::new()),
             writer_signal: crate::writeback::WriterSignal::default(),
+            mapping: file_is_mapped.then(|| Mapping::new(frame_count)),
         });
         let writer = options.background_writer.then(|| BackgroundWriter::start(Arc::clone(&core)));
         Ok(Self { core, writer })
@@ -135,7 +140,14 @@ impl BufferPool {
         let core = &*self.core;
         core.check_page(page)?;
         for _ in 0..OPTIMISTIC_ATTEMPT_MAX {
-            let Some(frame) = core.table.lookup(page) else { break };
+            let Some(frame) = core.table.lookup(page) else {
+                if let Some(mapping) = &core.mapping
+                    && let InPlace::Read(result) = core.read_in_place(mapping, page, &mut read)?
+                {
+                    return Ok(result);
+                }
+                break;
+            };
             let meta = core.meta(frame);
             let Some(token) = meta.latch.optimistic() else { break };
             if meta.page.load(Ordering::Relaxed) != page.0 {
@@ -167,6 +179,11 @@ impl BufferPool {
                     return Ok(SharedPage::new(core.words(frame), page, latch));
                 }
                 continue;
+            }
+            if let Some(mapping) = &core.mapping
+                && let InPlace::Read((words, latch)) = core.fix_in_place(mapping, page)?
+            {
+                return Ok(SharedPage::new(words, page, latch));
             }
             if let Some((frame, latch)) = core.load(page)? {
                 return Ok(SharedPage::new(core.words(frame), page, latch.downgrade()));
@@ -373,6 +390,7 @@ impl PoolCore {
             return Ok(None);
         }
         self.meta(frame).page.store(page.0, Ordering::Relaxed);
+        self.note_staged(page, true);
         table.insert(page, frame);
         Ok(Some((frame, latch)))
     }
@@ -431,6 +449,7 @@ impl PoolCore {
     pub(crate) fn unload(&self, frame: u32, page: PageId, latch: ExclusiveGuard<'_>) {
         let removed = self.table.lock().remove(page);
         assert_eq!(removed, frame, "page {page} was in another frame");
+        self.note_staged(page, false);
         self.meta(frame).page.store(NO_PAGE, Ordering::Relaxed);
         self.release_frame(frame, latch);
     }
@@ -514,6 +533,9 @@ impl PoolCore {
                 NO_PAGE,
                 "free frame {frame} holds a page"
             );
+        }
+        if let Some(mapping) = &self.mapping {
+            mapping.check_staged_counts(entries.iter().map(|&(page, _)| page));
         }
         let resident =
             self.frames.iter().filter(|meta| meta.page.load(Ordering::Relaxed) != NO_PAGE).count();

@@ -30,6 +30,8 @@ pub struct PoolStats {
     pub write_batch_pages_max: u64,
     /// Pages evicted from their frames.
     pub evictions: u64,
+    /// Reads served in place from the file's mapping (mmap mode), without a frame.
+    pub in_place_reads: u64,
     /// Optimistic reads that failed validation and ran again.
     pub optimistic_retries: u64,
     /// Write-backs skipped because the page's LSN was beyond the durable log.
@@ -73,9 +75,10 @@ pub(crate) enum Counter {
     OptimisticRetries,
     WritesDeferredForLog,
     ForegroundEvictions,
+    InPlaceReads,
 }
 
-const COUNTER_COUNT: usize = 11;
+const COUNTER_COUNT: usize = 12;
 const STRIPE_COUNT: usize = 8;
 
 #[derive(Debug, Default)]
@@ -131,6 +134,7 @@ impl Counters {
             optimistic_retries: self.sum(Counter::OptimisticRetries),
             writes_deferred_for_log: self.sum(Counter::WritesDeferredForLog),
             foreground_evictions: self.sum(Counter::ForegroundEvictions),
+            in_place_reads: self.sum(Counter::InPlaceReads),
             ..PoolStats::default()
         }
     }

@@ -17,6 +17,7 @@ use disk::{AlignedBuf, IoRequest};
 
 use crate::error::{Error, Result};
 use crate::frame::NO_PAGE;
+use crate::latch::ExclusiveGuard;
 use crate::limits::WRITE_BATCH_PAGES_MAX;
 use crate::page::{self, PAGE_ID_WORD, PAGE_LSN_WORD, PageId};
 use crate::pool::PoolCore;
@@ -81,6 +82,9 @@ impl PoolCore {
                 Stage::Skipped => {}
             }
         }
+        // Mmap mode: the write changes mapped bytes, so no in-place reader of the page may be
+        // reading them (see `mapping.rs`); a busy stripe leaves the page for the next round.
+        let (staged, _stripes_held) = self.hold_stripes(staged);
         if staged.is_empty() {
             return Ok(outcome);
         }
@@ -115,6 +119,29 @@ impl PoolCore {
             Some(error) => Err(self.fail(&Error::Disk(error))),
             None => Ok(outcome),
         }
+    }
+
+    /// In mmap mode, holds the stripe of every staged page exclusively (without waiting) and
+    /// gives back the pages whose stripe is busy. Other modes: all pages, no stripes.
+    fn hold_stripes(&self, staged: Vec<Staged>) -> (Vec<Staged>, Vec<ExclusiveGuard<'_>>) {
+        let Some(mapping) = &self.mapping else { return (staged, Vec::new()) };
+        let mut held_indexes = Vec::new();
+        let mut held = Vec::new();
+        let mut kept = Vec::with_capacity(staged.len());
+        for page in staged {
+            let index = mapping.stripe_index(page.page);
+            if !held_indexes.contains(&index) {
+                let Some(latch) = mapping.stripe_latch(index).try_lock_exclusive() else {
+                    self.end_write(page.frame);
+                    self.return_staging(page.image);
+                    continue;
+                };
+                held_indexes.push(index);
+                held.push(latch);
+            }
+            kept.push(page);
+        }
+        (kept, held)
     }
 
     /// Copies a dirty frame out for writing, if it can be latched shared now and the log is

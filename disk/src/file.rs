@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::path::Path;
+use std::sync::atomic::AtomicU64;
 
 use crate::alignment::Alignment;
 use crate::error::Result;
@@ -151,6 +152,19 @@ pub trait File: Send + Sync + fmt::Debug {
     /// methods instead. A wrong descriptor yields wrong data or errors, never unsafety: the
     /// queue only hands the kernel buffers it owns.
     fn io_uring_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
+
+    /// The file's bytes in place, for files read through a shared mapping (the mmap backend;
+    /// `None` on every other): 8-byte words from offset 0 up to the part of the file that may be
+    /// read now (it grows as writes extend the file; call again to see more).
+    ///
+    /// The words are read-only and change under the reader when this process writes the file
+    /// (the page cache is shared with the mapping), so they are atomics: every read is a
+    /// `Relaxed` atomic load, which Rust allows on read-only memory for register-sized values,
+    /// and which keeps a read racing a write from being a data race. A caller that needs a
+    /// stable page must keep writes to it out while it reads (the buffer pool does).
+    fn mapped_words(&self) -> Option<&[AtomicU64]> {
         None
     }
 }

@@ -231,6 +231,10 @@ impl File for TimedFile {
     fn io_uring_fd(&self) -> Option<std::os::fd::RawFd> {
         self.inner.io_uring_fd()
     }
+
+    fn mapped_words(&self) -> Option<&[std::sync::atomic::AtomicU64]> {
+        self.inner.mapped_words()
+    }
 }
 
 #[cfg(test)]

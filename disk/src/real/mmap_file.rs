@@ -5,7 +5,8 @@
 //! The mapping reserves [`crate::DiskOptions::mmap_reserve_bytes`] of address space once, at
 //! open, and is never moved, so a pointer into it stays valid for the file's lifetime. Only the
 //! part below the file's size may be touched (beyond it the kernel raises `SIGBUS`); the size is
-//! tracked here and only grows through [`File::allocate`].
+//! tracked here and grows through writes, [`File::allocate`] and growing truncates; a mapped file
+//! is never shrunk (see [`File::mapped_words`]).
 
 use std::path::Path;
 use std::ptr::NonNull;
@@ -179,10 +180,35 @@ impl File for MmapFile {
 
     fn truncate(&self, size_bytes: u64) -> Result<()> {
         self.check_reserve("truncate", size_bytes)?;
-        // Shrink the readable range first: a reader must never touch pages past the new end.
-        self.size_bytes.fetch_min(size_bytes, Ordering::AcqRel);
+        // Words of the mapping below the readable size may be borrowed (`mapped_words`) for as
+        // long as the file lives; cutting the file under them would turn those reads into
+        // SIGBUS. A mapped file therefore only grows.
+        if size_bytes < self.size_bytes.load(Ordering::Acquire) {
+            let reason = "the mmap backend never shrinks a mapped file: readers may hold its pages";
+            return Err(Error::io(
+                "ftruncate",
+                self.path(),
+                size_bytes,
+                std::io::Error::other(reason),
+            ));
+        }
         self.inner.truncate(size_bytes)?;
-        self.size_bytes.store(size_bytes, Ordering::Release);
+        self.grow_to(size_bytes);
         Ok(())
+    }
+
+    fn mapped_words(&self) -> Option<&[AtomicU64]> {
+        let size_bytes = self.size_bytes.load(Ordering::Acquire);
+        let word_count = usize::try_from(size_bytes / 8).expect("the size is below the reserve");
+        // SAFETY: the mapping starts page-aligned (so 8-aligned) and stays mapped until `drop`,
+        // which cannot run while `&self` is borrowed by the returned slice. Its first
+        // `size_bytes` bytes lie in the file, which never shrinks below the readable size (see
+        // `truncate`), so reading them never faults. The memory is mapped read-only and Rust
+        // only ever loads from it: `AtomicU64` has the layout of `u64`, and `Relaxed` atomic
+        // loads of register width are allowed on read-only memory. Concurrent changes come
+        // from the kernel (this process's `pwrite`s), never from Rust stores.
+        Some(unsafe {
+            std::slice::from_raw_parts(self.mapping.as_ptr().cast::<AtomicU64>(), word_count)
+        })
     }
 }
