@@ -17,11 +17,18 @@
 use crate::error::{Error, Result};
 use crate::frame::NO_PAGE;
 use crate::latch::ExclusiveGuard;
-use crate::limits::{FRAME_WAIT_ROUND_MAX, WRITE_BATCH_PAGES_MAX};
+use std::time::{Duration, Instant};
+
+use crate::limits::WRITE_BATCH_PAGES_MAX;
 use crate::page::PageId;
 use crate::pool::PoolCore;
 use crate::stats::Counter;
 use crate::sync::{Ordering, yield_now};
+
+/// Rounds without progress a thread waiting for a frame spends yielding before it sleeps.
+const IDLE_ROUNDS_BEFORE_SLEEP: u32 = 64;
+/// How long it then sleeps per round: short next to a device write, long next to a yield.
+const IDLE_SLEEP: Duration = Duration::from_micros(100);
 
 impl PoolCore {
     /// The next frame under the clock hand.
@@ -31,29 +38,53 @@ impl PoolCore {
     }
 
     /// A free frame held exclusively, waiting (evicting, writing back, asking the log) as long as
-    /// it takes, up to [`FRAME_WAIT_ROUND_MAX`] rounds.
+    /// the pool makes progress somewhere — a frame freed or cleaned by any thread — and giving
+    /// up with [`Error::Exhausted`] only after [`crate::PoolOptions::frame_wait_max`] without
+    /// any: every frame is then held by guards, or dirty and waiting for a log that does not
+    /// advance. Other threads' writes in flight are progress to come, not a reason to give up.
     pub(crate) fn take_free_frame(&self) -> Result<(u32, ExclusiveGuard<'_>)> {
-        let mut blocked_lsn_max = None;
-        for _ in 0..FRAME_WAIT_ROUND_MAX {
+        let mut progress_seen = self.progress.load(std::sync::atomic::Ordering::Acquire);
+        let mut idle_since = Instant::now();
+        let mut idle_round_count = 0u32;
+        loop {
             if let Some(taken) = self.try_take_free_frame() {
                 return Ok(taken);
             }
             // Nothing free and nothing clean to take: write a batch back here and now.
             self.check_failure()?;
             let outcome = self.write_back_sweep(WRITE_BATCH_PAGES_MAX)?;
-            if outcome.written == 0 {
-                if let Some(lsn) = outcome.blocked_lsn_max {
-                    blocked_lsn_max = Some(lsn);
-                    self.log.request_durable(lsn);
-                }
+            if outcome.written > 0 {
+                continue;
+            }
+            if let Some(lsn) = outcome.blocked_lsn_max {
+                self.log.request_durable(lsn);
+            }
+            let progress = self.progress.load(std::sync::atomic::Ordering::Acquire);
+            if progress != progress_seen {
+                (progress_seen, idle_since, idle_round_count) = (progress, Instant::now(), 0);
+                continue;
+            }
+            if idle_since.elapsed() > self.frame_wait_max {
+                let reason = match outcome.blocked_lsn_max {
+                    Some(lsn) => {
+                        format!("dirty pages wait for the log to be durable up to LSN {lsn}")
+                    }
+                    None => "every frame is held by a guard".to_owned(),
+                };
+                return Err(Error::Exhausted { frame_count: self.frames.len(), reason });
+            }
+            idle_round_count += 1;
+            if cfg!(loom) || idle_round_count < IDLE_ROUNDS_BEFORE_SLEEP {
                 yield_now();
+            } else {
+                std::thread::sleep(IDLE_SLEEP);
             }
         }
-        let reason = match blocked_lsn_max {
-            Some(lsn) => format!("dirty pages wait for the log to be durable up to LSN {lsn}"),
-            None => "every frame is latched".to_owned(),
-        };
-        Err(Error::Exhausted { frame_count: self.frames.len(), reason })
+    }
+
+    /// Counts a frame freed or cleaned, for threads waiting in [`PoolCore::take_free_frame`].
+    pub(crate) fn note_progress(&self) {
+        self.progress.fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 
     /// A free frame held exclusively if one is free or clean and unlatched now.
@@ -99,6 +130,7 @@ impl PoolCore {
             self.note_staged(PageId(page), false);
             meta.page.store(NO_PAGE, Ordering::Relaxed);
             self.counters.add(Counter::Evictions, 1);
+            self.note_progress();
             return Some((frame, latch));
         }
         None

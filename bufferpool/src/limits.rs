@@ -25,9 +25,6 @@ pub const PREFETCH_PAGES_MAX: usize = 64;
 /// Optimistic attempts before a reader falls back to a shared latch: a page written often
 /// enough to fail this many validations in a row is cheaper to read under the latch.
 pub(crate) const OPTIMISTIC_ATTEMPT_MAX: u32 = 8;
-/// Rounds a thread needing a frame spends (sweep for a clean victim, write back a batch, ask
-/// the log to advance) before it reports the pool exhausted instead of waiting forever.
-pub(crate) const FRAME_WAIT_ROUND_MAX: u32 = 1000;
 
 const _: () = assert!(PAGE_BYTES_MIN.is_power_of_two() && PAGE_BYTES_MAX.is_power_of_two());
 const _: () = assert!(WRITE_BATCH_PAGES_MAX >= 32, "the issue asks for batches of 32 or more");

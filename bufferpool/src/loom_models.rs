@@ -57,6 +57,7 @@ fn two_frame_pool(file: &Arc<dyn File>) -> Arc<BufferPool> {
         page_bytes: PAGE_BYTES,
         background_writer: false,
         free_frames_reserve: None,
+        frame_wait_max: std::time::Duration::from_secs(5),
     };
     Arc::new(BufferPool::open(Arc::clone(file), options, Arc::new(NoLog)).unwrap())
 }

@@ -1,5 +1,7 @@
 //! [`PoolOptions`]: the pool's size, page size and write-back policy.
 
+use std::time::Duration;
+
 use crate::error::{Error, Result};
 use crate::limits::{FRAME_COUNT_MAX, FRAME_COUNT_MIN, PAGE_BYTES_MAX, PAGE_BYTES_MIN};
 
@@ -18,6 +20,10 @@ pub struct PoolOptions {
     /// Free frames the background writer keeps in reserve; `None` picks 1/16 of the frames
     /// (at least 1, at most 1024).
     pub free_frames_reserve: Option<usize>,
+    /// How long a thread that needs a frame waits while no frame anywhere in the pool is freed
+    /// or cleaned, before it fails with [`crate::Error::Exhausted`] (every frame held by
+    /// guards, or dirty and waiting for a log that does not advance) instead of waiting forever.
+    pub frame_wait_max: Duration,
 }
 
 impl Default for PoolOptions {
@@ -27,6 +33,7 @@ impl Default for PoolOptions {
             page_bytes: 4096,
             background_writer: true,
             free_frames_reserve: None,
+            frame_wait_max: Duration::from_secs(5),
         }
     }
 }

@@ -81,6 +81,9 @@ pub(crate) struct PoolCore {
     pub(crate) writer_signal: crate::writeback::WriterSignal,
     /// In-place reads of a mapped file (mmap mode); `None` for every other file.
     pub(crate) mapping: Option<Mapping>,
+    /// Frames freed or cleaned since open (see `eviction.rs`).
+    pub(crate) progress: StdAtomicU64,
+    pub(crate) frame_wait_max: std::time::Duration,
 }
 
 impl BufferPool {
@@ -112,6 +115,8 @@ impl BufferPool {
             staging: Mutex::new(Vec::new()),
             writer_signal: crate::writeback::WriterSignal::default(),
             mapping: file_is_mapped.then(|| Mapping::new(frame_count)),
+            progress: StdAtomicU64::new(0),
+            frame_wait_max: options.frame_wait_max,
         });
         let writer = options.background_writer.then(|| BackgroundWriter::start(Arc::clone(&core)));
         Ok(Self { core, writer })
@@ -459,6 +464,7 @@ impl PoolCore {
         debug_assert_eq!(self.meta(frame).page.load(Ordering::Relaxed), NO_PAGE);
         drop(latch);
         self.free.lock().push(frame);
+        self.note_progress();
     }
 
     fn prefetch(&self, pages: &[PageId]) -> Result<usize> {

@@ -186,6 +186,7 @@ impl PoolCore {
             meta.mark_clean();
         }
         self.end_write(page.frame);
+        self.note_progress();
     }
 
     /// Lets the next write-back of `frame` start. A read-modify-write rather than a store: loom

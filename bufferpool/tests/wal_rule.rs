@@ -9,7 +9,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use bufferpool::{BufferPool, Error, PageId, page_lsn_of};
+use std::time::Duration;
+
+use bufferpool::{BufferPool, Error, PageId, PoolOptions, page_lsn_of};
 use common::{PAGE_BYTES, TestLog, options, sim_file};
 use disk::{File, FileInfo, IoRequest};
 
@@ -83,8 +85,12 @@ fn checked_pool(
     let (_disk, inner) = sim_file(9);
     let file =
         Arc::new(CheckedFile { inner, log: Arc::clone(log), pages_written: AtomicU64::new(0) });
-    let pool = BufferPool::open(file.clone(), options(frame_count, background_writer), log.clone())
-        .unwrap();
+    // A pool whose every frame waits for a stuck log gives up after this long without progress.
+    let options = PoolOptions {
+        frame_wait_max: Duration::from_millis(200),
+        ..options(frame_count, background_writer)
+    };
+    let pool = BufferPool::open(file.clone(), options, log.clone()).unwrap();
     (pool, file)
 }
 

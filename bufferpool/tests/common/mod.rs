@@ -27,6 +27,7 @@ pub(crate) fn options(frame_count: usize, background_writer: bool) -> PoolOption
         page_bytes: PAGE_BYTES,
         background_writer,
         free_frames_reserve: None,
+        frame_wait_max: std::time::Duration::from_secs(5),
     }
 }
 
