@@ -9,7 +9,8 @@
 //!
 //! [`RealDisk`] implements them on the kernel with three backends ([`IoMode`]); [`SimDisk`]
 //! implements them in memory, deterministically from a seed, with a volatile write cache that a
-//! [`SimDisk::crash`] loses, keeps or tears, and with injectable I/O errors.
+//! [`SimDisk::crash`] loses, keeps or tears (or, as an option, none: a write-through device), and
+//! with injectable I/O errors.
 //!
 //! ```
 //! use std::path::Path;

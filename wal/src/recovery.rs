@@ -10,7 +10,8 @@
 //! | a valid record with `durable_lsn > P`                               | corruption: P was durable (acknowledged) before that record was written |
 //! | a segment end leads to a segment that is missing or has a bad header | corruption     |
 //! | the segment ends without a segment end (a record filled it, or no room for one), and the next segment is missing or has a bad header, and its data does not start with a record at its first LSN | the log ends at the segment's end |
-//! | the same, but its data starts with a record at its first LSN        | corruption: it was in use and its header was damaged |
+//! | the same, but its data starts with a record at its first LSN (judged on what the file holds, if it is short) | corruption: it was in use and its header was damaged |
+//! | the same, but the next segment has a valid header and is shorter than a segment | corruption: it was cut after it was initialised |
 //! | the first segment needed is missing or its header is bad            | corruption     |
 //! | no segment has a readable header, and none holds a record at its first LSN | a new log (the segment files are removed) |
 //! | no segment has a readable header, but one holds a record at its first LSN | corruption |
@@ -245,7 +246,16 @@ pub(crate) fn check_not_foreign(disk: &Arc<dyn Disk>, path: &Path) -> Result<()>
 /// damage, not an initialisation that never completed.
 fn looks_used(disk: &Arc<dyn Disk>, path: &Path, index: u64, geometry: Geometry) -> Result<bool> {
     let file = open_segment(disk, path)?;
-    let data_bytes = usize::try_from(geometry.data_bytes).expect("segment fits memory");
+    // Judge what the file holds of its data area, in whole blocks: a file cut short still shows
+    // whether it starts with a record. (Reading the whole area used to fail on such a file and
+    // answer "no", and a segment cut after it was written lost its records without a word.)
+    let block_bytes = u64::from(file.info().alignment.offset_bytes).max(1);
+    let held_bytes = file.size_bytes()?.saturating_sub(SEGMENT_HEADER_BYTES as u64);
+    let read_bytes = held_bytes.min(geometry.data_bytes) / block_bytes * block_bytes;
+    if read_bytes == 0 {
+        return Ok(false);
+    }
+    let data_bytes = usize::try_from(read_bytes).expect("segment fits memory");
     let mut data = AlignedBuf::for_alignment(data_bytes, file.info().alignment);
     match file.read_at(&mut data, SEGMENT_HEADER_BYTES as u64) {
         Ok(()) => Ok(record::looks_like_record(&data, geometry.segment_start(index))),
@@ -342,14 +352,34 @@ impl Scan<'_> {
 
     /// The log may end where segment `index` would begin only if the writer never initialised
     /// it. If its file holds a record at its first LSN, it was in use and its header was
-    /// damaged: that is corruption, not the end of the log.
+    /// damaged; if it has a valid header but is short, it was cut: either way that is
+    /// corruption, not the end of the log.
     fn refuse_if_damaged(&self, index: u64) -> Result<()> {
         let Some(path) = self.inventory.segments.get(&index) else { return Ok(()) };
+        if self.is_cut_short(path, index)? {
+            let reason = "the segment has a valid header but is shorter than a segment: it was \
+                          cut after it was initialised";
+            return Err(corruption(path, self.geometry.segment_start(index), reason));
+        }
         if looks_used(self.disk, path, index, self.geometry)? {
             let reason = "the segment header is unreadable but the segment holds the log's records";
             return Err(corruption(path, self.geometry.segment_start(index), reason));
         }
         Ok(())
+    }
+
+    /// Whether the file at `path` has a valid header for segment `index` of this log but is
+    /// shorter than a segment. No crash leaves that: the header is written only once the
+    /// pre-zeroed file is durable at its full size. So the file was cut after it was
+    /// initialised, and the records it held are gone (a short file that is not initialised is
+    /// what a crash during pre-zeroing leaves, and is no sign of damage).
+    fn is_cut_short(&self, path: &Path, index: u64) -> Result<bool> {
+        let Some(header) = read_header(self.disk, path)? else { return Ok(false) };
+        if header.index != index || header.segment_bytes != self.geometry.segment_bytes {
+            return Ok(false);
+        }
+        let size_bytes = open_segment(self.disk, path)?.size_bytes()?;
+        Ok(size_bytes < u64::from(self.geometry.segment_bytes))
     }
 
     /// What lies at `lsn` (in a loaded segment).

@@ -7,33 +7,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::{
-    DIRECTORY, edit_block, log_with_a_batch_torn_in_segment_zero, open, payload, segment_path,
+    DIRECTORY, data_bytes, edit_block, fill_segment_zero_exactly,
+    log_with_a_batch_torn_in_segment_zero, open, payload, segment_path,
 };
 use disk::sim::{Fault, Operation, Trigger};
 use disk::{Disk, SimDisk};
 use wal::{Error, Lsn};
 
 const HEADER_BYTES: u64 = 32;
-
-fn data_bytes() -> u64 {
-    u64::from(wal::limits::SEGMENT_BYTES_MIN) - 4096
-}
-
-/// Fills segment 0 with durable records so that the next record ends exactly at its end.
-fn fill_segment_zero_exactly(log: &wal::Wal) {
-    let mut number = 0;
-    while data_bytes() - log.lsn_next().0 > 200_000 {
-        log.append_durable(1, &payload(number, 100_000)).unwrap();
-        number += 1;
-    }
-    let room = data_bytes() - log.lsn_next().0;
-    let first = usize::try_from(room / 2 / 8 * 8 - HEADER_BYTES).unwrap();
-    log.append_durable(1, &payload(number, first)).unwrap();
-    let room = data_bytes() - log.lsn_next().0;
-    log.append_durable(1, &payload(number + 1, usize::try_from(room - HEADER_BYTES).unwrap()))
-        .unwrap();
-    assert_eq!(log.lsn_next(), Lsn(data_bytes()));
-}
 
 /// A torn batch reached segment 1; recovery cut the log in segment 0 but left segment 1's file
 /// (valid header, stale records) in place. When the log later ended exactly at segment 0's end,

@@ -310,4 +310,27 @@ mod durable_write_tests {
             assert_eq!(survived, method != FlushMethod::PlainWrite, "{method:?}");
         }
     }
+
+    /// On a write-through device every method survives a power loss: the one where the probe
+    /// chooses plain writes. Plain writes into the file's allocated space, as the log does.
+    #[test]
+    fn write_durably_survives_a_power_loss_with_every_method_on_a_write_through_disk() {
+        let disk = SimDisk::write_through(1);
+        let (chosen, _) = FlushMethod::choose(disk.cache_mode().write_cache(), false);
+        assert_eq!(chosen, FlushMethod::PlainWrite);
+        for method in FlushMethod::ALL {
+            let disk = SimDisk::write_through(1);
+            let path = Path::new("/file");
+            let file = disk.open(path, OpenOptions::create()).unwrap();
+            disk.sync_dir(Path::new("/")).unwrap();
+            file.allocate(4096).unwrap();
+            let mut block = AlignedBuf::zeroed(4096, 4096);
+            block.fill(7);
+            method.write_durably(&*file, &block, 0).unwrap();
+            disk.crash_with(&mut LoseAll);
+            let survived =
+                disk.durable_content(path).unwrap()[..4096].iter().all(|&byte| byte == 7);
+            assert!(survived, "{method:?}");
+        }
+    }
 }

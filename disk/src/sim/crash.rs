@@ -4,7 +4,8 @@
 //!
 //! 1. Durable data stays: every write made durable by [`crate::File::sync_data`],
 //!    [`crate::File::write_at_durable`], an `O_DSYNC` file, [`crate::File::allocate`] or
-//!    [`crate::File::truncate`].
+//!    [`crate::File::truncate`], and on a write-through disk ([`super::CacheMode`]) every
+//!    completed write as far as it lies inside the file's durable size.
 //! 2. Each write still in the volatile cache ([`PendingWrite`]) independently meets a
 //!    [`WriteFate`]: lost, kept, or torn (a subset of its sectors kept, at a sector size of 512 B
 //!    or 4 KiB, counted on absolute file offsets: a 4 KiB sector is the aligned 4 KiB block that

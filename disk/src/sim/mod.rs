@@ -7,11 +7,24 @@
 //!
 //! What the model does, in brief (the details sit on the code that does it):
 //!
-//! - **Write cache** (`inode.rs`): a completed write is visible at once but volatile.
-//!   [`File::sync_data`] makes that file's completed writes durable, and only that file's (the
-//!   weaker of real guarantees, so a protocol that leans on a neighbour's flush is caught).
-//!   [`File::write_at_durable`], writes to a file opened with [`OpenOptions::dsync`],
-//!   [`File::allocate`] and [`File::truncate`] are durable on return.
+//! - **Write cache** (`inode.rs`), [`CacheMode::WriteBack`] by default: a completed write is
+//!   visible at once but volatile. [`File::sync_data`] makes that file's completed writes
+//!   durable, and only that file's (the weaker of real guarantees, so a protocol that leans on a
+//!   neighbour's flush is caught). [`File::write_at_durable`], writes to a file opened with
+//!   [`OpenOptions::dsync`], [`File::allocate`] and [`File::truncate`] are durable on return.
+//! - **Write-through** ([`CacheMode::WriteThrough`], [`SimDisk::write_through`]): a device with
+//!   no volatile cache. A completed write is durable on return, except the part of it past the
+//!   file's durable size: growing a file changes its size, file-system metadata that only
+//!   `fdatasync` (or `O_DSYNC`) commits, so a plain write is durable only as an overwrite of
+//!   space the file already durably has (what `disk::FlushMethod::PlainWrite` promises). A
+//!   write cannot be in flight when [`SimDisk::crash`] is called (every operation completes
+//!   under the disk's lock), so the write "in flight at the crash" is modelled by a write that
+//!   failed: a harness kills the machine by injecting errors from some operation on (see
+//!   [`Trigger::From`]), the write that fails never completed, and the sectors it landed stay
+//!   pending for the crash to lose, keep or tear, exactly as on a write-back disk. No other
+//!   write is pending, so nothing else can be lost or torn. The namespace (below) is the file
+//!   system's, not the device's: it is as volatile in both modes. Everything stays seed-exact:
+//!   the mode draws no random numbers; the crash draws one fate per pending write, as always.
 //! - **Namespace** (`namespace.rs`): create, remove and rename are volatile until
 //!   [`Disk::sync_dir`] on the parent; a crash keeps a prefix of each directory's changes.
 //!   [`Disk::create_dir_all`] is durable at once.
@@ -75,6 +88,7 @@ use crate::error::Result;
 use crate::file::{File, FileInfo, Submission};
 use crate::limits::ALIGN_MAX_BYTES;
 use crate::options::IoMode;
+use crate::probe::WriteCache;
 
 /// The granularity at which the simulation tracks pending writes: the smallest sector any
 /// device has. Every aligned request is a whole number of units.
@@ -95,6 +109,37 @@ pub const SIM_SECTOR_BYTES_DEFAULT: u32 = 512;
 const _: () = assert!(SIM_SECTOR_BYTES_DEFAULT as u64 % UNIT_BYTES == 0);
 const _: () = assert!(TEAR_SECTOR_BYTES[0] == UNIT_BYTES);
 
+/// What the simulated device does with a completed write: the simulation's counterpart of the
+/// write cache mode a real device reports ([`WriteCache`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CacheMode {
+    /// A volatile write-back cache: a completed write is durable only after
+    /// [`File::sync_data`], or if it was written durably ([`File::write_at_durable`], an
+    /// `O_DSYNC` file). A crash loses, keeps or tears every other completed write. The default:
+    /// it is the weaker device, and this machine's disk is one.
+    #[default]
+    WriteBack,
+    /// No volatile cache (or one that survives power loss): a completed write is on the media
+    /// when it returns, as far as it lies inside the file's durable size. The part of a write
+    /// that grows the file stays pending until [`File::sync_data`], because the new size is
+    /// file-system metadata, which only `fdatasync` or `O_DSYNC` commits. A write that failed
+    /// (an injected error: the write the machine died during) never completed, so what it
+    /// landed stays in doubt and the crash loses, keeps or tears it. Those two are the only
+    /// writes a crash can touch on this disk.
+    WriteThrough,
+}
+
+impl CacheMode {
+    /// What a device probe would report for this cache (the input of
+    /// [`crate::FlushMethod::choose`]).
+    pub fn write_cache(self) -> WriteCache {
+        match self {
+            CacheMode::WriteBack => WriteCache::WriteBack,
+            CacheMode::WriteThrough => WriteCache::WriteThrough,
+        }
+    }
+}
+
 /// How to build a [`SimDisk`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SimDiskOptions {
@@ -106,6 +151,8 @@ pub struct SimDiskOptions {
     /// Total bytes all files may hold; a write, `allocate` or `truncate` that would go past it
     /// fails with `ENOSPC`.
     pub capacity_bytes: u64,
+    /// What the device does with a completed write (write-back unless said otherwise).
+    pub cache_mode: CacheMode,
 }
 
 impl Default for SimDiskOptions {
@@ -114,6 +161,7 @@ impl Default for SimDiskOptions {
             seed: 0,
             sector_bytes: SIM_SECTOR_BYTES_DEFAULT,
             capacity_bytes: SIM_CAPACITY_BYTES_DEFAULT,
+            cache_mode: CacheMode::WriteBack,
         }
     }
 }
@@ -148,9 +196,24 @@ impl SimDisk {
         Self::new(SimDiskOptions { seed, ..SimDiskOptions::default() })
     }
 
+    /// A new, empty disk without a volatile write cache (see [`CacheMode::WriteThrough`]),
+    /// otherwise with default options and `seed`.
+    pub fn write_through(seed: u64) -> Self {
+        Self::new(SimDiskOptions {
+            seed,
+            cache_mode: CacheMode::WriteThrough,
+            ..SimDiskOptions::default()
+        })
+    }
+
     /// The seed the disk was built with: print it with a failure so the run can be replayed.
     pub fn seed(&self) -> u64 {
         self.state.lock().options.seed
+    }
+
+    /// What the device does with a completed write.
+    pub fn cache_mode(&self) -> CacheMode {
+        self.state.lock().options.cache_mode
     }
 
     /// How many crashes the disk has been through.
@@ -302,6 +365,7 @@ impl fmt::Debug for SimDisk {
             .field("seed", &state.options.seed)
             .field("sector_bytes", &state.options.sector_bytes)
             .field("capacity_bytes", &state.options.capacity_bytes)
+            .field("cache_mode", &state.options.cache_mode)
             .field("crash_count", &state.epoch)
             .field("file_count", &file_count)
             .field("size_bytes", &size_bytes)

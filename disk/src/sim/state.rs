@@ -23,7 +23,7 @@ use super::crash::{self, CrashChoices, CrashReport, PendingWrite, SeededChoices,
 use super::fault::{Fault, FaultPlan, Operation, OperationCounts};
 use super::inode::{Inode, PendingRecord, to_index};
 use super::namespace::{FileId, Namespace, parent_of};
-use super::{SimDiskOptions, TEAR_SECTOR_BYTES, UNIT_BYTES};
+use super::{CacheMode, SimDiskOptions, TEAR_SECTOR_BYTES, UNIT_BYTES};
 use crate::alignment::Alignment;
 use crate::disk::OpenOptions;
 use crate::error::{Error, Result};
@@ -209,10 +209,15 @@ impl State {
         let unit_count = data.len() / to_index(UNIT_BYTES);
         let record =
             PendingRecord::new(sequence, landed_offset, data, vec![true; unit_count], true);
+        let write_through = self.options.cache_mode == CacheMode::WriteThrough;
         let inode = self.inode(handle.file);
         inode.push(record);
         if durable {
             inode.make_durable(sequence);
+        } else if write_through {
+            // No volatile cache: the data is on the media now; a new size is not (see
+            // `CacheMode::WriteThrough`).
+            inode.make_durable_inside_size(sequence);
         }
         Ok(())
     }
@@ -224,7 +229,9 @@ impl State {
 
     /// A failed write leaves its range in an unknown state: none, all, or a random subset of
     /// its sectors landed (a third of the time each), and never extends the file. What landed
-    /// is in the volatile cache for good: no later flush makes it durable.
+    /// is in the volatile cache for good: no later flush makes it durable. That holds in both
+    /// cache modes: on a write-through disk a failed write is the one in flight when the machine
+    /// died, and the crash decides what of it reached the media.
     fn write_failed(&mut self, file: FileId, buf: &[u8], offset: u64) {
         let sequence = self.take_sequence();
         let file_bytes = self.inodes[&file].current.len() as u64;

@@ -7,6 +7,7 @@ use std::path::Path;
 use super::*;
 use crate::buf::AlignedBuf;
 use crate::error::Error;
+use crate::file::IoRequest;
 
 const DIRECTORY: &str = "/db";
 
@@ -286,5 +287,85 @@ fn a_misdirected_write_to_a_file_too_small_to_miss_lands_past_it() {
     file.read_at(&mut read_back, 0).unwrap();
     assert!(read_back[..512].iter().all(|&byte| byte == 0), "nothing landed where asked");
     assert!(read_back[512..].iter().all(|&byte| byte == 1));
+    disk.check_invariants();
+}
+
+// ---- write-through -------------------------------------------------------------------------
+
+fn write_through_with_directory(seed: u64) -> SimDisk {
+    let disk = SimDisk::write_through(seed);
+    disk.create_dir_all(Path::new(DIRECTORY)).unwrap();
+    disk
+}
+
+#[test]
+fn the_cache_is_write_back_unless_asked_otherwise() {
+    assert_eq!(SimDiskOptions::default().cache_mode, CacheMode::WriteBack);
+    assert_eq!(SimDisk::with_seed(1).cache_mode(), CacheMode::WriteBack);
+    let disk = SimDisk::write_through(1);
+    assert_eq!(disk.cache_mode(), CacheMode::WriteThrough);
+    assert!(format!("{disk:?}").contains("cache_mode: WriteThrough"), "{disk:?}");
+    assert_eq!(CacheMode::WriteBack.write_cache(), WriteCache::WriteBack);
+    assert_eq!(CacheMode::WriteThrough.write_cache(), WriteCache::WriteThrough);
+}
+
+#[test]
+fn write_through_makes_a_completed_overwrite_durable_on_return() {
+    let disk = write_through_with_directory(1);
+    let path = Path::new("/db/f");
+    let file = disk.open(path, OpenOptions::create()).unwrap();
+    file.allocate(8192).unwrap();
+    file.write_at(&filled(1024, 7), 512).unwrap();
+    let batch = filled(4096, 8);
+    let results =
+        file.submit(&mut [IoRequest::Write { offset: 4096, buf: &batch, durable: false }]);
+    assert!(results.into_iter().all(|result| result.is_ok()));
+    assert!(disk.pending_writes().is_empty(), "nothing waits in a cache");
+    let durable = disk.durable_content(path).unwrap();
+    assert_eq!(durable.len(), 8192);
+    assert!(durable[..512].iter().all(|&byte| byte == 0));
+    assert!(durable[512..1536].iter().all(|&byte| byte == 7));
+    assert!(durable[4096..].iter().all(|&byte| byte == 8));
+    disk.check_invariants();
+}
+
+#[test]
+fn write_through_keeps_a_grown_size_pending_until_sync_data() {
+    let disk = write_through_with_directory(1);
+    let path = Path::new("/db/f");
+    let file = disk.open(path, OpenOptions::create()).unwrap();
+    file.allocate(1024).unwrap();
+    file.write_at(&filled(4096, 7), 0).unwrap();
+    assert_eq!(file.size_bytes().unwrap(), 4096, "reads see the grown file");
+    let durable = disk.durable_content(path).unwrap();
+    assert_eq!(durable, vec![7; 1024], "the part inside the old size is durable, no more");
+    let pending = disk.pending_writes();
+    assert_eq!(pending.len(), 1, "the grown part waits, as the same write");
+    assert_eq!((pending[0].offset_bytes, pending[0].length_bytes), (0, 4096));
+    file.sync_data().unwrap();
+    assert_eq!(disk.durable_content(path).unwrap(), vec![7; 4096]);
+    assert!(disk.pending_writes().is_empty());
+    disk.check_invariants();
+}
+
+#[test]
+fn write_through_never_hardens_a_failed_write() {
+    let disk = write_through_with_directory(3);
+    let path = Path::new("/db/f");
+    let file = disk.open(path, OpenOptions::create()).unwrap();
+    file.allocate(65536).unwrap();
+    // Fail writes until one lands at least one sector (the failure mode is drawn per write).
+    let mut attempt = 0;
+    while disk.pending_writes().is_empty() {
+        let index = disk.operation_counts().get(Operation::Write);
+        disk.inject(Fault::io_error(Operation::Write, Trigger::Once { index }));
+        assert_eq!(errno(file.write_at(&filled(4096, 9), attempt * 4096)), libc::EIO);
+        attempt += 1;
+        assert!(attempt < 64, "no failed write landed anything in 64 tries");
+    }
+    file.sync_data().unwrap();
+    file.write_at(&filled(512, 1), 65536 - 512).unwrap();
+    assert_eq!(disk.pending_writes().len(), 1, "the failed write stays in doubt");
+    assert!(disk.durable_content(path).unwrap()[..65536 - 512].iter().all(|&byte| byte == 0));
     disk.check_invariants();
 }

@@ -40,6 +40,60 @@ pub(crate) fn edit_block(disk: &SimDisk, path: &Path, offset: u64, change: impl 
     file.sync_data().unwrap();
 }
 
+/// Bytes of records one segment of the test log holds.
+pub(crate) fn data_bytes() -> u64 {
+    u64::from(wal::limits::SEGMENT_BYTES_MIN) - 4096
+}
+
+/// Fills segment 0 with durable records so that the last one ends exactly at its end: no
+/// segment-end record, and segment 1 not yet initialised (the next append initialises it).
+pub(crate) fn fill_segment_zero_exactly(log: &Wal) {
+    const HEADER_BYTES: u64 = wal::limits::RECORD_HEADER_BYTES as u64;
+    let mut number = 0;
+    while data_bytes() - log.lsn_next().0 > 200_000 {
+        log.append_durable(1, &payload(number, 100_000)).unwrap();
+        number += 1;
+    }
+    let room = data_bytes() - log.lsn_next().0;
+    let first = usize::try_from(room / 2 / 8 * 8 - HEADER_BYTES).unwrap();
+    log.append_durable(1, &payload(number, first)).unwrap();
+    let room = data_bytes() - log.lsn_next().0;
+    log.append_durable(1, &payload(number + 1, usize::try_from(room - HEADER_BYTES).unwrap()))
+        .unwrap();
+    assert_eq!(log.lsn_next(), Lsn(data_bytes()));
+}
+
+/// A segment header block as `docs/FORMAT.md` lays it out, built by hand, for segment `index` of
+/// a log of `segment_bytes`, claiming format `version`, with a valid checksum.
+pub(crate) fn header_block(index: u64, version: u32, segment_bytes: u32) -> Vec<u8> {
+    let mut block = vec![0u8; 4096];
+    block[0..8].copy_from_slice(b"DDB-WAL\0");
+    block[8..12].copy_from_slice(&version.to_le_bytes());
+    block[12..16].copy_from_slice(&segment_bytes.to_le_bytes());
+    block[16..24].copy_from_slice(&index.to_le_bytes());
+    block[24..32].copy_from_slice(&0x5EED_u64.to_le_bytes());
+    let first_lsn = index * (u64::from(segment_bytes) - 4096);
+    block[32..40].copy_from_slice(&first_lsn.to_le_bytes());
+    let crc = crc32c::crc32c(&block[..60]);
+    block[60..64].copy_from_slice(&crc.to_le_bytes());
+    block
+}
+
+/// Makes the file at `path` hold exactly `content`, durably, name included (`content` may end
+/// mid-sector: the file is cut to its length after an aligned write).
+pub(crate) fn put_file(disk: &SimDisk, path: &Path, content: &[u8]) {
+    let file = disk.open(path, OpenOptions::create()).unwrap();
+    file.truncate(0).unwrap();
+    if !content.is_empty() {
+        let mut buf = AlignedBuf::zeroed(content.len().next_multiple_of(4096), 4096);
+        buf[..content.len()].copy_from_slice(content);
+        file.write_at(&buf, 0).unwrap();
+        file.truncate(content.len() as u64).unwrap();
+    }
+    file.sync_data().unwrap();
+    disk.sync_dir(Path::new(DIRECTORY)).unwrap();
+}
+
 /// The file offset of `lsn` in its segment (the test log's geometry).
 pub(crate) fn file_offset(lsn: Lsn) -> (u64, u64) {
     let data_bytes = u64::from(wal::limits::SEGMENT_BYTES_MIN) - 4096;
