@@ -274,10 +274,10 @@ impl BufferPool {
         self.core.prefetch(pages)
     }
 
-    /// Writes back every dirty page the log allows (in batches), then makes the file durable.
-    /// Pages latched by other threads at the moment are skipped (they are being changed, so
-    /// their LSNs are newer than anything a checkpoint started before could need). Returns the
-    /// number of pages written.
+    /// Writes back, in batches, every page dirty at the call whose LSN the log has made
+    /// durable, then makes the file durable. Pages latched by other threads are waited for, so
+    /// each such page is written at least once after the call began; the caller must hold no
+    /// page of this pool. Returns the number of pages written.
     pub fn flush_dirty(&self) -> Result<usize> {
         self.core.flush_dirty()
     }

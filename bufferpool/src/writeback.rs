@@ -36,6 +36,8 @@ pub(crate) struct WriteOutcome {
     pub(crate) written: usize,
     /// The highest LSN among dirty pages skipped because the log is not durable that far.
     pub(crate) blocked_lsn_max: Option<u64>,
+    /// Dirty frames skipped because another thread held them or was writing them.
+    pub(crate) busy: Vec<u32>,
 }
 
 /// One page copied out for writing.
@@ -61,25 +63,28 @@ impl PoolCore {
                 }
             }
         }
-        self.write_frames(&candidates)
+        self.write_frames(&candidates, Latching::Try)
     }
 
     /// Writes the dirty pages among `frames` (at most [`WRITE_BATCH_PAGES_MAX`]) in one
-    /// submission. Frames latched by others now, clean, or ahead of the log are skipped.
-    pub(crate) fn write_frames(&self, frames: &[u32]) -> Result<WriteOutcome> {
+    /// submission. Clean frames and pages ahead of the log are skipped, and so are frames
+    /// latched by others (with [`Latching::Try`]) or being written by another thread (listed
+    /// in [`WriteOutcome::busy`]).
+    pub(crate) fn write_frames(&self, frames: &[u32], latching: Latching) -> Result<WriteOutcome> {
         assert!(frames.len() <= WRITE_BATCH_PAGES_MAX);
         self.check_failure()?;
         let lsn_durable = self.log.lsn_durable();
         let mut outcome = WriteOutcome::default();
         let mut staged = Vec::with_capacity(frames.len());
         for &frame in frames {
-            match self.stage(frame, lsn_durable) {
+            match self.stage(frame, lsn_durable, latching) {
                 Stage::Copied(page) => staged.push(page),
                 Stage::AheadOfLog(lsn) => {
                     self.counters.add(Counter::WritesDeferredForLog, 1);
                     outcome.blocked_lsn_max = outcome.blocked_lsn_max.max(Some(lsn));
                 }
-                Stage::Skipped => {}
+                Stage::Busy => outcome.busy.push(frame),
+                Stage::Clean => {}
             }
         }
         // Mmap mode: the write changes mapped bytes, so no in-place reader of the page may be
@@ -144,14 +149,21 @@ impl PoolCore {
         (kept, held)
     }
 
-    /// Copies a dirty frame out for writing, if it can be latched shared now and the log is
+    /// Copies a dirty frame out for writing, if it can be latched shared (now, or after
+    /// waiting with [`Latching::Wait`]), no other write of it is in flight, and the log is
     /// durable up to its LSN.
-    fn stage(&self, frame: u32, lsn_durable: u64) -> Stage {
+    fn stage(&self, frame: u32, lsn_durable: u64, latching: Latching) -> Stage {
         let meta = self.meta(frame);
-        let Some(latch) = meta.latch.try_lock_shared() else { return Stage::Skipped };
+        let latch = match latching {
+            Latching::Wait => meta.latch.lock_shared(),
+            Latching::Try => match meta.latch.try_lock_shared() {
+                Some(latch) => latch,
+                None => return Stage::Busy,
+            },
+        };
         let page = meta.page.load(Ordering::Relaxed);
         if page == NO_PAGE || !meta.dirty.load(Ordering::Relaxed) {
-            return Stage::Skipped;
+            return Stage::Clean;
         }
         let words = self.words(frame);
         let lsn = words[PAGE_LSN_WORD].load(std::sync::atomic::Ordering::Relaxed);
@@ -159,7 +171,7 @@ impl PoolCore {
             return Stage::AheadOfLog(lsn);
         }
         if meta.writing.swap(true, Ordering::Acquire) {
-            return Stage::Skipped; // another thread's write of this page is in flight
+            return Stage::Busy; // another thread's write of this page is in flight
         }
         let epoch = meta.dirty_epoch.load(Ordering::Relaxed);
         let mut image = self.staging_buffer();
@@ -197,16 +209,27 @@ impl PoolCore {
         assert!(was_writing, "frame {frame} finished a write-back it did not start");
     }
 
-    /// Writes back every dirty page the log allows, then makes the file durable.
+    /// Writes back every page dirty at the call that the log allows — waiting for latches and
+    /// for other threads' writes in flight, so every such page is written at least once after
+    /// the call began — then makes the file durable.
     pub(crate) fn flush_dirty(&self) -> Result<usize> {
         self.check_failure()?;
-        let dirty: Vec<u32> = (0..self.frames.len())
+        let mut pending: Vec<u32> = (0..self.frames.len())
             .map(|index| u32::try_from(index).expect("frame counts fit in a u32"))
             .filter(|&frame| self.meta(frame).dirty.load(Ordering::Relaxed))
             .collect();
         let mut written = 0;
-        for batch in dirty.chunks(WRITE_BATCH_PAGES_MAX) {
-            written += self.write_frames(batch)?.written;
+        while !pending.is_empty() {
+            let mut busy = Vec::new();
+            for batch in pending.chunks(WRITE_BATCH_PAGES_MAX) {
+                let outcome = self.write_frames(batch, Latching::Wait)?;
+                written += outcome.written;
+                busy.extend(outcome.busy);
+            }
+            if !busy.is_empty() {
+                crate::sync::yield_now(); // another thread's write of these is in flight
+            }
+            pending = busy;
         }
         // The pages are in the device's cache at best; a checkpoint needs them durable.
         self.file.sync_data().map_err(|error| self.fail(&Error::Disk(error)))?;
@@ -235,10 +258,21 @@ impl PoolCore {
     }
 }
 
+/// How write-back takes a dirty frame's latch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Latching {
+    /// Skip a frame another thread holds: eviction and the background writer, which may run
+    /// while the calling thread holds other pages.
+    Try,
+    /// Wait for it: checkpoints, whose caller holds no pages.
+    Wait,
+}
+
 enum Stage {
     Copied(Staged),
     AheadOfLog(u64),
-    Skipped,
+    Busy,
+    Clean,
 }
 
 /// Wakes the background writer (a thread found the free list empty).
