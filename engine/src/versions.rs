@@ -339,7 +339,7 @@ mod tests {
                         let key = vec![key];
                         let tree_value = tree.get(&key).map(|bytes| Arc::from(bytes.as_slice()));
                         let seen = store.read_after_tree(&key, read_ts, tree_value);
-                        let expected = history[read_ts as usize].get(&key).map(|bytes| Arc::from(bytes.as_slice()));
+                        let expected = history[usize::try_from(read_ts).unwrap()].get(&key).map(|bytes| Arc::from(bytes.as_slice()));
                         prop_assert_eq!(seen, expected, "key {:?} at {}", key, read_ts);
                     }
                 }
