@@ -4,5 +4,10 @@
 //! (`engine → wal, bufferpool → disk`) is fixed from the start.
 #![forbid(unsafe_code)]
 
+mod error;
+#[allow(dead_code, reason = "the checkpoint and open paths that use it are being built")]
+mod header;
 #[allow(dead_code, reason = "the transaction layer that uses it is being built")]
 mod versions;
+
+pub use error::{Error, Result};
