@@ -133,7 +133,12 @@ fn miss_path(criterion: &mut Criterion) {
             });
         });
         let stats = pool.stats();
-        assert!(stats.hit_ratio() < 0.1, "a pool 1/64 of its data mostly misses: {stats:?}");
+        // (A filtered run, `--bench pool_hit`, never fixes a page here.)
+        let fixed = stats.hits + stats.misses > 0;
+        assert!(
+            !fixed || stats.hit_ratio() < 0.1,
+            "a pool 1/64 of its data mostly misses: {stats:?}"
+        );
     }
     group.finish();
 }
