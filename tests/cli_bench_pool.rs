@@ -77,7 +77,10 @@ fn check_miss_mode(mode: &Value, reader_count: u64) {
     assert_eq!(threads, [1, reader_count]);
     for row in pool {
         positive_number(row, "fixes_per_second");
-        positive_number(row, "pages_read_per_second");
+        let pages_read = positive_number(row, "pages_read_per_second");
+        let reached_device = positive_number(row, "device_pages_read_per_second");
+        assert!(reached_device <= pages_read, "{row:#}");
+        positive_number(row, "rss_anon_before_pool_bytes");
         positive_number(row, "raw_reads_per_second");
         positive_number(row, "over_raw");
         assert!(field(row, "target_met").is_boolean());

@@ -93,8 +93,14 @@ const MISS_COLUMNS: [(&str, usize); 12] = [
 ];
 
 /// The columns of the memory table.
-const MEMORY_COLUMNS: [(&str, usize); 5] =
-    [("mode", 9), ("VmRSS MiB", 9), ("anon MiB", 9), ("file MiB", 9), ("bound", 7)];
+const MEMORY_COLUMNS: [(&str, usize); 6] = [
+    ("mode", 9),
+    ("VmRSS MiB", 9),
+    ("anon MiB", 9),
+    ("file MiB", 9),
+    ("anon before pool", 16),
+    ("bound", 7),
+];
 
 fn header(columns: &[(&str, usize)]) -> String {
     let names: Vec<String> = columns.iter().map(|(name, _)| (*name).to_string()).collect();
@@ -173,7 +179,8 @@ fn render_miss(text: &mut String, report: &PoolReport) {
     let _ = writeln!(
         text,
         "\nmiss path: uniformly random fix_shared over {} pages ({:.1}x the pool), pool full \
-         before each run, kernel cache dropped; x raw = pool reads/s over the fastest raw row",
+         before each run, kernel cache dropped; x raw = pool reads that reached the device per \
+         second (the smaller of reads/s and dev rd/s) over the fastest raw row",
         data.page_count,
         data.size_bytes as f64 / report.pool_bytes as f64
     );
@@ -249,6 +256,9 @@ fn render_memory(text: &mut String, report: &PoolReport) {
             format!("{:.1}", memory.vm_rss_bytes as f64 / MIB),
             format!("{:.1}", memory.rss_anon_bytes as f64 / MIB),
             format!("{:.1}", memory.rss_file_bytes as f64 / MIB),
+            mode.pool.last().map_or("-".into(), |row| {
+                format!("{:.1}", row.rss_anon_before_pool_bytes as f64 / MIB)
+            }),
             verdict(memory.within_bound).to_string(),
         ];
         let _ = writeln!(text, "{}", aligned_line(&MEMORY_COLUMNS, &cells));
@@ -370,6 +380,16 @@ fn miss_note(mode: &MissReport, row: &PoolRow) -> String {
             note,
             "; readers found no free frame {} times and evicted themselves",
             row.counters.foreground_evictions
+        );
+    }
+    let served_by_kernel =
+        1.0 - row.device_pages_read_per_second / row.pages_read_per_second.max(1e-9);
+    if served_by_kernel > 0.05 {
+        let _ = write!(
+            note,
+            "; the kernel's page cache served {:.0}% of the pool's reads (pages the pool evicted \
+             and read again), which the ratio leaves out",
+            100.0 * served_by_kernel
         );
     }
     if let Some(device) = row.device_reads_per_second {
