@@ -90,7 +90,8 @@ impl Backend {
         Ok(backends)
     }
 
-    fn disk_options(self) -> DiskOptions {
+    /// How a [`RealDisk`] opens files for this backend.
+    pub(crate) fn disk_options(self) -> DiskOptions {
         let (io_mode, io_uring) = match self {
             Backend::DirectIoUring => (IoMode::Direct, true),
             Backend::DirectSyscalls => (IoMode::Direct, false),
@@ -255,6 +256,31 @@ pub(crate) fn random_read_once(
         .map_err(|error| error.to_string())?;
     make_cold(&*file)?;
     run_pattern(options, backend, &file, Pattern::RandomRead, queue_depth)
+}
+
+/// One cold 4 KiB random-read measurement of `file`, already opened on `backend`, over its
+/// first `size_bytes` (the raw reference `bench pool` sets beside the buffer pool's misses).
+pub(crate) fn random_read_file(
+    file: &Arc<dyn File>,
+    backend: Backend,
+    size_bytes: u64,
+    queue_depth: usize,
+    duration: Duration,
+) -> Result<Measurement, String> {
+    let options = IoBenchOptions {
+        directory: file.path().parent().map(Path::to_path_buf).unwrap_or_default(),
+        size_bytes,
+        seconds_per_test: duration.as_secs_f64(),
+        backends: vec![backend],
+        queue_depth,
+        keep_file: true,
+    };
+    // A direct file holds no cached pages, and dropping every clean page of the machine
+    // (`make_cold` as root) would only slow the run down.
+    if file.info().io_mode != IoMode::Direct {
+        make_cold(&**file)?;
+    }
+    run_pattern(&options, backend, file, Pattern::RandomRead, queue_depth)
 }
 
 fn to_row(
@@ -474,7 +500,9 @@ fn cold_cache_method() -> &'static str {
     }
 }
 
-fn make_cold(file: &dyn File) -> Result<(), String> {
+/// Drops `file`'s pages from the kernel's caches (and, as root, every clean page), so the next
+/// read goes to the device.
+pub(crate) fn make_cold(file: &dyn File) -> Result<(), String> {
     file.drop_cached_pages().map_err(|error| error.to_string())?;
     if is_root() {
         rustix::fs::sync();

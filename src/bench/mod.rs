@@ -4,5 +4,7 @@
 pub(crate) mod fio;
 pub(crate) mod io;
 pub(crate) mod measure;
+pub(crate) mod pool;
+pub(crate) mod scratch;
 pub(crate) mod timed_disk;
 pub(crate) mod wal;

@@ -26,6 +26,7 @@ use disk::{AlignedBuf, Disk, DiskOptions, FileInfo, FlushMethod, IoMode, OpenOpt
 use wal::{Lsn, Wal, WalOptions, WalStats};
 
 use crate::bench::measure::{Measurement, run_threads};
+use crate::bench::scratch::RemoveOnDrop;
 use crate::bench::timed_disk::{IoTimes, TimedDisk};
 
 /// Most committer threads in one run: each is an OS thread with its own stack, and beyond this
@@ -255,21 +256,6 @@ pub(crate) struct WalReport {
     pub(crate) runs: Vec<WalRow>,
     /// The ratios and their targets.
     pub(crate) targets: Targets,
-}
-
-/// Removes a file or directory tree when dropped, so a failed run leaves nothing behind.
-struct RemoveOnDrop(PathBuf);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        // Best effort: the run's result (or error) matters more than a leftover file, and the
-        // next run removes a leftover log directory before it starts.
-        let _ = if self.0.is_dir() {
-            std::fs::remove_dir_all(&self.0)
-        } else {
-            std::fs::remove_file(&self.0)
-        };
-    }
 }
 
 /// A disk that opens files the way the log opens its segments (direct I/O, preferred).

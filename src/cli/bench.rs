@@ -1,5 +1,7 @@
-//! `directdb bench …`: the benchmarks. Today `bench io` and `bench wal`; the OLTP suite (the
-//! default `bench`) arrives with the engine.
+//! `directdb bench …`: the benchmarks. Today `bench io`, `bench wal` and `bench pool`; the OLTP
+//! suite (the default `bench`) arrives with the engine.
+
+mod pool;
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -27,6 +29,10 @@ enum BenchCommand {
     /// Durable commit latency and throughput of the write-ahead log for 1..64 committers,
     /// against the raw 4 KiB write + flush of the same flush method, in the same directory.
     Wal(WalArgs),
+    /// Buffer pool hit-path cost (optimistic read, shared and exclusive fix) against a plain
+    /// arena read, and miss-path pages/s against raw 4 KiB random reads of the same file, per
+    /// I/O mode, with the resident set against the pool's memory bound.
+    Pool(pool::PoolArgs),
 }
 
 /// `directdb bench io`.
@@ -96,6 +102,7 @@ pub(crate) fn run(args: Args, format: Format) -> Result<(), CliError> {
     match args.command {
         Some(BenchCommand::Io(io_args)) => Ok(run_io(io_args, format == Format::Json)?),
         Some(BenchCommand::Wal(wal_args)) => run_wal(wal_args, format),
+        Some(BenchCommand::Pool(pool_args)) => pool::run(pool_args, format),
         None => Err(CliError::Bench("the default OLTP suite (YCSB on direct, buffered and mmap I/O) needs the \
                      engine, which is not built yet; `directdb bench io` measures the device \
                      layer today"
@@ -286,8 +293,14 @@ const WAL_COLUMNS: [(&str, usize); 14] = [
 
 /// One table line: the first cell left-aligned, the others right-aligned, to [`WAL_COLUMNS`].
 fn wal_line(cells: &[String]) -> String {
+    aligned_line(&WAL_COLUMNS, cells)
+}
+
+/// One table line: the first cell left-aligned, the others right-aligned, each to its column's
+/// width.
+fn aligned_line(columns: &[(&str, usize)], cells: &[String]) -> String {
     let mut line = String::new();
-    for (index, (cell, (_, width))) in cells.iter().zip(WAL_COLUMNS).enumerate() {
+    for (index, (cell, &(_, width))) in cells.iter().zip(columns).enumerate() {
         if index == 0 {
             let _ = write!(line, "{cell:<width$}");
         } else {

@@ -60,6 +60,7 @@ commands! {
     /// Report the file system, block device, write cache, FUA, DIO alignment, io_uring support
     /// and the WAL flush method directdb would choose for PATH.
     Probe => probe,
-    /// Benchmarks: `bench io`, the raw device table per backend with fio as the reference.
+    /// Benchmarks: `bench io`, the raw device table per backend with fio as the reference;
+    /// `bench wal`, the log's durable commits; `bench pool`, the buffer pool's hit and miss paths.
     Bench => bench,
 }
