@@ -57,6 +57,7 @@ impl FrameMeta {
 
     /// Gives the page a second chance, writing the shared line only when the bit is not set
     /// yet (a hot page's bit usually is).
+    #[inline]
     pub(crate) fn touch(&self) {
         if !self.referenced.load(Ordering::Relaxed) {
             self.referenced.store(true, Ordering::Relaxed);

@@ -19,6 +19,7 @@ pub struct SharedPage<'pool> {
 }
 
 impl<'pool> SharedPage<'pool> {
+    #[inline]
     pub(crate) fn new(words: &'pool [AtomicU64], page: PageId, latch: SharedGuard<'pool>) -> Self {
         Self { view: PageView::new(words), page, _latch: latch }
     }
@@ -31,6 +32,7 @@ impl<'pool> SharedPage<'pool> {
 
 impl<'pool> Deref for SharedPage<'pool> {
     type Target = PageView<'pool>;
+    #[inline]
     fn deref(&self) -> &PageView<'pool> {
         &self.view
     }
@@ -48,6 +50,7 @@ pub struct ExclusivePage<'pool> {
 }
 
 impl<'pool> ExclusivePage<'pool> {
+    #[inline]
     pub(crate) fn new(
         words: &'pool [AtomicU64],
         meta: &'pool FrameMeta,
@@ -89,6 +92,7 @@ impl<'pool> ExclusivePage<'pool> {
 
 impl<'pool> Deref for ExclusivePage<'pool> {
     type Target = PageView<'pool>;
+    #[inline]
     fn deref(&self) -> &PageView<'pool> {
         &self.view
     }

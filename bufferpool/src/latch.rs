@@ -71,6 +71,7 @@ impl HybridLatch {
     }
 
     /// A token for an optimistic read, or `None` while a writer holds the latch.
+    #[inline]
     pub fn optimistic(&self) -> Option<OptimisticToken> {
         let word = self.word.load(Ordering::Acquire);
         (word & EXCLUSIVE_BIT == 0).then_some(OptimisticToken { version: word >> VERSION_SHIFT })
@@ -78,6 +79,7 @@ impl HybridLatch {
 
     /// Whether everything read (through atomics) since `token` was taken is consistent: no
     /// writer held or released the latch in between.
+    #[inline]
     pub fn validate(&self, token: OptimisticToken) -> bool {
         fence(Ordering::Acquire);
         let word = self.word.load(Ordering::Relaxed);
@@ -85,11 +87,13 @@ impl HybridLatch {
     }
 
     /// Holds the latch shared, waiting while a writer holds it.
+    #[inline]
     pub fn lock_shared(&self) -> SharedGuard<'_> {
         wait_for(|| self.try_lock_shared())
     }
 
     /// Holds the latch shared if no writer holds it now.
+    #[inline]
     pub fn try_lock_shared(&self) -> Option<SharedGuard<'_>> {
         let word = self.word.load(Ordering::Relaxed);
         let free =
@@ -105,11 +109,13 @@ impl HybridLatch {
     }
 
     /// Holds the latch exclusively, waiting for every other holder to leave.
+    #[inline]
     pub fn lock_exclusive(&self) -> ExclusiveGuard<'_> {
         wait_for(|| self.try_lock_exclusive())
     }
 
     /// Holds the latch exclusively if nobody holds it now.
+    #[inline]
     pub fn try_lock_exclusive(&self) -> Option<ExclusiveGuard<'_>> {
         let word = self.word.load(Ordering::Relaxed);
         if word & (EXCLUSIVE_BIT | SHARED_MASK) != 0 {
@@ -125,6 +131,7 @@ impl HybridLatch {
     }
 
     /// Sets the exclusive bit if the word is exactly `expected` (free of holders).
+    #[inline]
     fn take_exclusive_from(&self, expected: u64) -> Option<ExclusiveGuard<'_>> {
         debug_assert_eq!(expected & (EXCLUSIVE_BIT | SHARED_MASK), 0);
         self.word
@@ -158,6 +165,7 @@ impl HybridLatch {
 /// Retries `attempt` until it succeeds: spinning a little, then yielding, since a holder may
 /// need this core to finish. Under loom every retry yields, so that loom explores the holder's
 /// progress instead of an endless spin.
+#[inline]
 fn wait_for<Guard>(mut attempt: impl FnMut() -> Option<Guard>) -> Guard {
     let mut attempt_count = 0u32;
     loop {
@@ -200,6 +208,7 @@ impl<'latch> SharedGuard<'latch> {
 }
 
 impl Drop for SharedGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         let before = self.latch.word.fetch_sub(SHARED_ONE, Ordering::Release);
         debug_assert!(before & SHARED_MASK != 0, "shared release without a share");
@@ -228,6 +237,7 @@ impl<'latch> ExclusiveGuard<'latch> {
 }
 
 impl Drop for ExclusiveGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         let word = self.latch.word.load(Ordering::Relaxed);
         debug_assert!(word & EXCLUSIVE_BIT != 0 && word & SHARED_MASK == 0);

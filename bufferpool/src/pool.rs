@@ -141,6 +141,7 @@ impl BufferPool {
     /// the page while a writer changes it, so it must cope with any bytes (the view's reads
     /// never panic), and its result is returned only if no writer came by in the meantime.
     /// After a few failed validations, or on a miss, it runs under the shared latch instead.
+    #[inline]
     pub fn read<R>(&self, page: PageId, mut read: impl FnMut(&PageView<'_>) -> R) -> Result<R> {
         let core = &*self.core;
         core.check_page(page)?;
@@ -171,6 +172,7 @@ impl BufferPool {
     }
 
     /// Holds `page` shared, reading it first if it is not in the pool.
+    #[inline]
     pub fn fix_shared(&self, page: PageId) -> Result<SharedPage<'_>> {
         let core = &*self.core;
         core.check_page(page)?;
@@ -198,6 +200,7 @@ impl BufferPool {
 
     /// Holds `page` exclusively, reading it first if it is not in the pool. Refused after a
     /// failed write-back (see [`Error::Failed`]).
+    #[inline]
     pub fn fix_exclusive(&self, page: PageId) -> Result<ExclusivePage<'_>> {
         let core = &*self.core;
         core.check_page(page)?;
@@ -327,10 +330,12 @@ impl Drop for BufferPool {
 }
 
 impl PoolCore {
+    #[inline]
     pub(crate) fn meta(&self, frame: u32) -> &FrameMeta {
         &self.frames[frame as usize]
     }
 
+    #[inline]
     pub(crate) fn words(&self, frame: u32) -> &[StdAtomicU64] {
         let start = frame as usize * self.words_per_page;
         &self.memory[start..start + self.words_per_page]
@@ -340,6 +345,7 @@ impl PoolCore {
         page.0 * self.page_bytes as u64
     }
 
+    #[inline]
     fn check_page(&self, page: PageId) -> Result<()> {
         if page.0 > PAGE_ID_MAX {
             return Err(Error::PageIdOutOfRange { page, limit: PAGE_ID_MAX });

@@ -101,6 +101,7 @@ thread_local! {
 }
 
 impl Counters {
+    #[inline]
     pub(crate) fn add(&self, counter: Counter, amount: u64) {
         let stripe = THREAD_STRIPE.with(Cell::get);
         self.stripes[stripe].values[counter as usize].fetch_add(amount, Ordering::Relaxed);

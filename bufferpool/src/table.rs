@@ -48,6 +48,7 @@ impl PageTable {
     }
 
     /// The frame holding `page`, as far as a lock-free probe can tell (see the module doc).
+    #[inline]
     pub(crate) fn lookup(&self, page: PageId) -> Option<u32> {
         let key = key_of(page);
         let mut slot = self.home_of(page);
@@ -69,6 +70,7 @@ impl PageTable {
         TableWriter { table: self, _held: self.writer.lock() }
     }
 
+    #[inline]
     fn home_of(&self, page: PageId) -> usize {
         // Fibonacci hashing: consecutive page ids (a scan) spread over the table.
         let hash = page.0.wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -88,6 +90,7 @@ impl PageTable {
 
 impl TableWriter<'_> {
     /// The frame holding `page` (exact: no writer runs concurrently).
+    #[inline]
     pub(crate) fn lookup(&self, page: PageId) -> Option<u32> {
         self.table.lookup(page)
     }

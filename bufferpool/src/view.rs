@@ -32,23 +32,27 @@ pub struct PageView<'frame> {
 }
 
 impl<'frame> PageView<'frame> {
+    #[inline]
     pub(crate) fn new(words: &'frame [AtomicU64]) -> Self {
         debug_assert!(words.len() > HEADER_WORDS);
         Self { words }
     }
 
     /// Bytes of the body: the page size less the pool's header.
+    #[inline]
     pub fn body_bytes(&self) -> usize {
         (self.words.len() - HEADER_WORDS) * WORD_BYTES
     }
 
     /// The page LSN (the LSN of the last log record applied to the page).
+    #[inline]
     pub fn lsn(&self) -> u64 {
         self.words[PAGE_LSN_WORD].load(Ordering::Relaxed)
     }
 
     /// Copies body bytes `offset..offset + target.len()` into `target`; bytes beyond the body
     /// read as zeros. Returns whether the whole range was inside the body.
+    #[inline]
     pub fn read_into(&self, offset: usize, target: &mut [u8]) -> bool {
         let body_bytes = self.body_bytes();
         let inside = offset.checked_add(target.len()).is_some_and(|end| end <= body_bytes);
@@ -70,6 +74,7 @@ impl<'frame> PageView<'frame> {
     }
 
     /// The byte at `offset` (0 beyond the body).
+    #[inline]
     pub fn u8_at(&self, offset: usize) -> u8 {
         let mut bytes = [0; 1];
         self.read_into(offset, &mut bytes);
@@ -77,6 +82,7 @@ impl<'frame> PageView<'frame> {
     }
 
     /// The little-endian u16 at `offset` (0 beyond the body).
+    #[inline]
     pub fn u16_at(&self, offset: usize) -> u16 {
         let mut bytes = [0; 2];
         self.read_into(offset, &mut bytes);
@@ -84,6 +90,7 @@ impl<'frame> PageView<'frame> {
     }
 
     /// The little-endian u32 at `offset` (0 beyond the body).
+    #[inline]
     pub fn u32_at(&self, offset: usize) -> u32 {
         let mut bytes = [0; 4];
         self.read_into(offset, &mut bytes);
@@ -91,6 +98,7 @@ impl<'frame> PageView<'frame> {
     }
 
     /// The little-endian u64 at `offset` (0 beyond the body).
+    #[inline]
     pub fn u64_at(&self, offset: usize) -> u64 {
         if offset % WORD_BYTES == 0 && offset + WORD_BYTES <= self.body_bytes() {
             // The common, aligned case: one load.

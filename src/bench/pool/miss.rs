@@ -61,8 +61,11 @@ pub(crate) struct CounterDelta {
     pub(crate) misses: u64,
     /// Hits over all fixes.
     pub(crate) hit_ratio: f64,
-    /// Pages read from the file.
+    /// Pages read from the file into frames.
     pub(crate) pages_read: u64,
+    /// Pages read in place in the file's mapping (mmap mode): each may or may not have made the
+    /// kernel read the device.
+    pub(crate) in_place_reads: u64,
     /// Pages evicted.
     pub(crate) evictions: u64,
     /// Times a reader found no free frame and evicted itself (the background writer fell
@@ -82,6 +85,7 @@ impl CounterDelta {
             misses,
             hit_ratio: if fixes == 0 { 0.0 } else { hits as f64 / fixes as f64 },
             pages_read: after.pages_read - before.pages_read,
+            in_place_reads: after.in_place_reads - before.in_place_reads,
             evictions: after.evictions - before.evictions,
             foreground_evictions: after.foreground_evictions - before.foreground_evictions,
             frames_free: after.frames_free,
@@ -242,7 +246,10 @@ fn pool_row(
     let memory = MemoryRow::now(options.pool_bytes)?;
     let counters = CounterDelta::between(&before, &pool.stats());
     let elapsed_seconds = measurement.elapsed_seconds.max(1e-9);
-    let pages_read_per_second = counters.pages_read as f64 / elapsed_seconds;
+    // In mmap mode the pool reads pages in place; the kernel decides which of those reach the
+    // device, so they count as the pool's reads here, bounded by what the device did.
+    let pages_read_per_second =
+        (counters.pages_read + counters.in_place_reads) as f64 / elapsed_seconds;
     let device_pages_read_per_second = device_reads_per_second
         .map_or(pages_read_per_second, |device| device.min(pages_read_per_second));
     let over_raw = if raw.reads_per_second > 0.0 {
