@@ -163,11 +163,13 @@ mod tests {
         /// Against a model that tracks each page's state: every allocated page was free or new,
         /// and no page in use or pending is ever handed out.
         #[test]
-        fn never_hands_out_a_page_in_use(steps in proptest::collection::vec(0u8..4, 1..200)) {
+        fn never_hands_out_a_page_in_use(steps in proptest::collection::vec(0u8..5, 1..200)) {
             let mut space = FreeSpace::new(2, 2, []);
             let mut in_use: Vec<u64> = Vec::new();
             let mut pending: Vec<(u64, u64)> = Vec::new();
-            let mut epoch = 1;
+            // The current epoch, and the last checkpoint made durable; the checkpoint of
+            // `epoch - 1` is being written while `durable < epoch - 1`.
+            let (mut epoch, mut durable) = (1u64, 0u64);
             for step in steps {
                 match step {
                     0 => {
@@ -181,15 +183,19 @@ mod tests {
                         space.release_now(page);
                     }
                     2 if !in_use.is_empty() => {
+                        // Referenced by a checkpoint before this epoch: free once this epoch's
+                        // checkpoint is durable.
                         let page = in_use.remove(in_use.len() / 2);
-                        space.release_after(page, epoch + 1);
-                        pending.push((page, epoch + 1));
+                        space.release_after(page, epoch);
+                        pending.push((page, epoch));
                     }
-                    _ => {
-                        epoch += 1;
-                        space.checkpoint_durable(epoch);
-                        pending.retain(|&(_, waits_for)| waits_for > epoch);
+                    3 if durable + 1 == epoch => epoch += 1, // a checkpoint freezes the epoch
+                    _ if durable + 1 < epoch => {
+                        durable = epoch - 1; // ... and later becomes durable
+                        space.checkpoint_durable(durable);
+                        pending.retain(|&(_, waits_for)| waits_for > durable);
                     }
+                    _ => {}
                 }
                 space.check_invariants();
             }
