@@ -1,0 +1,149 @@
+//! Entry points for the cargo-fuzz targets in `fuzz/` (feature `fuzzing`) and the engine's
+//! own property tests: each feeds bytes that claim to be read from disk to a decoder. Not part
+//! of the engine's API.
+//!
+//! Each function panics only when a promise is broken: a decoder that panics or loops on
+//! garbage, a node the checker accepts that does not behave as a valid node must, or a node
+//! the code produces from it that the checker refuses.
+
+use std::collections::BTreeSet;
+
+use bufferpool::{PAGE_HEADER_BYTES, PAGE_ID_MAX, PageId};
+
+use crate::btree::body::BodyRead as _;
+use crate::btree::node::{self, Cell, LeafValue, PageKind, SearchResult};
+use crate::btree::overflow::{self, ChainError, OverflowRef};
+
+/// Slots whose keys and values are read, at most, in one call (a hostile entry count may
+/// claim 32,000 slots; every one is read by `check_node` anyway).
+const READ_SLOT_COUNT_MAX: usize = 256;
+
+/// Treats `body` as the body of a B+tree node in a page of `page_bytes`: reads it through
+/// every read accessor (which must not panic, whatever the bytes), checks it, and if the check
+/// passes, checks that the node behaves as a valid node and that inserting `probe_key`,
+/// splitting, merging and compacting give nodes the check accepts.
+pub fn btree_node(page_bytes: usize, body: &[u8], probe_key: &[u8]) {
+    read_every_accessor(body, probe_key);
+    let Ok(summary) = node::check_node(body, page_bytes) else { return };
+    check_valid_node_behaves(body, summary.entry_count);
+    let mut changed = body.to_vec();
+    if let Some(child) = (summary.kind == PageKind::Branch).then(|| unused_child(body)) {
+        insert_probe(&mut changed, probe_key, Cell::Branch { key: probe_key, child });
+    } else {
+        let value = LeafValue::Inline(b"probe");
+        insert_probe(&mut changed, probe_key, Cell::Leaf { key: probe_key, value });
+    }
+    split_and_merge(&changed, page_bytes);
+    node::compact(&mut changed);
+    assert_eq!(
+        node::check_node(&changed, page_bytes).map(|found| found.entry_count),
+        Ok(node::entry_count(&changed)),
+        "a compacted node fails its check"
+    );
+}
+
+/// Every read accessor, on any bytes. The results are thrown away: this is about not
+/// panicking and not looping.
+fn read_every_accessor(body: &[u8], probe_key: &[u8]) {
+    let count = node::entry_count(body);
+    let _ = (node::kind(body), node::level(body), node::right_sibling(body));
+    let _ = (node::free_bytes(body), node::used_bytes(body), node::is_underfull(body));
+    let _ = (node::search(body, probe_key), node::child_for_key(body, probe_key));
+    for slot in (0..count.min(READ_SLOT_COUNT_MAX)).chain(count..count + 2) {
+        let _ = node::key_at(body, slot);
+        let _ = node::value_at(body, slot);
+        let _ = node::compare_key_at(body, slot, probe_key);
+        let _ = node::child_at(body, slot);
+        let _ = node::can_replace(body, slot, &LeafValue::Inline(probe_key));
+    }
+    let _ = overflow::check_page(body, body.len() + PAGE_HEADER_BYTES);
+}
+
+/// What a node that passed the check promises: every key is found at its own slot, between
+/// its neighbours; every child is reachable by its separator.
+fn check_valid_node_behaves(body: &[u8], entry_count: usize) {
+    for slot in 0..entry_count.min(READ_SLOT_COUNT_MAX) {
+        let key = node::key_at(body, slot);
+        assert_eq!(node::search(body, &key), SearchResult::Found(slot), "a key not found");
+        if node::kind(body) == Some(PageKind::Branch) {
+            let child = node::child_at(body, slot + 1);
+            assert_eq!(node::child_for_key(body, &key), (slot + 1, child));
+        }
+    }
+}
+
+/// A page id that is none of a branch's children.
+fn unused_child(body: &[u8]) -> PageId {
+    let children: BTreeSet<u64> =
+        (0..node::child_count(body)).map(|index| node::child_at(body, index).0).collect();
+    let unused = (0..=PAGE_ID_MAX).find(|id| !children.contains(id)).expect("few children");
+    PageId(unused)
+}
+
+/// Inserts `cell` if its key is absent and it fits, then checks the node and finds the key.
+fn insert_probe(body: &mut Vec<u8>, probe_key: &[u8], cell: Cell<'_>) {
+    let body_bytes = body.len();
+    if probe_key.len() > crate::KEY_BYTES_MAX
+        || cell.cell_bytes() > node::cell_bytes_max(body_bytes)
+        || !node::fits(body, &cell)
+    {
+        return;
+    }
+    let SearchResult::NotFound(slot) = node::search(body, probe_key) else { return };
+    node::insert(body, slot, &cell);
+    let page_bytes = body_bytes + PAGE_HEADER_BYTES;
+    assert!(node::check_node(body, page_bytes).is_ok(), "a node fails its check after an insert");
+    assert_eq!(node::search(body, probe_key), SearchResult::Found(slot));
+}
+
+/// Splits a node in two, checks both, and merges them back into the same entries.
+fn split_and_merge(body: &[u8], page_bytes: usize) {
+    let branch = node::kind(body) == Some(PageKind::Branch);
+    let entry_count = node::entry_count(body);
+    if entry_count < if branch { 3 } else { 2 } {
+        return;
+    }
+    let keys: Vec<Vec<u8>> = (0..entry_count).map(|slot| node::key_at(body, slot)).collect();
+    let right_page = if branch { unused_child(body) } else { PageId(PAGE_ID_MAX) };
+    let mut left = body.to_vec();
+    let mut right = vec![0u8; body.len()];
+    let separator = node::split(&mut left, &mut right, right_page);
+    for half in [&left, &right] {
+        assert!(node::check_node(half, page_bytes).is_ok(), "a split half fails its check");
+    }
+    assert!(node::can_merge(&left, &right, &separator), "the halves of a split do not merge");
+    node::merge(&mut left, &right, &separator);
+    let merged: Vec<Vec<u8>> =
+        (0..node::entry_count(&left)).map(|slot| node::key_at(&left, slot)).collect();
+    assert_eq!(merged, keys, "split and merge changed the keys");
+}
+
+/// Reads an overflow chain from `pages` (page id `n` is `pages[n]`; page ids past the end
+/// fail to read): must return the value or an error, never panic or loop. A value read back
+/// must have the length the reference gives, and the chain's page list must agree.
+pub fn overflow_chain(page_bytes: usize, pages: &[Vec<u8>], value_bytes: usize, first_page: u64) {
+    let body_bytes = page_bytes.saturating_sub(PAGE_HEADER_BYTES);
+    if overflow::chunk_bytes_max(body_bytes) == 0 {
+        return;
+    }
+    for page in pages {
+        let _ = overflow::check_page(page.as_slice(), page_bytes);
+    }
+    let read_page = |page: PageId, target: &mut [u8]| -> Result<(), String> {
+        let index = usize::try_from(page.0).map_err(|_| "no such page".to_string())?;
+        let body = pages.get(index).ok_or_else(|| format!("no page {page}"))?;
+        body.as_slice().read_into(0, target);
+        Ok(())
+    };
+    let reference = OverflowRef { value_bytes, first_page: PageId(first_page) };
+    let value = overflow::read_chain(reference, body_bytes, read_page);
+    let listed = overflow::chain_pages(reference, body_bytes, read_page);
+    match (&value, &listed) {
+        (Ok(value), Ok(listed)) => {
+            assert_eq!(value.len(), value_bytes, "a value of the wrong length");
+            assert_eq!(listed.len(), overflow::page_count(body_bytes, value_bytes));
+        }
+        (Err(ChainError::Corrupt { .. } | ChainError::Read(_)), _) => {}
+        (Ok(_), Err(error)) => panic!("a chain read whole, yet its pages are not listed: {error}"),
+    }
+}
