@@ -42,6 +42,42 @@ pub fn btree_node(page_bytes: usize, body: &[u8], probe_key: &[u8]) {
     );
 }
 
+/// Builds a valid node of `page_bytes` from `keys` (a branch, or a leaf with inline values and
+/// overflow references), runs [`btree_node`] on it, then overwrites bytes as `patches` say
+/// (`(offset, byte)`, offsets wrapped into the body) and runs [`btree_node`] again: damage to a
+/// real node reaches the checker's deeper checks, which random bytes rarely pass the header
+/// to reach.
+pub fn damaged_btree_node(
+    page_bytes: usize,
+    branch: bool,
+    keys: &[Vec<u8>],
+    patches: &[(u16, u8)],
+    probe_key: &[u8],
+) {
+    let body_bytes = page_bytes - PAGE_HEADER_BYTES;
+    let mut body = vec![0u8; body_bytes];
+    if branch {
+        node::format_branch(&mut body, 1, PageId(0));
+    } else {
+        node::format_leaf(&mut body, None);
+    }
+    for (index, key) in keys.iter().enumerate() {
+        let child = PageId(u64::try_from(index).expect("few keys") + 1);
+        let reference = OverflowRef { value_bytes: body_bytes, first_page: child };
+        let value = match index % 3 {
+            0 => LeafValue::Overflow(reference),
+            _ => LeafValue::Inline(b"value"),
+        };
+        let cell = if branch { Cell::Branch { key, child } } else { Cell::Leaf { key, value } };
+        insert_probe(&mut body, key, cell);
+    }
+    btree_node(page_bytes, &body, probe_key);
+    for &(offset, byte) in patches {
+        body[usize::from(offset) % body_bytes] = byte;
+    }
+    btree_node(page_bytes, &body, probe_key);
+}
+
 /// Every read accessor, on any bytes. The results are thrown away: this is about not
 /// panicking and not looping.
 fn read_every_accessor(body: &[u8], probe_key: &[u8]) {
