@@ -57,12 +57,12 @@ pub fn damaged_btree_node(
     let body_bytes = page_bytes - PAGE_HEADER_BYTES;
     let mut body = vec![0u8; body_bytes];
     if branch {
-        node::format_branch(&mut body, 1, PageId(0));
+        node::format_branch(&mut body, 1, 1, PageId(1));
     } else {
-        node::format_leaf(&mut body, None);
+        node::format_leaf(&mut body, 1, None);
     }
     for (index, key) in keys.iter().enumerate() {
-        let child = PageId(u64::try_from(index).expect("few keys") + 1);
+        let child = PageId(u64::try_from(index).expect("few keys") + 2);
         let reference = OverflowRef { value_bytes: body_bytes, first_page: child };
         let value = match index % 3 {
             0 => LeafValue::Overflow(reference),
@@ -112,7 +112,7 @@ fn check_valid_node_behaves(body: &[u8], entry_count: usize) {
 fn unused_child(body: &[u8]) -> PageId {
     let children: BTreeSet<u64> =
         (0..node::child_count(body)).map(|index| node::child_at(body, index).0).collect();
-    let unused = (0..=PAGE_ID_MAX).find(|id| !children.contains(id)).expect("few children");
+    let unused = (1..=PAGE_ID_MAX).find(|id| !children.contains(id)).expect("few children");
     PageId(unused)
 }
 

@@ -17,9 +17,11 @@
 //!  4      2   cells_start       body offset of the cell area; it runs to the end of the body
 //!  6      2   fragmented_bytes  bytes in the cell area that belong to no cell (freed, not yet
 //!                               compacted)
-//!  8      8   link              leaf: the right sibling's page id, NO_PAGE (u64::MAX) for the
+//!  8      8   epoch             the checkpoint epoch the page was written in (copy-on-write:
+//!                               a page of a checkpointed epoch is copied before it changes)
+//! 16      8   link              leaf: the right sibling's page id, 0 (NO_PAGE) for the
 //!                               rightmost leaf; branch: the leftmost child's page id
-//! 16     2n   slots             entry_count u16 body offsets of cells, in ascending key order
+//! 24     2n   slots             entry_count u16 body offsets of cells, in ascending key order
 //!  .      .   gap               free: slots grow up into it, cells grow down into it
 //! cells_start .. body_bytes     cells, in any order, and fragmented_bytes of garbage
 //!
@@ -48,23 +50,24 @@
 //! # Invariants (checked by [`check_node`] on every node read from disk)
 //!
 //! 1. `kind` is leaf or branch; a leaf is level 0, a branch is level 1..=[`LEVEL_MAX`].
-//! 2. `16 + 2 * entry_count <= cells_start <= body_bytes`.
+//! 2. `24 + 2 * entry_count <= cells_start <= body_bytes`.
 //! 3. Every slot points at a cell that lies wholly in `cells_start..body_bytes`; cells do not
 //!    overlap; the cells' bytes plus `fragmented_bytes` are exactly `body_bytes - cells_start`.
 //! 4. Keys are at most [`KEY_BYTES_MAX`] bytes and strictly ascending in slot order.
 //! 5. No cell exceeds [`cell_bytes_max`]. A leaf value is inline exactly when its inline cell
 //!    would not exceed it ([`value_is_inline`]); a value in overflow pages is at most
 //!    [`VALUE_BYTES_MAX`] bytes.
-//! 6. Page ids (`link`, children, first overflow pages) are at most `PAGE_ID_MAX`; a branch's
-//!    children are distinct.
+//! 6. Page ids (`link`, children, first overflow pages) are in `1..=PAGE_ID_MAX`: page 0 holds
+//!    the data file header and is never a tree page, so 0 is "no page" (a leaf's `link` may be
+//!    0). A branch's children are distinct.
 //!
 //! # Sizes, worked
 //!
-//! A 4 KiB page has a 4072-byte body and 4056 bytes of node space after the node header. The
-//! largest cell is the larger of a quarter of the node space less a slot (4056 / 4 - 2 = 1012)
+//! A 4 KiB page has a 4072-byte body and 4048 bytes of node space after the node header. The
+//! largest cell is the larger of a quarter of the node space less a slot (4048 / 4 - 2 = 1010)
 //! and a leaf cell with the longest key and an overflow reference (7 + 1024 + 8 = 1039): 1039
 //! bytes. With a 16-byte key, values up to 1039 - 7 - 16 = 1016 bytes are inline. A 64 KiB
-//! page has 65496 bytes of node space and cells up to 16372 bytes.
+//! page has 65488 bytes of node space and cells up to 16370 bytes.
 //!
 //! # Why three cells
 //!
@@ -103,7 +106,10 @@ const CELLS_START_OFFSET: usize = ENTRY_COUNT_OFFSET + ENTRY_COUNT_BYTES;
 const CELLS_START_BYTES: usize = 2;
 const FRAGMENTED_BYTES_OFFSET: usize = CELLS_START_OFFSET + CELLS_START_BYTES;
 const FRAGMENTED_BYTES_BYTES: usize = 2;
-const LINK_OFFSET: usize = FRAGMENTED_BYTES_OFFSET + FRAGMENTED_BYTES_BYTES;
+/// The epoch lies at this offset in every tree page, nodes and overflow pages alike.
+pub(crate) const EPOCH_OFFSET: usize = FRAGMENTED_BYTES_OFFSET + FRAGMENTED_BYTES_BYTES;
+const EPOCH_BYTES: usize = 8;
+const LINK_OFFSET: usize = EPOCH_OFFSET + EPOCH_BYTES;
 const LINK_BYTES: usize = 8;
 /// Bytes of the node header; the slot array starts here.
 pub(crate) const NODE_HEADER_BYTES: usize = LINK_OFFSET + LINK_BYTES;
@@ -128,13 +134,20 @@ pub(crate) const OVERFLOW_REFERENCE_BYTES: usize = 8;
 /// Leaf cell flag: the value lives in overflow pages.
 const FLAG_OVERFLOW: u8 = 1;
 
-/// The `link` of the rightmost leaf, and the `next_page` of an overflow chain's last page.
-pub(crate) const NO_PAGE: u64 = u64::MAX;
+/// "No page": the `link` of the rightmost leaf, and the `next_page` of an overflow chain's last
+/// page. Page 0 holds the data file header, so it is never a tree page (the file header uses 0
+/// for "none" too).
+pub(crate) const NO_PAGE: u64 = 0;
+
+/// Whether `id` may name a tree page: not [`NO_PAGE`], and within the pool's page ids.
+pub(crate) fn is_tree_page(id: u64) -> bool {
+    id != NO_PAGE && id <= PAGE_ID_MAX
+}
 
 const BODY_BYTES_MIN: usize = PAGE_BYTES_MIN - PAGE_HEADER_BYTES;
 const BODY_BYTES_MAX: usize = PAGE_BYTES_MAX - PAGE_HEADER_BYTES;
 
-const _: () = assert!(NODE_HEADER_BYTES == 16);
+const _: () = assert!(NODE_HEADER_BYTES == 24);
 const _: () = assert!(LEAF_CELL_HEADER_BYTES == 7 && BRANCH_CELL_HEADER_BYTES == 10);
 // Offsets and lengths inside a body are stored as u16.
 const _: () = assert!(BODY_BYTES_MAX <= u16::MAX as usize);
@@ -285,6 +298,8 @@ pub(crate) struct NodeSummary {
     pub(crate) fragmented_bytes: usize,
     /// A leaf's right sibling, or a branch's leftmost child.
     pub(crate) link: Option<PageId>,
+    /// The checkpoint epoch the node was written in.
+    pub(crate) epoch: u64,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -316,6 +331,11 @@ fn fragmented_bytes<B: BodyRead + ?Sized>(node: &B) -> usize {
 
 fn link<B: BodyRead + ?Sized>(node: &B) -> u64 {
     node.u64_at(LINK_OFFSET)
+}
+
+/// The checkpoint epoch a tree page (a node or an overflow page) was written in.
+pub(crate) fn epoch<B: BodyRead + ?Sized>(page: &B) -> u64 {
+    page.u64_at(EPOCH_OFFSET)
 }
 
 /// A leaf's right sibling (`None` for the rightmost leaf).
@@ -471,13 +491,29 @@ fn to_u16(value: usize) -> u16 {
     u16::try_from(value).expect("body offsets and counts fit in u16 (checked at compile time)")
 }
 
-fn write_header<B: BodyWrite + ?Sized>(node: &mut B, kind: PageKind, level: u8, link: u64) {
+/// The header fields a node keeps when its cells are rewritten.
+#[derive(Clone, Copy, Debug)]
+struct HeaderFields {
+    kind: PageKind,
+    level: u8,
+    epoch: u64,
+    link: u64,
+}
+
+fn header_fields<B: BodyRead + ?Sized>(node: &B) -> HeaderFields {
+    let kind = kind(node).expect("a checked node");
+    HeaderFields { kind, level: level(node), epoch: epoch(node), link: link(node) }
+}
+
+/// Writes the header of an empty node.
+fn write_header<B: BodyWrite + ?Sized>(node: &mut B, fields: HeaderFields) {
     let mut header = [0u8; NODE_HEADER_BYTES];
-    header[KIND_OFFSET] = kind as u8;
-    header[LEVEL_OFFSET] = level;
+    header[KIND_OFFSET] = fields.kind as u8;
+    header[LEVEL_OFFSET] = fields.level;
     header[CELLS_START_OFFSET..FRAGMENTED_BYTES_OFFSET]
         .copy_from_slice(&to_u16(node.body_bytes()).to_le_bytes());
-    header[LINK_OFFSET..NODE_HEADER_BYTES].copy_from_slice(&link.to_le_bytes());
+    header[EPOCH_OFFSET..LINK_OFFSET].copy_from_slice(&fields.epoch.to_le_bytes());
+    header[LINK_OFFSET..NODE_HEADER_BYTES].copy_from_slice(&fields.link.to_le_bytes());
     node.write(0, &header);
 }
 
@@ -489,33 +525,47 @@ fn assert_body_size(body_bytes: usize) {
     );
 }
 
-/// Formats an empty leaf (the body is zeroed first).
-pub(crate) fn format_leaf<B: BodyWrite + ?Sized>(node: &mut B, right_sibling: Option<PageId>) {
+/// Formats an empty leaf of checkpoint epoch `epoch` (the body is zeroed first).
+pub(crate) fn format_leaf<B: BodyWrite + ?Sized>(
+    node: &mut B,
+    epoch: u64,
+    right_sibling: Option<PageId>,
+) {
     assert_body_size(node.body_bytes());
     let link = right_sibling.map_or(NO_PAGE, |page| page.0);
-    assert!(link == NO_PAGE || link <= PAGE_ID_MAX, "right sibling {link} is not a page id");
+    assert!(link == NO_PAGE || is_tree_page(link), "right sibling {link} is not a page id");
     node.write_body(&vec![0; node.body_bytes()]);
-    write_header(node, PageKind::Leaf, 0, link);
+    write_header(node, HeaderFields { kind: PageKind::Leaf, level: 0, epoch, link });
 }
 
-/// Formats an empty branch at `level` (1 or more) whose only child is `leftmost_child`.
+/// Formats an empty branch of checkpoint epoch `epoch` at `level` (1 or more) whose only child
+/// is `leftmost_child`.
 pub(crate) fn format_branch<B: BodyWrite + ?Sized>(
     node: &mut B,
+    epoch: u64,
     level: u8,
     leftmost_child: PageId,
 ) {
     assert_body_size(node.body_bytes());
     assert!((1..=LEVEL_MAX).contains(&level), "a branch at level {level}");
-    assert!(leftmost_child.0 <= PAGE_ID_MAX, "child {leftmost_child} is not a page id");
+    assert!(is_tree_page(leftmost_child.0), "child {leftmost_child} is not a page id");
     node.write_body(&vec![0; node.body_bytes()]);
-    write_header(node, PageKind::Branch, level, leftmost_child.0);
+    let link = leftmost_child.0;
+    write_header(node, HeaderFields { kind: PageKind::Branch, level, epoch, link });
+}
+
+/// Sets the epoch of a node: for the copy of a page that copy-on-write makes in the current
+/// epoch (copy the body, then set its epoch).
+pub(crate) fn set_epoch<B: BodyWrite + ?Sized>(node: &mut B, epoch: u64) {
+    assert!(kind(node).is_some_and(|kind| kind != PageKind::Overflow), "not a node");
+    node.put_u64(EPOCH_OFFSET, epoch);
 }
 
 /// Sets a leaf's right sibling.
 pub(crate) fn set_right_sibling<B: BodyWrite + ?Sized>(node: &mut B, right: Option<PageId>) {
     assert_eq!(kind(node), Some(PageKind::Leaf));
     let link = right.map_or(NO_PAGE, |page| page.0);
-    assert!(link == NO_PAGE || link <= PAGE_ID_MAX, "right sibling {link} is not a page id");
+    assert!(link == NO_PAGE || is_tree_page(link), "right sibling {link} is not a page id");
     node.put_u64(LINK_OFFSET, link);
 }
 
@@ -523,7 +573,7 @@ pub(crate) fn set_right_sibling<B: BodyWrite + ?Sized>(node: &mut B, right: Opti
 pub(crate) fn set_child<B: BodyWrite + ?Sized>(node: &mut B, child_index: usize, child: PageId) {
     assert_eq!(kind(node), Some(PageKind::Branch));
     assert!(child_index < child_count(node), "child {child_index} of {}", child_count(node));
-    assert!(child.0 <= PAGE_ID_MAX, "child {child} is not a page id");
+    assert!(is_tree_page(child.0), "child {child} is not a page id");
     match child_index.checked_sub(1) {
         None => node.put_u64(LINK_OFFSET, child.0),
         Some(slot) => node.put_u64(cell_offset(node, slot) + BRANCH_CHILD_OFFSET, child.0),
@@ -547,9 +597,9 @@ fn assert_cell_valid(body_bytes: usize, cell: &Cell<'_>) {
                 key.len()
             );
             assert!(reference.value_bytes <= VALUE_BYTES_MAX, "a value over the limit");
-            assert!(reference.first_page.0 <= PAGE_ID_MAX, "an overflow page id over the limit");
+            assert!(is_tree_page(reference.first_page.0), "overflow page {}", reference.first_page);
         }
-        Cell::Branch { child, .. } => assert!(child.0 <= PAGE_ID_MAX, "child {child}"),
+        Cell::Branch { child, .. } => assert!(is_tree_page(child.0), "child {child}"),
     }
     debug_assert!(cell.cell_bytes() <= cell_bytes_max(body_bytes));
 }
@@ -706,25 +756,17 @@ pub(crate) fn replace_value<B: BodyWrite + ?Sized>(
 /// Rewrites the node with its cells packed at the end of the body, in slot order, and no
 /// fragmented space.
 pub(crate) fn compact<B: BodyWrite + ?Sized>(node: &mut B) {
-    let cells: Vec<Vec<u8>> =
-        (0..entry_count(node)).map(|slot| cell_image_at(node, slot)).collect();
-    let kind = kind(node).expect("compact a checked node");
-    let image = build_node(node.body_bytes(), kind, level(node), link(node), &cells);
+    let cells = cells_of(node);
+    let image = build_node(node.body_bytes(), header_fields(node), &cells);
     node.write_body(&image);
 }
 
 /// A node image holding `cells` (raw cell bytes, in key order), packed at the end.
-fn build_node(
-    body_bytes: usize,
-    kind: PageKind,
-    level: u8,
-    link: u64,
-    cells: &[Vec<u8>],
-) -> Vec<u8> {
+fn build_node(body_bytes: usize, fields: HeaderFields, cells: &[Vec<u8>]) -> Vec<u8> {
     let mut image = vec![0u8; body_bytes];
     let used_bytes: usize = cells.iter().map(|cell| cell.len() + SLOT_BYTES).sum();
     assert!(used_bytes <= node_bytes(body_bytes), "{used_bytes} bytes of cells overflow a node");
-    write_header(image.as_mut_slice(), kind, level, link);
+    write_header(image.as_mut_slice(), fields);
     let mut cells_start = body_bytes;
     for (slot, cell) in cells.iter().enumerate() {
         cells_start -= cell.len();
@@ -811,7 +853,9 @@ fn cells_of<B: BodyRead + ?Sized>(node: &B) -> Vec<Vec<u8>> {
 /// right sibling and becomes it; the separator is the shortest key between the halves.
 /// Branches: the middle cell moves up; its child becomes `right`'s leftmost.
 ///
-/// Afterwards either node takes any cell up to [`cell_bytes_max`] (see "Why three cells").
+/// `right` takes `left`'s epoch: nodes change only in the current epoch (copy-on-write copies
+/// `left` first if it is of a checkpointed one). Afterwards either node takes any cell up to
+/// [`cell_bytes_max`] (see "Why three cells").
 pub(crate) fn split<L, R>(left: &mut L, right: &mut R, right_page: PageId) -> Vec<u8>
 where
     L: BodyWrite + ?Sized,
@@ -820,15 +864,22 @@ where
     debug_assert_checked(left);
     let body_bytes = left.body_bytes();
     assert_eq!(right.body_bytes(), body_bytes, "siblings of different page sizes");
-    assert!(right_page.0 <= PAGE_ID_MAX, "right page {right_page} is not a page id");
-    let kind = kind(left).expect("split a checked node");
-    let branch = kind == PageKind::Branch;
+    assert!(is_tree_page(right_page.0), "right page {right_page} is not a page id");
+    let fields = header_fields(left);
+    let branch = fields.kind == PageKind::Branch;
     let halves = cut_halves(cells_of(left), branch);
     let (left_link, right_link) =
-        if branch { (link(left), halves.right_leftmost) } else { (right_page.0, link(left)) };
-    let level = level(left);
-    left.write_body(&build_node(body_bytes, kind, level, left_link, &halves.left));
-    right.write_body(&build_node(body_bytes, kind, level, right_link, &halves.right));
+        if branch { (fields.link, halves.right_leftmost) } else { (right_page.0, fields.link) };
+    left.write_body(&build_node(
+        body_bytes,
+        HeaderFields { link: left_link, ..fields },
+        &halves.left,
+    ));
+    right.write_body(&build_node(
+        body_bytes,
+        HeaderFields { link: right_link, ..fields },
+        &halves.right,
+    ));
     let room_bytes = cell_bytes_max(body_bytes) + SLOT_BYTES;
     assert!(free_bytes(left) >= room_bytes, "the left half of a split has no room");
     assert!(free_bytes(right) >= room_bytes, "the right half of a split has no room");
@@ -870,16 +921,16 @@ where
     debug_assert_checked(right);
     assert_siblings(left, right);
     assert!(can_merge(left, right, separator), "siblings too full to merge");
-    let kind = kind(left).expect("merge checked nodes");
+    let fields = header_fields(left);
     let mut cells = cells_of(left);
-    let new_link = if kind == PageKind::Branch {
+    let link = if fields.kind == PageKind::Branch {
         cells.push(separator_cell(right, separator));
-        link(left)
+        fields.link
     } else {
         link(right)
     };
     cells.extend(cells_of(right));
-    left.write_body(&build_node(left.body_bytes(), kind, level(left), new_link, &cells));
+    left.write_body(&build_node(left.body_bytes(), HeaderFields { link, ..fields }, &cells));
     debug_assert_checked(left);
 }
 
@@ -908,18 +959,18 @@ where
     debug_assert_checked(left);
     debug_assert_checked(right);
     assert_siblings(left, right);
-    let kind = kind(left).expect("rebalance checked nodes");
-    let branch = kind == PageKind::Branch;
+    let (left_fields, right_fields) = (header_fields(left), header_fields(right));
+    let branch = left_fields.kind == PageKind::Branch;
     let mut cells = cells_of(left);
     if branch {
         cells.push(separator_cell(right, separator));
     }
     cells.extend(cells_of(right));
     let halves = cut_halves(cells, branch);
-    let right_link = if branch { halves.right_leftmost } else { link(right) };
-    let (body_bytes, level) = (left.body_bytes(), level(left));
-    left.write_body(&build_node(body_bytes, kind, level, link(left), &halves.left));
-    right.write_body(&build_node(body_bytes, kind, level, right_link, &halves.right));
+    let link = if branch { halves.right_leftmost } else { right_fields.link };
+    let body_bytes = left.body_bytes();
+    left.write_body(&build_node(body_bytes, left_fields, &halves.left));
+    right.write_body(&build_node(body_bytes, HeaderFields { link, ..right_fields }, &halves.right));
     debug_assert_checked(left);
     debug_assert_checked(right);
     halves.separator
@@ -1012,12 +1063,22 @@ fn check_header<B: BodyRead + ?Sized>(node: &B) -> Result<NodeSummary, String> {
     let link = link(node);
     let link = match kind {
         PageKind::Leaf if link == NO_PAGE => None,
-        _ if link <= PAGE_ID_MAX => Some(PageId(link)),
+        _ if is_tree_page(link) => Some(PageId(link)),
         _ => return Err(format!("link {link} is not a page id")),
     };
     let free_bytes = cells_start - slots_end + fragmented_bytes;
     let used_bytes = node_bytes(body_bytes) - free_bytes;
-    Ok(NodeSummary { kind, level, entry_count, used_bytes, free_bytes, fragmented_bytes, link })
+    let epoch = epoch(node);
+    Ok(NodeSummary {
+        kind,
+        level,
+        entry_count,
+        used_bytes,
+        free_bytes,
+        fragmented_bytes,
+        link,
+        epoch,
+    })
 }
 
 /// One cell, as [`check_cell`] found it.
@@ -1055,7 +1116,7 @@ fn check_cell<B: BodyRead + ?Sized>(
     }
     let child = if branch {
         let child = node.u64_at(offset + BRANCH_CHILD_OFFSET);
-        if child > PAGE_ID_MAX {
+        if !is_tree_page(child) {
             return Err(format!("slot {slot}: child {child} is not a page id"));
         }
         Some(child)
@@ -1094,7 +1155,7 @@ fn check_leaf_value<B: BodyRead + ?Sized>(
         return Err(format!("slot {slot}: a {value_bytes}-byte value (at most {VALUE_BYTES_MAX})"));
     }
     let first_page = node.u64_at(offset + LEAF_CELL_HEADER_BYTES + key_bytes);
-    if first_page > PAGE_ID_MAX {
+    if !is_tree_page(first_page) {
         return Err(format!("slot {slot}: overflow page {first_page} is not a page id"));
     }
     Ok(())

@@ -8,20 +8,26 @@
 //!  0      1   kind             3 (PageKind::Overflow), at the offset of a node's kind
 //!  1      3   reserved         zero
 //!  4      4   remaining_bytes  value bytes from this page's chunk to the end of the value
-//!  8      8   next_page        the chain's next page; NO_PAGE (u64::MAX) on the last page
-//! 16      c   chunk            c = min(remaining_bytes, body_bytes - 16) bytes of the value
-//! 16+c    .   zero
+//!  8      8   epoch            the checkpoint epoch the page was written in (at the offset of
+//!                              a node's epoch)
+//! 16      8   next_page        the chain's next page; 0 (NO_PAGE) on the last page
+//! 24      c   chunk            c = min(remaining_bytes, body_bytes - 24) bytes of the value
+//! 24+c    .   zero
 //! ```
 //!
-//! Worked: a 10,000-byte value in 4 KiB pages (4072-byte bodies, 4056-byte chunks) takes three
-//! pages, with `remaining_bytes` 10000, 5944 and 1888.
+//! Worked: a 10,000-byte value in 4 KiB pages (4072-byte bodies, 4048-byte chunks) takes three
+//! pages, with `remaining_bytes` 10000, 5952 and 1904.
+//!
+//! Overflow pages are written once and never changed: a new value gets a new chain, and the
+//! old chain's pages are freed (at once if they are of the current epoch, after the next
+//! checkpoint otherwise; their `epoch` says which).
 //!
 //! Invariants, checked on every page a chain walk reads:
 //! 1. `kind` is 3 and `reserved` is zero.
 //! 2. `remaining_bytes` is what the value's length and the page's place in the chain imply, so
 //!    a reference to a page of another chain, or of another value, is caught.
 //! 3. `next_page` is `NO_PAGE` exactly on the page whose chunk ends the value; otherwise it is
-//!    a page id (at most `PAGE_ID_MAX`).
+//!    a page id (`1..=PAGE_ID_MAX`).
 //!
 //! A walk reads exactly the pages the value's length implies, so a cycle in a damaged chain
 //! ends it with an error (the last page it reads has a `next_page`), never a loop. The chain
@@ -30,10 +36,10 @@
 
 use std::fmt;
 
-use bufferpool::{PAGE_ID_MAX, PageId};
+use bufferpool::PageId;
 
 use super::body::{BodyRead, BodyWrite};
-use super::node::{NO_PAGE, PageKind};
+use super::node::{NO_PAGE, PageKind, is_tree_page};
 use crate::limits::VALUE_BYTES_MAX;
 
 const KIND_OFFSET: usize = 0;
@@ -42,12 +48,15 @@ const RESERVED_OFFSET: usize = KIND_OFFSET + KIND_BYTES;
 const RESERVED_BYTES: usize = 3;
 const REMAINING_BYTES_OFFSET: usize = RESERVED_OFFSET + RESERVED_BYTES;
 const REMAINING_BYTES_BYTES: usize = 4;
-const NEXT_PAGE_OFFSET: usize = REMAINING_BYTES_OFFSET + REMAINING_BYTES_BYTES;
+const EPOCH_OFFSET: usize = REMAINING_BYTES_OFFSET + REMAINING_BYTES_BYTES;
+const EPOCH_BYTES: usize = 8;
+const NEXT_PAGE_OFFSET: usize = EPOCH_OFFSET + EPOCH_BYTES;
 const NEXT_PAGE_BYTES: usize = 8;
 /// Bytes of an overflow page's header; the chunk starts here.
 pub(crate) const OVERFLOW_HEADER_BYTES: usize = NEXT_PAGE_OFFSET + NEXT_PAGE_BYTES;
 
-const _: () = assert!(OVERFLOW_HEADER_BYTES == 16);
+const _: () = assert!(OVERFLOW_HEADER_BYTES == 24);
+const _: () = assert!(EPOCH_OFFSET == super::node::EPOCH_OFFSET, "node::epoch reads any tree page");
 const _: () = assert!(KIND_OFFSET == 0, "every tree page has its kind at body offset 0");
 const _: () = assert!(VALUE_BYTES_MAX <= u32::MAX as usize, "remaining_bytes is a u32");
 
@@ -98,6 +107,7 @@ pub(crate) fn page_count(body_bytes: usize, value_bytes: usize) -> usize {
 /// Writes one overflow page: `chunk` is the start of the last `remaining_bytes` of a value.
 pub(crate) fn format_page<B: BodyWrite + ?Sized>(
     page: &mut B,
+    epoch: u64,
     chunk: &[u8],
     remaining_bytes: usize,
     next_page: Option<PageId>,
@@ -111,17 +121,19 @@ pub(crate) fn format_page<B: BodyWrite + ?Sized>(
         "a chain ends at its value's end"
     );
     let next_page = next_page.map_or(NO_PAGE, |page| page.0);
-    assert!(next_page == NO_PAGE || next_page <= PAGE_ID_MAX, "next page {next_page}");
+    assert!(next_page == NO_PAGE || is_tree_page(next_page), "next page {next_page}");
     let mut image = vec![0u8; body_bytes];
     image[KIND_OFFSET] = PageKind::Overflow as u8;
     let remaining = u32::try_from(remaining_bytes).expect("bounded by VALUE_BYTES_MAX");
-    image[REMAINING_BYTES_OFFSET..NEXT_PAGE_OFFSET].copy_from_slice(&remaining.to_le_bytes());
+    image[REMAINING_BYTES_OFFSET..EPOCH_OFFSET].copy_from_slice(&remaining.to_le_bytes());
+    image[EPOCH_OFFSET..NEXT_PAGE_OFFSET].copy_from_slice(&epoch.to_le_bytes());
     image[NEXT_PAGE_OFFSET..OVERFLOW_HEADER_BYTES].copy_from_slice(&next_page.to_le_bytes());
     image[OVERFLOW_HEADER_BYTES..OVERFLOW_HEADER_BYTES + chunk.len()].copy_from_slice(chunk);
     page.write_body(&image);
 }
 
-/// Writes `value` into a new chain of overflow pages: `allocate` gives each page's id (in
+/// Writes `value` into a new chain of overflow pages of checkpoint epoch `epoch` (the current
+/// one): `allocate` gives each page's id (in
 /// chain order, the first first), and `write_page` receives each page's whole body image to
 /// write (and log). On an error from either, the pages allocated so far are the caller's to
 /// free.
@@ -131,6 +143,7 @@ pub(crate) fn format_page<B: BodyWrite + ?Sized>(
 pub(crate) fn write_chain<E>(
     value: &[u8],
     body_bytes: usize,
+    epoch: u64,
     mut allocate: impl FnMut() -> Result<PageId, E>,
     mut write_page: impl FnMut(PageId, &[u8]) -> Result<(), E>,
 ) -> Result<OverflowRef, E> {
@@ -140,7 +153,7 @@ pub(crate) fn write_chain<E>(
     assert!(chunk_bytes > 0, "a {body_bytes}-byte body holds no chunk");
     let mut allocate_checked = || {
         let page = allocate()?;
-        assert!(page.0 <= PAGE_ID_MAX, "allocated page {page} is not a page id");
+        assert!(is_tree_page(page.0), "allocated page {page} is not a page id");
         Ok(page)
     };
     let first_page = allocate_checked()?;
@@ -150,7 +163,7 @@ pub(crate) fn write_chain<E>(
         let remaining_bytes = value.len() - index * chunk_bytes;
         let next_page =
             if remaining_bytes > chunk.len() { Some(allocate_checked()?) } else { None };
-        format_page(image.as_mut_slice(), chunk, remaining_bytes, next_page);
+        format_page(image.as_mut_slice(), epoch, chunk, remaining_bytes, next_page);
         write_page(page, &image)?;
         page = next_page.unwrap_or(page);
     }
@@ -208,7 +221,7 @@ fn walk_chain<E>(
     let mut remaining_bytes = reference.value_bytes;
     // Bounded: one page per chunk of the value, whatever the pages say.
     for _ in 0..page_count(body_bytes, reference.value_bytes) {
-        if page.0 > PAGE_ID_MAX {
+        if !is_tree_page(page.0) {
             return Err(corrupt(page, "not a page id".into()));
         }
         read_page(page, &mut image).map_err(ChainError::Read)?;
@@ -242,6 +255,8 @@ pub(crate) struct OverflowSummary {
     pub(crate) remaining_bytes: usize,
     /// The chain's next page (`None` on the last page).
     pub(crate) next_page: Option<PageId>,
+    /// The checkpoint epoch the page was written in.
+    pub(crate) epoch: u64,
 }
 
 /// Checks an overflow page read from a page of `page_bytes`, on its own (a chain walk also
@@ -281,12 +296,12 @@ fn check_header<B: BodyRead + ?Sized>(
         (false, NO_PAGE) => {
             return Err(format!("the chain ends {remaining_bytes} bytes before the value does"));
         }
-        (false, next) if next > PAGE_ID_MAX => {
+        (false, next) if !is_tree_page(next) => {
             return Err(format!("next page {next} is not a page id"));
         }
         (false, next) => Some(PageId(next)),
     };
-    Ok(OverflowSummary { remaining_bytes, next_page })
+    Ok(OverflowSummary { remaining_bytes, next_page, epoch: page.u64_at(EPOCH_OFFSET) })
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@ use super::node;
 
 /// The page size most tests use.
 pub(crate) const PAGE_BYTES: usize = 4096;
+/// The checkpoint epoch of the pages tests write.
+pub(crate) const EPOCH: u64 = 5;
 
 /// The body of a page of `page_bytes`.
 pub(crate) fn body_bytes(page_bytes: usize) -> usize {
@@ -22,14 +24,14 @@ pub(crate) fn body_bytes(page_bytes: usize) -> usize {
 /// An empty leaf in a page of `page_bytes`.
 pub(crate) fn empty_leaf(page_bytes: usize, right_sibling: Option<PageId>) -> Vec<u8> {
     let mut body = vec![0u8; body_bytes(page_bytes)];
-    node::format_leaf(&mut body, right_sibling);
+    node::format_leaf(&mut body, EPOCH, right_sibling);
     body
 }
 
 /// An empty branch in a page of `page_bytes`.
 pub(crate) fn empty_branch(page_bytes: usize, level: u8, leftmost_child: PageId) -> Vec<u8> {
     let mut body = vec![0u8; body_bytes(page_bytes)];
-    node::format_branch(&mut body, level, leftmost_child);
+    node::format_branch(&mut body, EPOCH, level, leftmost_child);
     body
 }
 
@@ -70,9 +72,9 @@ pub(crate) fn sim_pool(page_bytes: usize, frame_count: usize) -> BufferPool {
     BufferPool::open(file, options, Arc::new(NoLog)).expect("open the pool")
 }
 
-/// `(offset, size, field)` of each row of the first table after the heading `heading` in
-/// `docs/FORMAT.md`, as written.
-pub(crate) fn format_doc_rows(heading: &str) -> Vec<(String, String, String)> {
+/// The cells of each row of the first table after the heading `heading` in `docs/FORMAT.md`,
+/// as written.
+pub(crate) fn format_doc_table(heading: &str) -> Vec<Vec<String>> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/FORMAT.md");
     let document = std::fs::read_to_string(&path).expect("read FORMAT.md");
     let section = document
@@ -84,14 +86,16 @@ pub(crate) fn format_doc_rows(heading: &str) -> Vec<(String, String, String)> {
         .skip_while(|line| !line.starts_with('|'))
         .take_while(|line| line.starts_with('|'))
         .skip(2) // the header and the separator
-        .map(|line| {
-            let cells: Vec<String> =
-                line.trim_matches('|').split('|').map(|cell| cell.trim().to_owned()).collect();
-            (cells[0].clone(), cells[1].clone(), cells[2].clone())
-        })
+        .map(|line| line.trim_matches('|').split('|').map(|cell| cell.trim().to_owned()).collect())
         .collect();
     assert!(!rows.is_empty(), "no table under {heading:?}");
     rows
+}
+
+/// `(offset, size, field)` of each row of a layout table in `docs/FORMAT.md`.
+fn format_doc_rows(heading: &str) -> Vec<(String, String, String)> {
+    let rows = format_doc_table(heading);
+    rows.into_iter().map(|row| (row[0].clone(), row[1].clone(), row[2].clone())).collect()
 }
 
 /// Asserts that the documented rows are exactly `expected` and that numeric rows chain.

@@ -6,7 +6,7 @@ use super::*;
 use crate::btree::body::PageBody;
 use crate::btree::overflow::{self, OverflowRef};
 use crate::btree::test_support::{
-    PAGE_BYTES, PageStore, assert_doc_rows, body_bytes, empty_branch, empty_leaf, sim_pool,
+    EPOCH, PAGE_BYTES, PageStore, assert_doc_rows, body_bytes, empty_branch, empty_leaf, sim_pool,
 };
 
 fn inline<'a>(key: &'a [u8], value: &'a [u8]) -> Cell<'a> {
@@ -38,9 +38,10 @@ fn a_hand_built_leaf_matches_the_layout() {
     body[2..4].copy_from_slice(&2u16.to_le_bytes()); // entry_count
     body[4..6].copy_from_slice(&3900u16.to_le_bytes()); // cells_start
     body[6..8].copy_from_slice(&138u16.to_le_bytes()); // fragmented_bytes: 81 + 57
-    body[8..16].copy_from_slice(&9u64.to_le_bytes()); // link: right sibling 9
-    body[16..18].copy_from_slice(&4000u16.to_le_bytes()); // slot 0: "apple"
-    body[18..20].copy_from_slice(&3900u16.to_le_bytes()); // slot 1: "pear"
+    body[8..16].copy_from_slice(&12u64.to_le_bytes()); // epoch
+    body[16..24].copy_from_slice(&9u64.to_le_bytes()); // link: right sibling 9
+    body[24..26].copy_from_slice(&4000u16.to_le_bytes()); // slot 0: "apple"
+    body[26..28].copy_from_slice(&3900u16.to_le_bytes()); // slot 1: "pear"
     // "apple" -> "red", inline: 7 + 5 + 3 = 15 bytes at 4000..4015.
     body[4000..4002].copy_from_slice(&5u16.to_le_bytes());
     body[4002] = 0;
@@ -60,9 +61,10 @@ fn a_hand_built_leaf_matches_the_layout() {
     assert_eq!(summary.kind, PageKind::Leaf);
     assert_eq!((summary.level, summary.entry_count), (0, 2));
     assert_eq!(summary.fragmented_bytes, 138);
-    assert_eq!(summary.free_bytes, 3900 - 20 + 138);
+    assert_eq!(summary.free_bytes, 3900 - 28 + 138);
     assert_eq!(summary.used_bytes, 15 + 19 + 2 * 2);
     assert_eq!(summary.link, Some(PageId(9)));
+    assert_eq!((summary.epoch, epoch(&body)), (12, 12));
     assert_eq!(right_sibling(&body), Some(PageId(9)));
     assert_eq!(keys_of(&body), [b"apple".to_vec(), b"pear".to_vec()]);
     assert_eq!(value_at(&body, 0), Value::Inline(b"red".to_vec()));
@@ -92,9 +94,10 @@ fn a_hand_built_branch_matches_the_layout() {
     body[1] = 3; // level
     body[2..4].copy_from_slice(&2u16.to_le_bytes());
     body[4..6].copy_from_slice(&(4072u16 - 22).to_le_bytes());
-    body[8..16].copy_from_slice(&5u64.to_le_bytes()); // leftmost child
-    body[16..18].copy_from_slice(&(4072u16 - 11).to_le_bytes()); // slot 0: "m"
-    body[18..20].copy_from_slice(&(4072u16 - 22).to_le_bytes()); // slot 1: "t"
+    body[8..16].copy_from_slice(&4u64.to_le_bytes()); // epoch
+    body[16..24].copy_from_slice(&5u64.to_le_bytes()); // leftmost child
+    body[24..26].copy_from_slice(&(4072u16 - 11).to_le_bytes()); // slot 0: "m"
+    body[26..28].copy_from_slice(&(4072u16 - 22).to_le_bytes()); // slot 1: "t"
     let cell = |key: u8, child: u64| {
         let mut cell = vec![1, 0];
         cell.extend_from_slice(&child.to_le_bytes());
@@ -106,7 +109,7 @@ fn a_hand_built_branch_matches_the_layout() {
 
     let summary = check(&body);
     assert_eq!((summary.kind, summary.level, summary.entry_count), (PageKind::Branch, 3, 2));
-    assert_eq!(summary.link, Some(PageId(5)));
+    assert_eq!((summary.link, summary.epoch), (Some(PageId(5)), 4));
     assert_eq!(child_count(&body), 3);
     let children: Vec<PageId> = (0..3).map(|index| child_at(&body, index)).collect();
     assert_eq!(children, [PageId(5), PageId(6), PageId(7)]);
@@ -130,6 +133,7 @@ fn the_documented_tables_match_the_code() {
             row(ENTRY_COUNT_OFFSET, ENTRY_COUNT_BYTES, "entry_count"),
             row(CELLS_START_OFFSET, CELLS_START_BYTES, "cells_start"),
             row(FRAGMENTED_BYTES_OFFSET, FRAGMENTED_BYTES_BYTES, "fragmented_bytes"),
+            row(EPOCH_OFFSET, EPOCH_BYTES, "epoch"),
             row(LINK_OFFSET, LINK_BYTES, "link"),
             (NODE_HEADER_BYTES.to_string(), format!("{SLOT_BYTES} × entry_count"), "slots"),
         ],
@@ -157,16 +161,18 @@ fn the_documented_tables_match_the_code() {
         ],
     );
     // The sizes table: `cell_bytes_max` in its last column.
-    let sizes = crate::btree::test_support::format_doc_rows("### Sizes and limits");
+    let sizes = crate::btree::test_support::format_doc_table("### Sizes and limits");
     assert_eq!(sizes.len(), 3);
-    for (page_bytes, body, field) in sizes {
-        let page_bytes: usize = page_bytes.parse().expect("a page size");
-        assert_eq!(body, body_bytes(page_bytes).to_string());
-        assert_eq!(field, node_bytes(body_bytes(page_bytes)).to_string());
+    for row in sizes {
+        let page_bytes: usize = row[0].parse().expect("a page size");
+        let body = body_bytes(page_bytes);
+        let expected =
+            [page_bytes, body, node_bytes(body), cell_bytes_max(body)].map(|n| n.to_string());
+        assert_eq!(row, expected);
     }
     assert_eq!(cell_bytes_max(body_bytes(4096)), 1039);
-    assert_eq!(cell_bytes_max(body_bytes(8192)), 2036);
-    assert_eq!(cell_bytes_max(body_bytes(65536)), 16372);
+    assert_eq!(cell_bytes_max(body_bytes(8192)), 2034);
+    assert_eq!(cell_bytes_max(body_bytes(65536)), 16370);
 }
 
 #[test]
@@ -201,7 +207,7 @@ fn a_fragmented_node_is_compacted_when_a_cell_needs_the_space() {
         put(&mut node, &[index], &value);
         index += 1;
     }
-    assert_eq!(index, 7, "seven 510-byte cells and slots in 4056 bytes");
+    assert_eq!(index, 7, "seven 510-byte cells and slots in 4048 bytes");
     for slot in [5, 3, 1] {
         remove(&mut node, slot);
     }
@@ -231,8 +237,8 @@ fn a_full_node_refuses_a_cell_and_says_so() {
         put(&mut node, &key, b"v");
         index += 1;
     }
-    // A 10-byte cell (7 + 2 + 1) and its 2-byte slot: 4056 / 12 = 338.
-    assert_eq!(index, 338);
+    // A 10-byte cell (7 + 2 + 1) and its 2-byte slot: 4048 / 12 = 337.
+    assert_eq!(index, 337);
     assert!(free_bytes(&node) < 12);
     let result = std::panic::catch_unwind(move || {
         let mut node = node;
@@ -369,6 +375,12 @@ fn links_and_children_are_set_in_place() {
     set_child(&mut branch, 1, PageId(20));
     assert_eq!((child_at(&branch, 0), child_at(&branch, 1)), (PageId(10), PageId(20)));
     assert_eq!(check(&branch).link, Some(PageId(10)));
+    // A copy-on-write copy: the same cells in a page of the current epoch.
+    let mut copy = branch.clone();
+    set_epoch(&mut copy, EPOCH + 1);
+    assert_eq!((epoch(&branch), epoch(&copy)), (EPOCH, EPOCH + 1));
+    assert_eq!(check(&copy).epoch, EPOCH + 1);
+    assert_eq!(keys_of(&copy), keys_of(&branch));
 }
 
 #[test]
@@ -396,6 +408,7 @@ fn the_largest_keys_and_values_fit_and_split() {
         key[KEY_BYTES_MAX - 1] = last;
         let cell = Cell::Leaf { key: &key, value: LeafValue::Overflow(reference) };
         assert!(fits(&node, &cell), "three of the largest cells fit in a 4 KiB node");
+        assert_eq!(cell.cell_bytes(), cell_bytes_max(body));
         insert(&mut node, usize::from(last), &cell);
         keys.push(key);
     }
@@ -513,7 +526,7 @@ fn a_node_in_the_pool_behaves_as_a_byte_image() {
     let mut image = empty_leaf(PAGE_BYTES, None);
     let mut page = pool.new_page(PageId(1)).expect("a new page");
     let mut body = PageBody::new(&mut page);
-    format_leaf(&mut body, None);
+    format_leaf(&mut body, EPOCH, None);
     let mut state = 12345u64;
     for step in 0..600u32 {
         state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -666,7 +679,7 @@ impl MiniTree {
             store.borrow_mut().pages.insert(page, body.to_vec());
             Ok(())
         };
-        overflow::write_chain(value, body_bytes, allocate, write_page).expect("no errors")
+        overflow::write_chain(value, body_bytes, EPOCH, allocate, write_page).expect("no errors")
     }
 
     fn free_value(&mut self, leaf: &[u8], slot: usize) {
@@ -842,7 +855,8 @@ proptest! {
         use rand::{SeedableRng, seq::SliceRandom};
         let mut keys: Vec<Vec<u8>> = keys.into_iter().collect();
         keys.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(order));
-        let mut node = empty_branch(PAGE_BYTES, 3, PageId(0));
+        let leftmost = PageId(1 << 30);
+        let mut node = empty_branch(PAGE_BYTES, 3, leftmost);
         let mut model = BTreeMap::new();
         for (index, key) in keys.iter().enumerate() {
             let child = PageId(u64::try_from(index).unwrap() + 1);
@@ -863,7 +877,7 @@ proptest! {
         joined.push((separator.clone(), child_at(&right, 0)));
         joined.extend(entries(&right));
         prop_assert_eq!(&joined, &model.clone().into_iter().collect::<Vec<_>>());
-        prop_assert_eq!(child_at(&node, 0), PageId(0));
+        prop_assert_eq!(child_at(&node, 0), leftmost);
 
         for pick in removals {
             let side = if pick.index(2) == 0 { &mut node } else { &mut right };

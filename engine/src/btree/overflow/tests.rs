@@ -1,7 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::btree::test_support::{PAGE_BYTES, PageStore, assert_doc_rows, body_bytes};
+use crate::btree::test_support::{EPOCH, PAGE_BYTES, PageStore, assert_doc_rows, body_bytes};
 
 /// Writes `value` into `store` and returns its reference.
 fn write(store: &mut PageStore, value: &[u8], page_bytes: usize) -> OverflowRef {
@@ -11,7 +11,7 @@ fn write(store: &mut PageStore, value: &[u8], page_bytes: usize) -> OverflowRef 
         store.borrow_mut().pages.insert(page, body.to_vec());
         Ok(())
     };
-    write_chain(value, body_bytes(page_bytes), allocate, write_page).expect("no errors")
+    write_chain(value, body_bytes(page_bytes), EPOCH, allocate, write_page).expect("no errors")
 }
 
 fn read(store: &PageStore, reference: OverflowRef) -> Result<Vec<u8>, ChainError<String>> {
@@ -32,21 +32,24 @@ fn a_hand_built_chain_matches_the_layout() {
     let mut first = vec![0u8; 4072];
     first[0] = 3;
     first[4..8].copy_from_slice(&5000u32.to_le_bytes());
-    first[8..16].copy_from_slice(&8u64.to_le_bytes());
-    first[16..].fill(0xAA);
+    first[8..16].copy_from_slice(&EPOCH.to_le_bytes());
+    first[16..24].copy_from_slice(&8u64.to_le_bytes());
+    first[24..].fill(0xAA);
     let mut last = vec![0u8; 4072];
     last[0] = 3;
-    last[4..8].copy_from_slice(&(5000u32 - 4056).to_le_bytes());
-    last[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
-    last[16..16 + 944].fill(0xBB);
+    last[4..8].copy_from_slice(&(5000u32 - 4048).to_le_bytes());
+    last[8..16].copy_from_slice(&EPOCH.to_le_bytes());
+    last[16..24].copy_from_slice(&0u64.to_le_bytes());
+    last[24..24 + 952].fill(0xBB);
     let mut store = PageStore::default();
     store.pages.insert(PageId(7), first.clone());
     store.pages.insert(PageId(8), last.clone());
     let reference = OverflowRef { value_bytes: 5000, first_page: PageId(7) };
-    let expected = [vec![0xAA; 4056], vec![0xBB; 944]].concat();
+    let expected = [vec![0xAA; 4048], vec![0xBB; 952]].concat();
     assert_eq!(read(&store, reference), Ok(expected.clone()));
     assert_eq!(pages(&store, reference), Ok(vec![PageId(7), PageId(8)]));
-    let summary = OverflowSummary { remaining_bytes: 5000, next_page: Some(PageId(8)) };
+    let summary =
+        OverflowSummary { remaining_bytes: 5000, next_page: Some(PageId(8)), epoch: EPOCH };
     assert_eq!(check_page(&first, PAGE_BYTES), Ok(summary));
     // The code writes the same pages.
     let mut written = PageStore { next_page: 6, ..PageStore::default() };
@@ -64,6 +67,7 @@ fn the_documented_table_matches_the_code() {
             row(KIND_OFFSET, KIND_BYTES, "kind"),
             row(RESERVED_OFFSET, RESERVED_BYTES, "reserved"),
             row(REMAINING_BYTES_OFFSET, REMAINING_BYTES_BYTES, "remaining_bytes"),
+            row(EPOCH_OFFSET, EPOCH_BYTES, "epoch"),
             row(NEXT_PAGE_OFFSET, NEXT_PAGE_BYTES, "next_page"),
             (
                 OVERFLOW_HEADER_BYTES.to_string(),
@@ -74,13 +78,13 @@ fn the_documented_table_matches_the_code() {
     );
     // The worked example.
     assert_eq!(page_count(body_bytes(4096), 10_000), 3);
-    assert_eq!(10_000 - 4056, 5944);
+    assert_eq!(chunk_bytes_max(body_bytes(4096)), 4048);
 }
 
 #[test]
 fn values_round_trip_at_every_chunk_boundary() {
     let chunk = chunk_bytes_max(body_bytes(PAGE_BYTES));
-    assert_eq!(chunk, 4056);
+    assert_eq!(chunk, 4048);
     for value_bytes in [1, chunk - 1, chunk, chunk + 1, 2 * chunk, 2 * chunk + 1, 100_000] {
         let mut store = PageStore::default();
         let original = value(value_bytes);
@@ -121,12 +125,12 @@ fn a_damaged_chain_is_an_error_naming_the_page() {
     let cases = [
         (damaged(second, 0, &[2]), second, "not an overflow page"),
         (damaged(second, 2, &[1]), second, "reserved"),
-        (damaged(second, 4, &9999u32.to_le_bytes()), second, "the chain expects 5944"),
-        (damaged(second, 8, &2u64.to_le_bytes()), second, "the chain expects 1888"),
-        (damaged(second, 8, &1u64.to_le_bytes()), first, "the chain expects 1888"),
-        (damaged(second, 8, &u64::MAX.to_le_bytes()), second, "the chain ends 5944 bytes before"),
-        (damaged(second, 8, &(1u64 << 50).to_le_bytes()), second, "not a page id"),
-        (damaged(third, 8, &1u64.to_le_bytes()), third, "the value ends here"),
+        (damaged(second, 4, &9999u32.to_le_bytes()), second, "the chain expects 5952"),
+        (damaged(second, 16, &2u64.to_le_bytes()), second, "the chain expects 1904"),
+        (damaged(second, 16, &1u64.to_le_bytes()), first, "the chain expects 1904"),
+        (damaged(second, 16, &0u64.to_le_bytes()), second, "the chain ends 5952 bytes before"),
+        (damaged(second, 16, &(1u64 << 50).to_le_bytes()), second, "not a page id"),
+        (damaged(third, 16, &1u64.to_le_bytes()), third, "the value ends here"),
         (damaged(first, 4, &0u32.to_le_bytes()), first, "0 bytes of value remain"),
     ];
     for (store, page, reason) in cases {
