@@ -18,3 +18,4 @@ pub(crate) mod node;
 pub(crate) mod overflow;
 #[cfg(test)]
 pub(crate) mod test_support;
+pub(crate) mod tree;
