@@ -47,4 +47,50 @@ pub enum Error {
         /// Which version it has and which this build reads.
         reason: String,
     },
+
+    /// Another `Db` (in this process or another) has the database open.
+    #[error("{path} is locked: the database is open elsewhere (in this process or another)")]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
+
+    /// The transaction read something another transaction changed after it began: it cannot be
+    /// serialized. Nothing of it was written; run it again.
+    #[error("transaction conflict: a key or range it read was changed by a later commit; retry")]
+    Conflict,
+
+    /// An earlier failure (a failed log flush, a failed write-back, a failed change to the
+    /// tree) left the database in a state only recovery can sort out: it refuses further
+    /// changes until it is reopened.
+    #[error("the database refuses changes after an earlier failure ({reason}); reopen to recover")]
+    Failed {
+        /// The first failure.
+        reason: String,
+    },
+
+    /// A key that is empty or longer than [`crate::KEY_BYTES_MAX`].
+    #[error("a {key_bytes}-byte key: keys are 1 to {limit} bytes")]
+    KeyLength {
+        /// The key's length.
+        key_bytes: usize,
+        /// [`crate::KEY_BYTES_MAX`].
+        limit: usize,
+    },
+
+    /// A value longer than [`crate::VALUE_BYTES_MAX`].
+    #[error("a {value_bytes}-byte value: values are at most {limit} bytes")]
+    ValueTooLarge {
+        /// The value's length.
+        value_bytes: usize,
+        /// [`crate::VALUE_BYTES_MAX`].
+        limit: usize,
+    },
+
+    /// The options cannot work with this database (another page size than the file's, say).
+    #[error("invalid options: {reason}")]
+    InvalidOptions {
+        /// What is wrong.
+        reason: String,
+    },
 }

@@ -1,24 +1,45 @@
-//! The directdb engine: B+tree, transactions, checkpoints, recovery, free space and the `Db` API.
+//! The directdb engine: a transactional key-value store on the buffer pool and the write-ahead
+//! log — B+tree, serializable transactions with snapshots, checkpoints, recovery, free space,
+//! and the `Db` API (docs/DESIGN.md is the plan; docs/FORMAT.md the bytes).
 //!
-//! Built so far: the data file header, free-space bookkeeping, the version store, and the
-//! B+tree's page formats (`btree`: the node layout and its operations, overflow chains). The
-//! tree, transactions, recovery and the `Db` API come next (see `docs/DESIGN.md`); the
-//! dependency graph (`engine → wal, bufferpool → disk`) is fixed from the start.
+//! ```
+//! use engine::{Db, Durability, Options, WalFlush, FlushMethod};
+//!
+//! let directory = tempfile::tempdir()?;
+//! let db = Db::open(directory.path(), Options { pool_size: 4 << 20, ..Options::default() })?;
+//! db.put(b"k", b"v")?;
+//! assert_eq!(db.get(b"k")?.as_deref(), Some(&b"v"[..]));
+//! let mut transaction = db.begin()?;
+//! transaction.put(b"a", b"1")?;
+//! assert_eq!(transaction.get(b"a")?.as_deref(), Some(&b"1"[..]));
+//! for entry in transaction.range(&b"a"[..]..&b"z"[..])? {
+//!     let (_key, _value) = entry?;
+//! }
+//! transaction.commit()?;
+//! let snapshot = db.snapshot()?;
+//! assert_eq!(snapshot.get(b"a")?.as_deref(), Some(&b"1"[..]));
+//! db.checkpoint()?;
+//! db.check()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
 
 mod btree;
-#[allow(dead_code, reason = "the commit path that uses it is being built")]
 mod commit_record;
+mod db;
 mod error;
-#[allow(dead_code, reason = "the checkpoint and allocation paths that use it are being built")]
 mod free_space;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
-#[allow(dead_code, reason = "the checkpoint and open paths that use it are being built")]
 mod header;
 mod limits;
-#[allow(dead_code, reason = "the transaction layer that uses it is being built")]
+mod options;
 mod versions;
 
+pub use db::{
+    CheckReport, DATA_FILE_NAME, Db, DbStats, LOCK_FILE_NAME, Range, Snapshot, Transaction,
+    WAL_DIRECTORY_NAME,
+};
 pub use error::{Error, Result};
 pub use limits::{KEY_BYTES_MAX, LEVEL_MAX, VALUE_BYTES_MAX};
+pub use options::{DirectIo, Durability, FlushMethod, IoMode, Options, WalFlush};

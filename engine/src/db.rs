@@ -1,0 +1,837 @@
+//! [`Db`]: the database. Joins the tree, the version store and the log (docs/DESIGN.md).
+//!
+//! Reads at a timestamp consult the version store first and the tree second. A commit
+//! validates, logs and publishes inside one short in-memory critical section, then gives its
+//! versions to the tree under the tree lock, then waits for durability as the options say.
+//! Checkpoints freeze the tree's epoch, write every dirty page, and write the other header slot.
+//! Open reads the newest valid header, rebuilds the free space from the tree, and replays the
+//! log from the header's redo LSN.
+
+use std::collections::BTreeMap;
+use std::ops::{Bound, RangeBounds};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bufferpool::{BufferPool, LogDurability, PoolOptions, PoolStats};
+use disk::{AlignedBuf, Disk, DiskOptions, File, LockGuard, OpenOptions, RealDisk};
+use parking_lot::{Mutex, RwLock};
+use wal::{Lsn, Wal, WalOptions, WalStats};
+
+use crate::btree::tree::Tree;
+use crate::commit_record::{self, Decoder, TAG_COMMIT, TAG_PART, Write};
+use crate::error::{Error, Result};
+use crate::free_space::FreeSpace;
+use crate::header::{self, Header, SLOT_BYTES, SLOT_COUNT};
+use crate::limits::{KEY_BYTES_MAX, VALUE_BYTES_MAX};
+use crate::options::{Durability, Options, WalFlush};
+use crate::versions::{KeyRange, Lookup, Timestamp, Value, VersionStore};
+
+/// The data file's name in the database directory.
+pub const DATA_FILE_NAME: &str = "data.ddb";
+/// The log directory's name in the database directory.
+pub const WAL_DIRECTORY_NAME: &str = "wal";
+/// The lock file's name in the database directory.
+pub const LOCK_FILE_NAME: &str = "LOCK";
+/// Commits between two version-store collections.
+const GARBAGE_COLLECTION_COMMIT_INTERVAL: u64 = 64;
+
+/// A database: many threads share one (`Arc<Db>`).
+#[derive(Debug)]
+pub struct Db {
+    inner: Arc<Inner>,
+    flusher: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
+}
+
+struct Inner {
+    path: PathBuf,
+    options: Options,
+    _lock: Box<dyn LockGuard>,
+    data: Arc<dyn File>,
+    tree: Tree,
+    /// Readers of the tree hold it shared; the applier of committed versions exclusively.
+    tree_lock: RwLock<()>,
+    wal: Arc<Wal>,
+    versions: VersionStore,
+    commit: Mutex<CommitState>,
+    /// The newest commit timestamp readers may see (every version up to it is published).
+    visible_ts: AtomicU64,
+    /// Read timestamps of live transactions and snapshots, with counts.
+    active: Mutex<BTreeMap<Timestamp, usize>>,
+    checkpoint: Mutex<CheckpointState>,
+    failure: OnceLock<String>,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("Db").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Default)]
+struct CommitState {
+    last_ts: Timestamp,
+    /// First LSN → timestamp of commits logged but not yet given to the tree.
+    unapplied: BTreeMap<u64, Timestamp>,
+    commits_since_collection: u64,
+}
+
+#[derive(Debug)]
+struct CheckpointState {
+    /// The sequence of the last header written.
+    sequence: u64,
+    /// The log position when the last checkpoint froze the tree.
+    wal_lsn: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    commits: AtomicU64,
+    conflicts: AtomicU64,
+    checkpoints: AtomicU64,
+}
+
+/// What [`Db::stats`] reports.
+#[derive(Clone, Debug, serde::Serialize)]
+#[non_exhaustive]
+pub struct DbStats {
+    /// Committed read-write transactions since open.
+    pub commits: u64,
+    /// Transactions refused with [`Error::Conflict`].
+    pub conflicts: u64,
+    /// Checkpoints since open.
+    pub checkpoints: u64,
+    /// Keys with versions held in memory for snapshots or not yet in the tree.
+    pub version_chains: usize,
+    /// Pages of the data file listed free (reusable now).
+    pub free_pages: usize,
+    /// The buffer pool.
+    pub pool: PoolStats,
+    /// The log.
+    pub wal: WalStats,
+}
+
+/// What [`Db::check`] verified.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct CheckReport {
+    /// Keys in the tree.
+    pub key_count: u64,
+    /// Pages the tree uses (nodes and overflow pages).
+    pub tree_pages: u64,
+    /// Pages listed free.
+    pub free_pages: u64,
+    /// Pages the file uses.
+    pub page_count: u64,
+}
+
+/// The pool's view of the log: pages are written back only once their LSN is durable.
+#[derive(Debug, Default)]
+struct LogRule {
+    wal: OnceLock<Arc<Wal>>,
+}
+
+impl LogDurability for LogRule {
+    fn lsn_durable(&self) -> u64 {
+        // Before the log is open (during the rebuild of the free space) nothing is dirty.
+        self.wal.get().map_or(u64::MAX, |wal| wal.lsn_durable().0)
+    }
+
+    fn request_durable(&self, _lsn: u64) {
+        if let Some(wal) = self.wal.get() {
+            let _ = wal.flush(); // a failure is sticky in the log and reported by the next commit
+        }
+    }
+}
+
+impl Db {
+    /// Opens the database in directory `path` (created if missing) on the real file system.
+    pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Db> {
+        let disk = RealDisk::new(DiskOptions {
+            io_mode: options.io,
+            direct_io: options.direct_io,
+            ..DiskOptions::default()
+        });
+        Self::open_on(Arc::new(disk), path, options)
+    }
+
+    /// Opens the database in directory `path` of `disk` (a [`disk::SimDisk`] for tests and
+    /// crash exploration).
+    pub fn open_on(disk: Arc<dyn Disk>, path: impl AsRef<Path>, options: Options) -> Result<Db> {
+        let path = path.as_ref().to_path_buf();
+        disk.create_dir_all(&path)?;
+        let lock_path = path.join(LOCK_FILE_NAME);
+        let lock = disk.lock(&lock_path).map_err(|error| match error {
+            disk::Error::Locked { path } => Error::Locked { path },
+            other => Error::Disk(other),
+        })?;
+        let data_path = path.join(DATA_FILE_NAME);
+        let data = disk.open(&data_path, OpenOptions { create: true, ..OpenOptions::default() })?;
+        disk.sync_dir(&path)?;
+        let header = match read_header(&*data)? {
+            Some(header) => check_page_size(header, &options, &data_path)?,
+            None => create(&*data, &options)?,
+        };
+        let page_bytes = header.page_bytes as usize;
+        let log_rule = Arc::new(LogRule::default());
+        let pool_options =
+            PoolOptions { pool_bytes: options.pool_size, page_bytes, ..PoolOptions::default() };
+        let pool = Arc::new(BufferPool::open(Arc::clone(&data), pool_options, log_rule.clone())?);
+        let first_page = first_tree_page(page_bytes);
+        let tree = Tree::new(
+            pool,
+            header.root_page,
+            header.epoch,
+            FreeSpace::new(first_page, header.page_count, []),
+        );
+        rebuild_free_space(&tree, first_page, header.page_count)?;
+        let wal_directory = path.join(WAL_DIRECTORY_NAME);
+        let wal_options = wal_options(&*disk, &wal_directory, options.wal_flush)?;
+        let (wal, records) = Wal::open(disk, &wal_directory, wal_options, Lsn(header.redo_lsn))?;
+        let wal = Arc::new(wal);
+        log_rule.wal.set(Arc::clone(&wal)).expect("set once");
+        let last_ts = replay(&tree, header.commit_ts, &records)?;
+        let inner = Inner {
+            path,
+            options: options.clone(),
+            _lock: lock,
+            data,
+            tree,
+            tree_lock: RwLock::new(()),
+            wal,
+            versions: VersionStore::default(),
+            commit: Mutex::new(CommitState { last_ts, ..CommitState::default() }),
+            visible_ts: AtomicU64::new(last_ts),
+            active: Mutex::new(BTreeMap::new()),
+            checkpoint: Mutex::new(CheckpointState {
+                sequence: header.sequence,
+                wal_lsn: header.redo_lsn,
+            }),
+            failure: OnceLock::new(),
+            counters: Counters::default(),
+        };
+        let inner = Arc::new(inner);
+        let flusher = (options.durability == Durability::Eventual).then(|| start_flusher(&inner));
+        let db = Db { inner, flusher };
+        if !records.is_empty() {
+            // The replayed commits are in the tree now; a checkpoint lets the log go.
+            db.checkpoint()?;
+        }
+        Ok(db)
+    }
+
+    /// The value of `key`, as of now.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let snapshot = self.snapshot()?;
+        snapshot.get(key)
+    }
+
+    /// Sets `key` to `value` in a transaction of its own.
+    pub fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        let mut transaction = self.begin()?;
+        transaction.put(key, value)?;
+        transaction.commit()
+    }
+
+    /// Deletes `key` in a transaction of its own.
+    pub fn delete(&self, key: &[u8]) -> Result<()> {
+        let mut transaction = self.begin()?;
+        transaction.delete(key)?;
+        transaction.commit()
+    }
+
+    /// A read-write transaction: serializable; dropped without `commit`, it rolls back.
+    pub fn begin(&self) -> Result<Transaction<'_>> {
+        self.inner.check_failure()?;
+        let registration = self.inner.register_reader();
+        Ok(Transaction {
+            db: &self.inner,
+            registration,
+            writes: BTreeMap::new(),
+            read_keys: Vec::new(),
+            read_ranges: Vec::new(),
+        })
+    }
+
+    /// A read-only view of the database as of now, consistent, never blocking writers.
+    pub fn snapshot(&self) -> Result<Snapshot<'_>> {
+        Ok(Snapshot { db: &self.inner, registration: self.inner.register_reader() })
+    }
+
+    /// Writes every change so far into the data file and lets the log before it go: after a
+    /// crash, recovery replays only what came after.
+    pub fn checkpoint(&self) -> Result<()> {
+        self.inner.checkpoint()
+    }
+
+    /// Counters of the database, its pool and its log.
+    pub fn stats(&self) -> DbStats {
+        let inner = &*self.inner;
+        DbStats {
+            commits: inner.counters.commits.load(Ordering::Relaxed),
+            conflicts: inner.counters.conflicts.load(Ordering::Relaxed),
+            checkpoints: inner.counters.checkpoints.load(Ordering::Relaxed),
+            version_chains: inner.versions.chain_count(),
+            free_pages: inner.tree.space().lock().free_count(),
+            pool: inner.tree.pool().stats(),
+            wal: inner.wal.stats(),
+        }
+    }
+
+    /// Checks the whole database: every tree page's checksum and structure, key order across
+    /// leaves, and that every page of the file is used by the tree or listed free, once.
+    pub fn check(&self) -> Result<CheckReport> {
+        self.inner.check()
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Some((stop, thread)) = self.flusher.take() {
+            stop.store(true, Ordering::Release);
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
+        // A clean close makes every acknowledged commit durable, whatever the durability mode.
+        let _ = self.inner.wal.flush();
+    }
+}
+
+/// A read-write transaction.
+#[derive(Debug)]
+pub struct Transaction<'db> {
+    db: &'db Inner,
+    registration: Registration<'db>,
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    read_keys: Vec<Vec<u8>>,
+    read_ranges: Vec<KeyRange>,
+}
+
+impl Transaction<'_> {
+    /// The value of `key`: this transaction's own write, else the database as of its start.
+    pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if let Some(value) = self.writes.get(key) {
+            return Ok(value.clone());
+        }
+        self.read_keys.push(key.to_vec());
+        self.db.read_at(key, self.registration.read_ts)
+    }
+
+    /// Sets `key` to `value` when the transaction commits.
+    pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        check_key(key)?;
+        if value.len() > VALUE_BYTES_MAX {
+            return Err(Error::ValueTooLarge { value_bytes: value.len(), limit: VALUE_BYTES_MAX });
+        }
+        self.writes.insert(key.to_vec(), Some(value.to_vec()));
+        Ok(())
+    }
+
+    /// Deletes `key` when the transaction commits.
+    pub fn delete(&mut self, key: &[u8]) -> Result<()> {
+        check_key(key)?;
+        self.writes.insert(key.to_vec(), None);
+        Ok(())
+    }
+
+    /// The entries with keys in `range`, in order (the iterator is double-ended): the database
+    /// as of the transaction's start, with its own writes over it.
+    pub fn range<'k, R: RangeBounds<&'k [u8]>>(&mut self, range: R) -> Result<Range> {
+        let bounds = owned_bounds(&range);
+        let mut entries: BTreeMap<Vec<u8>, Vec<u8>> =
+            self.db.range_at(borrowed(&bounds), self.registration.read_ts)?.into_iter().collect();
+        for (key, value) in self.writes.range::<[u8], _>(borrowed(&bounds)) {
+            match value {
+                Some(value) => entries.insert(key.clone(), value.clone()),
+                None => entries.remove(key),
+            };
+        }
+        self.read_ranges.push(bounds);
+        Ok(Range { entries: entries.into_iter().collect::<Vec<_>>().into_iter() })
+    }
+
+    /// Commits: all of the transaction's writes or none, serializable, durable on return with
+    /// [`Durability::Immediate`]. [`Error::Conflict`] if something it read changed since it
+    /// began (nothing is written; retry it).
+    pub fn commit(self) -> Result<()> {
+        let writes: Vec<Write> = self.writes.into_iter().collect();
+        self.db.commit(self.registration.read_ts, writes, &self.read_keys, &self.read_ranges)
+    }
+}
+
+/// A consistent read-only view.
+#[derive(Debug)]
+pub struct Snapshot<'db> {
+    db: &'db Inner,
+    registration: Registration<'db>,
+}
+
+impl Snapshot<'_> {
+    /// The value of `key` as of the snapshot.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.db.read_at(key, self.registration.read_ts)
+    }
+
+    /// The entries with keys in `range` as of the snapshot, in order (double-ended).
+    pub fn range<'k, R: RangeBounds<&'k [u8]>>(&self, range: R) -> Result<Range> {
+        let bounds = owned_bounds(&range);
+        let entries = self.db.range_at(borrowed(&bounds), self.registration.read_ts)?;
+        Ok(Range { entries: entries.into_iter() })
+    }
+}
+
+/// The entries of a range, in key order; iterate from either end.
+#[derive(Debug)]
+pub struct Range {
+    entries: std::vec::IntoIter<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Iterator for Range {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.entries.next().map(Ok)
+    }
+}
+
+impl DoubleEndedIterator for Range {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.entries.next_back().map(Ok)
+    }
+}
+
+/// A live reader's timestamp, unregistered on drop.
+#[derive(Debug)]
+struct Registration<'db> {
+    db: &'db Inner,
+    read_ts: Timestamp,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        let mut active = self.db.active.lock();
+        if let Some(count) = active.get_mut(&self.read_ts) {
+            *count -= 1;
+            if *count == 0 {
+                active.remove(&self.read_ts);
+            }
+        }
+    }
+}
+
+impl Inner {
+    fn check_failure(&self) -> Result<()> {
+        match self.failure.get() {
+            Some(reason) => Err(Error::Failed { reason: reason.clone() }),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses changes from now on; returns the error to report.
+    fn fail(&self, error: Error) -> Error {
+        let reason = self.failure.get_or_init(|| error.to_string());
+        Error::Failed { reason: reason.clone() }
+    }
+
+    fn register_reader(&self) -> Registration<'_> {
+        let mut active = self.active.lock();
+        // Under the registry's lock, so a collection never runs between reading the timestamp
+        // and registering it.
+        let read_ts = self.visible_ts.load(Ordering::Acquire);
+        *active.entry(read_ts).or_insert(0) += 1;
+        Registration { db: self, read_ts }
+    }
+
+    fn read_at(&self, key: &[u8], read_ts: Timestamp) -> Result<Option<Vec<u8>>> {
+        match self.versions.read(key, read_ts) {
+            Lookup::Found(value) => Ok(value.map(|bytes| bytes.to_vec())),
+            Lookup::Tree => {
+                let tree_value = {
+                    let _shared = self.tree_lock.read();
+                    self.tree.get(key)?
+                };
+                let value = self.versions.read_after_tree(key, read_ts, tree_value.map(Arc::from));
+                Ok(value.map(|bytes| bytes.to_vec()))
+            }
+        }
+    }
+
+    /// The entries in `bounds` as of `read_ts`: the tree's, then the version store's over them
+    /// (read after the tree, as for single keys).
+    fn range_at(
+        &self,
+        bounds: (Bound<&[u8]>, Bound<&[u8]>),
+        read_ts: Timestamp,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut entries: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        let (mut start, end) = (bounds.0.map(<[u8]>::to_vec), bounds.1);
+        loop {
+            let chunk = {
+                let _shared = self.tree_lock.read();
+                self.tree.scan_leaf(borrowed_bound(&start), end)?
+            };
+            entries.extend(chunk.entries);
+            match chunk.next_start {
+                Some(next) => start = Bound::Included(next),
+                None => break,
+            }
+        }
+        for (key, lookup) in self.versions.read_range(bounds, read_ts) {
+            match lookup {
+                Lookup::Found(Some(value)) => {
+                    entries.insert(key, value.to_vec());
+                }
+                Lookup::Found(None) => {
+                    entries.remove(&key);
+                }
+                Lookup::Tree => {}
+            }
+        }
+        Ok(entries.into_iter().collect())
+    }
+
+    fn commit(
+        &self,
+        start_ts: Timestamp,
+        writes: Vec<Write>,
+        read_keys: &[Vec<u8>],
+        read_ranges: &[KeyRange],
+    ) -> Result<()> {
+        self.check_failure()?;
+        if writes.is_empty() {
+            return Ok(()); // read-only: serialized at its start
+        }
+        let (first_lsn, lsn_end) = {
+            let mut state = self.commit.lock();
+            self.check_failure()?;
+            if self.versions.changed_since(read_keys, read_ranges, start_ts) {
+                self.counters.conflicts.fetch_add(1, Ordering::Relaxed);
+                return Err(Error::Conflict);
+            }
+            let commit_ts = state.last_ts + 1;
+            let (first_lsn, lsn_end) = self.log_commit(commit_ts, &writes)?;
+            let versions: Vec<(Vec<u8>, Value)> = writes
+                .iter()
+                .map(|(key, value)| (key.clone(), value.as_deref().map(Arc::from)))
+                .collect();
+            self.versions.publish(commit_ts, &versions);
+            state.last_ts = commit_ts;
+            state.unapplied.insert(first_lsn, commit_ts);
+            self.visible_ts.store(commit_ts, Ordering::Release);
+            (first_lsn, lsn_end)
+        };
+        self.counters.commits.fetch_add(1, Ordering::Relaxed);
+        if let Err(error) = self.apply(&writes, lsn_end) {
+            return Err(self.fail(error));
+        }
+        self.commit.lock().unapplied.remove(&first_lsn);
+        if self.options.durability == Durability::Immediate {
+            self.wal.wait_durable(Lsn(lsn_end)).map_err(|error| self.fail(error.into()))?;
+        }
+        self.after_commit()
+    }
+
+    /// Appends a commit's records; returns its first LSN and the LSN after its last record.
+    fn log_commit(&self, commit_ts: Timestamp, writes: &[Write]) -> Result<(u64, u64)> {
+        let payloads = commit_record::encode(commit_ts, writes);
+        let last = payloads.len() - 1;
+        let mut first_lsn = None;
+        let mut lsn_end = 0;
+        for (index, payload) in payloads.iter().enumerate() {
+            let tag = if index == last { TAG_COMMIT } else { TAG_PART };
+            // A failed append leaves the log refusing appends (sticky): so does the database.
+            let appended =
+                self.wal.append(tag, payload).map_err(|error| self.fail(error.into()))?;
+            first_lsn.get_or_insert(appended.lsn.0);
+            lsn_end = appended.lsn_end.0;
+        }
+        Ok((first_lsn.expect("at least one record"), lsn_end))
+    }
+
+    /// Gives the newest version of each written key to the tree.
+    fn apply(&self, writes: &[Write], lsn: u64) -> Result<()> {
+        let _exclusive = self.tree_lock.write();
+        for (key, _) in writes {
+            if let Some(version) = self.versions.to_apply(key) {
+                let old = self.tree.apply(key, version.value.as_deref(), lsn)?;
+                self.versions.mark_applied(key, version.ts, old.map(Arc::from));
+            }
+        }
+        Ok(())
+    }
+
+    fn after_commit(&self) -> Result<()> {
+        let collect = {
+            let mut state = self.commit.lock();
+            state.commits_since_collection += 1;
+            let due = state.commits_since_collection >= GARBAGE_COLLECTION_COMMIT_INTERVAL;
+            if due {
+                state.commits_since_collection = 0;
+            }
+            due
+        };
+        if collect {
+            let oldest = self.active.lock().keys().next().copied();
+            let horizon = oldest.unwrap_or_else(|| self.visible_ts.load(Ordering::Acquire));
+            self.versions.collect_garbage(horizon);
+        }
+        let since_checkpoint = self.wal.lsn_next().0.saturating_sub(self.checkpoint.lock().wal_lsn);
+        if since_checkpoint >= self.options.checkpoint_wal_bytes {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    fn checkpoint(&self) -> Result<()> {
+        self.check_failure()?;
+        let mut checkpoint = self.checkpoint.lock();
+        let (frozen_epoch, root, page_count, redo_lsn, commit_ts) = {
+            let _exclusive = self.tree_lock.write();
+            let state = self.commit.lock();
+            let frozen_epoch = self.tree.freeze();
+            let redo_lsn = state.unapplied.keys().next().copied().unwrap_or(self.wal.lsn_next().0);
+            let page_count = self.tree.space().lock().page_count();
+            (frozen_epoch, self.tree.root(), page_count, redo_lsn, state.last_ts)
+        };
+        let result = (|| {
+            // The tree may hold commits not yet durable (Eventual, None): make them durable
+            // before a checkpoint names them.
+            self.wal.flush()?;
+            self.tree.pool().flush_dirty()?;
+            let header = Header {
+                page_bytes: u32::try_from(self.tree.pool().page_bytes()).expect("a page size"),
+                sequence: checkpoint.sequence + 1,
+                epoch: frozen_epoch,
+                root_page: root,
+                free_list_page: 0,
+                page_count,
+                redo_lsn,
+                commit_ts,
+            };
+            write_header(&*self.data, &header)?;
+            Ok::<_, Error>(header)
+        })();
+        let header = result.map_err(|error| self.fail(error))?;
+        checkpoint.sequence = header.sequence;
+        checkpoint.wal_lsn = redo_lsn;
+        self.tree.space().lock().checkpoint_durable(frozen_epoch);
+        self.wal.release_before(Lsn(redo_lsn)).map_err(|error| self.fail(error.into()))?;
+        self.counters.checkpoints.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn check(&self) -> Result<CheckReport> {
+        let _exclusive = self.tree_lock.write();
+        self.versions.check_invariants();
+        let reachable = self.tree.reachable_pages()?;
+        let corrupt = |reason: String| Error::Corruption {
+            path: self.data.path().to_path_buf(),
+            what: "tree".into(),
+            reason,
+        };
+        let mut key_count = 0u64;
+        let mut previous: Option<Vec<u8>> = None;
+        let mut start: Bound<Vec<u8>> = Bound::Unbounded;
+        loop {
+            let chunk = self.tree.scan_leaf(borrowed_bound(&start), Bound::Unbounded)?;
+            for (key, _) in &chunk.entries {
+                if previous.as_ref().is_some_and(|previous| previous >= key) {
+                    return Err(corrupt(format!("keys out of order at {key:?}")));
+                }
+                previous = Some(key.clone());
+                key_count += 1;
+            }
+            match chunk.next_start {
+                Some(next) => start = Bound::Included(next),
+                None => break,
+            }
+        }
+        let space = self.tree.space().lock();
+        let free = space.free_as_of_checkpoint(u64::MAX);
+        let first_page = first_tree_page(self.tree.pool().page_bytes());
+        let mut seen = vec![false; usize::try_from(space.page_count()).unwrap_or(0)];
+        for page in reachable.iter().chain(&free) {
+            let index = usize::try_from(*page).unwrap_or(usize::MAX);
+            if *page < first_page
+                || index >= seen.len()
+                || std::mem::replace(&mut seen[index], true)
+            {
+                return Err(corrupt(format!("page {page} is used twice, or outside the file")));
+            }
+        }
+        let unaccounted = seen
+            .iter()
+            .skip(usize::try_from(first_page).unwrap_or(0))
+            .filter(|used| !**used)
+            .count();
+        if unaccounted != 0 {
+            return Err(corrupt(format!("{unaccounted} pages are neither in the tree nor free")));
+        }
+        Ok(CheckReport {
+            key_count,
+            tree_pages: reachable.len() as u64,
+            free_pages: free.len() as u64,
+            page_count: space.page_count(),
+        })
+    }
+}
+
+fn check_key(key: &[u8]) -> Result<()> {
+    if key.is_empty() || key.len() > KEY_BYTES_MAX {
+        return Err(Error::KeyLength { key_bytes: key.len(), limit: KEY_BYTES_MAX });
+    }
+    Ok(())
+}
+
+fn owned_bounds<'k, R: RangeBounds<&'k [u8]>>(range: &R) -> KeyRange {
+    let own = |bound: Bound<&&[u8]>| bound.map(|key| key.to_vec());
+    (own(range.start_bound()), own(range.end_bound()))
+}
+
+fn borrowed(bounds: &KeyRange) -> (Bound<&[u8]>, Bound<&[u8]>) {
+    (borrowed_bound(&bounds.0), borrowed_bound(&bounds.1))
+}
+
+fn borrowed_bound(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match bound {
+        Bound::Included(key) => Bound::Included(key.as_slice()),
+        Bound::Excluded(key) => Bound::Excluded(key.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+/// The first page the tree may use: the pages after the two header slots.
+fn first_tree_page(page_bytes: usize) -> u64 {
+    ((SLOT_COUNT * SLOT_BYTES).div_ceil(page_bytes)) as u64
+}
+
+/// Reads both header slots and picks the current header (`None`: a new database).
+fn read_header(data: &dyn File) -> Result<Option<Header>> {
+    let size_bytes = data.size_bytes()?;
+    let mut slots = [vec![0u8; SLOT_BYTES], vec![0u8; SLOT_BYTES]];
+    for (index, slot) in slots.iter_mut().enumerate() {
+        let offset = (index * SLOT_BYTES) as u64;
+        if size_bytes >= offset + SLOT_BYTES as u64 {
+            let mut buffer = AlignedBuf::for_alignment(SLOT_BYTES, data.info().alignment);
+            data.read_at(&mut buffer[..SLOT_BYTES], offset)?;
+            slot.copy_from_slice(&buffer[..SLOT_BYTES]);
+        }
+    }
+    header::choose(data.path(), [&slots[0], &slots[1]])
+}
+
+fn check_page_size(header: Header, options: &Options, path: &Path) -> Result<Header> {
+    if header.page_bytes as usize != options.page_size {
+        return Err(Error::InvalidOptions {
+            reason: format!(
+                "{} has {}-byte pages; it was opened with page_size {}",
+                path.display(),
+                header.page_bytes,
+                options.page_size
+            ),
+        });
+    }
+    Ok(header)
+}
+
+/// Writes the first header of a new database and makes it durable.
+fn create(data: &dyn File, options: &Options) -> Result<Header> {
+    let page_bytes = options.page_size;
+    if !page_bytes.is_power_of_two()
+        || !(bufferpool::PAGE_BYTES_MIN..=bufferpool::PAGE_BYTES_MAX).contains(&page_bytes)
+    {
+        return Err(Error::InvalidOptions {
+            reason: format!("page_size {page_bytes} is not a power of two from 4096 to 65536"),
+        });
+    }
+    let header = Header {
+        page_bytes: u32::try_from(page_bytes).expect("checked"),
+        sequence: 1,
+        epoch: 0,
+        root_page: 0,
+        free_list_page: 0,
+        page_count: first_tree_page(page_bytes),
+        redo_lsn: 0,
+        commit_ts: 0,
+    };
+    write_header(data, &header)?;
+    Ok(header)
+}
+
+fn write_header(data: &dyn File, header: &Header) -> Result<()> {
+    let buffer =
+        AlignedBuf::from_slice_padded(&header.encode(), data.info().alignment.buffer_align_bytes());
+    data.write_at(&buffer[..SLOT_BYTES], (header.slot_index() * SLOT_BYTES) as u64)?;
+    data.sync_data()?;
+    Ok(())
+}
+
+/// Every page from the first tree page to `page_count` that the tree does not reach is free.
+fn rebuild_free_space(tree: &Tree, first_page: u64, page_count: u64) -> Result<()> {
+    let reachable: std::collections::BTreeSet<u64> = tree.reachable_pages()?.into_iter().collect();
+    let free = (first_page..page_count).filter(|page| !reachable.contains(page));
+    *tree.space().lock() = FreeSpace::new(first_page, page_count, free);
+    Ok(())
+}
+
+fn wal_options(disk: &dyn Disk, directory: &Path, flush: WalFlush) -> Result<WalOptions> {
+    match flush {
+        WalFlush::Forced(flush_method) => Ok(WalOptions {
+            flush_method,
+            flush_reason: format!("forced by the options: {flush_method:?}"),
+            ..WalOptions::default()
+        }),
+        WalFlush::Auto => {
+            disk.create_dir_all(directory)?;
+            // A directory that is not on a real device (a simulated disk) keeps the default,
+            // which is correct on every device.
+            Ok(WalOptions::probed(directory).unwrap_or_default())
+        }
+    }
+}
+
+/// Replays the log's commits into the tree; returns the newest commit timestamp.
+fn replay(tree: &Tree, checkpoint_ts: Timestamp, records: &[wal::Record]) -> Result<Timestamp> {
+    let mut decoder = Decoder::default();
+    let mut last_ts = checkpoint_ts;
+    for record in records {
+        let commit =
+            decoder.feed(record.tag, &record.payload).map_err(|reason| Error::Corruption {
+                path: PathBuf::from(WAL_DIRECTORY_NAME),
+                what: format!("log record at LSN {}", record.lsn.0),
+                reason,
+            })?;
+        if let Some(commit) = commit {
+            for (key, value) in &commit.writes {
+                tree.apply(key, value.as_deref(), record.lsn.0)?;
+            }
+            last_ts = last_ts.max(commit.commit_ts);
+        }
+    }
+    // Parts left over belong to a commit whose last record the crash cut: it never happened.
+    Ok(last_ts)
+}
+
+fn start_flusher(inner: &Arc<Inner>) -> (Arc<AtomicBool>, JoinHandle<()>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let wal = Arc::clone(&inner.wal);
+    let interval = Duration::from_millis(inner.options.eventual_flush_interval_ms.max(1));
+    let thread_stop = Arc::clone(&stop);
+    let thread = std::thread::Builder::new()
+        .name("directdb-eventual-flush".into())
+        .spawn(move || {
+            while !thread_stop.load(Ordering::Acquire) {
+                std::thread::park_timeout(interval);
+                let _ = wal.flush(); // a failure is sticky in the log; the next commit reports it
+            }
+        })
+        .expect("spawning the eventual-durability flusher");
+    (stop, thread)
+}

@@ -1,0 +1,70 @@
+//! [`Options`]: how a database is opened. Public fields, so that callers write
+//! `Options { pool_size: 64 << 20, ..Options::default() }`.
+
+pub use disk::{DirectIo, FlushMethod, IoMode};
+
+/// When a commit is acknowledged, relative to the log (see docs/DURABILITY.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Acknowledged means durable: `commit` returns after the log has made the commit durable
+    /// (group commit shares one flush among concurrent committers).
+    #[default]
+    Immediate,
+    /// Acknowledged before it is durable; a background flush makes every commit durable within
+    /// [`Options::eventual_flush_interval_ms`]. A crash may lose the commits of that window,
+    /// never part of one.
+    Eventual,
+    /// The log is made durable only by checkpoints and a clean close. A crash may lose any
+    /// commit since the last checkpoint, never part of one.
+    None,
+}
+
+/// How the log makes appends durable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WalFlush {
+    /// Chosen from the device (what `directdb probe` reports).
+    #[default]
+    Auto,
+    /// This method, whatever the device does.
+    Forced(FlushMethod),
+}
+
+/// How a database is opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Bytes of a page for a new database (a power of two, 4 KiB to 64 KiB). An existing
+    /// database keeps its page size; opening it with another is an error.
+    pub page_size: usize,
+    /// Bytes of buffer pool frames.
+    pub pool_size: usize,
+    /// How the data file is read and written: direct I/O, buffered, or through a mapping.
+    pub io: IoMode,
+    /// Whether direct I/O is required, preferred (fall back to buffered, and say so), or off.
+    pub direct_io: DirectIo,
+    /// When commits are acknowledged.
+    pub durability: Durability,
+    /// How the log makes appends durable.
+    pub wal_flush: WalFlush,
+    /// A checkpoint runs once this much log has been written since the last one, bounding the
+    /// log recovery replays.
+    pub checkpoint_wal_bytes: u64,
+    /// With [`Durability::Eventual`], the longest a commit waits to be made durable.
+    pub eventual_flush_interval_ms: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            page_size: 4096,
+            pool_size: 64 << 20,
+            io: IoMode::Direct,
+            direct_io: DirectIo::Preferred,
+            durability: Durability::Immediate,
+            wal_flush: WalFlush::Auto,
+            checkpoint_wal_bytes: 64 << 20,
+            eventual_flush_interval_ms: 10,
+        }
+    }
+}
