@@ -189,7 +189,10 @@ impl Db {
         );
         rebuild_free_space(&tree, first_page, header.page_count)?;
         let wal_directory = path.join(WAL_DIRECTORY_NAME);
-        let wal_options = wal_options(&*disk, &wal_directory, options.wal_flush)?;
+        let wal_options = WalOptions {
+            segment_bytes: options.wal_segment_bytes,
+            ..wal_options(&*disk, &wal_directory, options.wal_flush)?
+        };
         let (wal, records) = Wal::open(disk, &wal_directory, wal_options, Lsn(header.redo_lsn))?;
         let wal = Arc::new(wal);
         log_rule.wal.set(Arc::clone(&wal)).expect("set once");

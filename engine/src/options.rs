@@ -52,6 +52,8 @@ pub struct Options {
     pub checkpoint_wal_bytes: u64,
     /// With [`Durability::Eventual`], the longest a commit waits to be made durable.
     pub eventual_flush_interval_ms: u64,
+    /// Bytes of each log segment of a new database (an existing log keeps its size).
+    pub wal_segment_bytes: u32,
 }
 
 impl Default for Options {
@@ -65,6 +67,7 @@ impl Default for Options {
             wal_flush: WalFlush::Auto,
             checkpoint_wal_bytes: 64 << 20,
             eventual_flush_interval_ms: 10,
+            wal_segment_bytes: wal::limits::SEGMENT_BYTES_DEFAULT,
         }
     }
 }
