@@ -15,6 +15,8 @@ pub(crate) enum CliError {
     Output(io::Error),
     /// A benchmark could not run; the message says which step failed and why.
     Bench(String),
+    /// The database failed to open, or its integrity check found a problem.
+    Database(engine::Error),
 }
 
 impl fmt::Display for CliError {
@@ -26,6 +28,7 @@ impl fmt::Display for CliError {
             CliError::Disk(error) => write!(formatter, "{error}"),
             CliError::Output(error) => write!(formatter, "writing the report to stdout: {error}"),
             CliError::Bench(message) => write!(formatter, "bench: {message}"),
+            CliError::Database(error) => write!(formatter, "{error}"),
         }
     }
 }
@@ -36,6 +39,7 @@ impl std::error::Error for CliError {
             CliError::PathNotFound(_) | CliError::Bench(_) => None,
             CliError::Disk(error) => Some(error),
             CliError::Output(error) => Some(error),
+            CliError::Database(error) => Some(error),
         }
     }
 }

@@ -63,4 +63,7 @@ commands! {
     /// Benchmarks: `bench io`, the raw device table per backend with fio as the reference;
     /// `bench wal`, the log's durable commits; `bench pool`, the buffer pool's hit and miss paths.
     Bench => bench,
+    /// Check a database directory: every page checksum, B+tree order and structure, free-space
+    /// accounting; exits non-zero and names the page on any problem.
+    Check => check,
 }
