@@ -40,6 +40,9 @@ pub(crate) struct FrameMeta {
     /// flight at once may complete in either order, and an older image landing last would
     /// leave the file behind a frame already marked clean.
     pub(crate) writing: AtomicBool,
+    /// The layer above has checked the page's structure since it was read or formatted (see
+    /// [`crate::SharedPage::mark_checked`]); cleared whenever the frame gets a new image.
+    pub(crate) checked: AtomicBool,
 }
 
 impl FrameMeta {
@@ -52,6 +55,7 @@ impl FrameMeta {
             dirty_epoch: AtomicU64::new(0),
             rec_lsn: AtomicU64::new(REC_LSN_UNKNOWN),
             writing: AtomicBool::new(false),
+            checked: AtomicBool::new(false),
         }
     }
 

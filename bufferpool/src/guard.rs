@@ -16,17 +16,42 @@ pub struct SharedPage<'pool> {
     view: PageView<'pool>,
     page: PageId,
     _latch: SharedGuard<'pool>,
+    /// The frame's checked flag (`None` for a page read in place in a mapping).
+    checked: Option<&'pool crate::sync::AtomicBool>,
 }
 
 impl<'pool> SharedPage<'pool> {
     #[inline]
-    pub(crate) fn new(words: &'pool [AtomicU64], page: PageId, latch: SharedGuard<'pool>) -> Self {
-        Self { view: PageView::new(words), page, _latch: latch }
+    pub(crate) fn new(
+        words: &'pool [AtomicU64],
+        page: PageId,
+        latch: SharedGuard<'pool>,
+        checked: Option<&'pool crate::sync::AtomicBool>,
+    ) -> Self {
+        Self { view: PageView::new(words), page, _latch: latch, checked }
     }
 
     /// The page held.
     pub fn page_id(&self) -> PageId {
         self.page
+    }
+
+    /// Whether the layer above marked this page checked since the pool last gave its frame a
+    /// new image (a read from the file, or [`crate::BufferPool::new_page`]). Pages read in
+    /// place (mmap mode) are never marked: check them every time.
+    #[inline]
+    pub fn is_checked(&self) -> bool {
+        self.checked.is_some_and(|flag| flag.load(crate::sync::Ordering::Acquire))
+    }
+
+    /// Records that the layer above has checked the page's structure: its bytes cannot change
+    /// until a writer holds the page, and the layer's own writes keep it valid, so it need not
+    /// check again until the frame gets a new image.
+    #[inline]
+    pub fn mark_checked(&self) {
+        if let Some(flag) = self.checked {
+            flag.store(true, crate::sync::Ordering::Release);
+        }
     }
 }
 
@@ -63,6 +88,18 @@ impl<'pool> ExclusivePage<'pool> {
     /// The page held.
     pub fn page_id(&self) -> PageId {
         self.page
+    }
+
+    /// As [`SharedPage::is_checked`].
+    #[inline]
+    pub fn is_checked(&self) -> bool {
+        self.meta.checked.load(crate::sync::Ordering::Acquire)
+    }
+
+    /// As [`SharedPage::mark_checked`].
+    #[inline]
+    pub fn mark_checked(&self) {
+        self.meta.checked.store(true, crate::sync::Ordering::Release);
     }
 
     /// Write access to the body. The page is dirty from now on: it will be written back

@@ -183,17 +183,27 @@ impl BufferPool {
                 if meta.page.load(Ordering::Relaxed) == page.0 {
                     meta.touch();
                     core.counters.add(Counter::Hits, 1);
-                    return Ok(SharedPage::new(core.words(frame), page, latch));
+                    return Ok(SharedPage::new(
+                        core.words(frame),
+                        page,
+                        latch,
+                        Some(&meta.checked),
+                    ));
                 }
                 continue;
             }
             if let Some(mapping) = &core.mapping
                 && let InPlace::Read((words, latch)) = core.fix_in_place(mapping, page)?
             {
-                return Ok(SharedPage::new(words, page, latch));
+                return Ok(SharedPage::new(words, page, latch, None));
             }
             if let Some((frame, latch)) = core.load(page)? {
-                return Ok(SharedPage::new(core.words(frame), page, latch.downgrade()));
+                return Ok(SharedPage::new(
+                    core.words(frame),
+                    page,
+                    latch.downgrade(),
+                    Some(&core.meta(frame).checked),
+                ));
             }
         }
     }
@@ -441,12 +451,14 @@ impl PoolCore {
     fn install(&self, frame: u32, image: &[u8]) {
         copy_in(image, self.words(frame));
         let meta = self.meta(frame);
+        meta.checked.store(false, Ordering::Relaxed);
         meta.referenced.store(false, Ordering::Relaxed);
         meta.mark_clean();
     }
 
     /// Zeroes a frame held exclusively and writes a fresh header for `page`.
     fn format_frame(&self, frame: u32, page: PageId) {
+        self.meta(frame).checked.store(false, Ordering::Relaxed);
         let words = self.words(frame);
         for word in words {
             word.store(0, std::sync::atomic::Ordering::Relaxed);

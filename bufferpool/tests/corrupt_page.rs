@@ -92,3 +92,20 @@ fn a_corrupt_prefetched_page_is_dropped_and_reported_by_the_fix() {
     assert!(corruption_reason(pool.fix_shared(PageId(1)), 1).contains("checksum"));
     assert_eq!(pool.fix_shared(PageId(0)).unwrap().u64_at(0), 0);
 }
+
+/// The layer above's "checked" mark lasts while the frame keeps its image and is gone once the
+/// page is read again from the file (which may have been damaged meanwhile).
+#[test]
+fn the_checked_mark_is_cleared_when_the_page_is_read_again() {
+    let (_disk, file) = sim_file(6);
+    let pool = pool(&file, FRAME_COUNT, false);
+    write_pages(&pool, 2);
+    let page = pool.new_page(PageId(1)).unwrap();
+    assert!(!page.is_checked(), "a new image is unchecked");
+    page.mark_checked();
+    drop(page);
+    assert!(pool.fix_shared(PageId(1)).unwrap().is_checked());
+    pool.flush_dirty().unwrap();
+    assert!(pool.discard(PageId(1)).unwrap());
+    assert!(!pool.fix_shared(PageId(1)).unwrap().is_checked(), "read again from the file");
+}

@@ -103,10 +103,16 @@ impl Tree {
 
     // ---- reading -------------------------------------------------------------------------
 
-    /// Fixes `page` shared and checks it is a node.
+    /// Fixes `page` shared and checks it is a node — once per image the pool reads: the pool
+    /// remembers the check until the frame gets a new image, and the tree's own changes keep a
+    /// node valid (the node code checks them in debug builds).
     fn fix_node(&self, page: PageId) -> Result<SharedPage<'_>> {
         let held = self.pool.fix_shared(page)?;
-        node::check_node(&*held, self.page_bytes).map_err(|reason| self.corrupt(page, reason))?;
+        if !held.is_checked() {
+            node::check_node(&*held, self.page_bytes)
+                .map_err(|reason| self.corrupt(page, reason))?;
+            held.mark_checked();
+        }
         Ok(held)
     }
 
