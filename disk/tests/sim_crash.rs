@@ -378,3 +378,25 @@ fn crash_with_tears_exactly_the_chosen_sectors() {
         assert_eq!(&after[range], expected, "sector {index}");
     }
 }
+
+/// A fork is the same moment of the same machine, separate from then on: crashing the fork one
+/// way does not touch the original, which can be crashed another way; the original's handles
+/// and locks do not reach the fork.
+#[test]
+fn a_fork_crashes_apart_from_the_original() {
+    let disk = disk_with_directory(11);
+    let file = create_synced(&disk, "log");
+    let _lock = disk.lock(&Path::new(DIRECTORY).join("LOCK")).unwrap();
+    file.write_at(&patterned(4096, 1), 0).unwrap();
+    let fork = disk.fork();
+    assert_eq!(fork.pending_writes(), disk.pending_writes());
+    assert!(fork.lock(&Path::new(DIRECTORY).join("LOCK")).is_ok(), "locks stay behind");
+    fork.crash_with(&mut KeepAll);
+    assert_eq!(content(&fork, "log").unwrap().len(), 4096);
+    assert_eq!(disk.pending_writes().len(), 1, "the original still has its pending write");
+    file.sync_data().unwrap();
+    disk.crash_with(&mut LoseAll);
+    assert_eq!(content(&disk, "log").unwrap().len(), 4096, "synced on the original");
+    let fork_again = disk.fork();
+    assert_eq!(fork_again.durable_image(), disk.durable_image());
+}

@@ -265,7 +265,7 @@ pub(super) struct Fired {
 }
 
 /// The injected faults and the operation counters they are indexed by.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(super) struct FaultPlan {
     pub(super) faults: Vec<Fault>,
     pub(super) counts: OperationCounts,

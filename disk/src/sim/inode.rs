@@ -134,7 +134,7 @@ pub(super) fn to_index(offset_bytes: u64) -> usize {
 }
 
 /// The contents of one simulated file.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(super) struct Inode {
     pub(super) durable: Vec<u8>,
     pub(super) current: Vec<u8>,

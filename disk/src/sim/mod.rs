@@ -237,6 +237,17 @@ impl SimDisk {
         self.state.lock().crash(choices)
     }
 
+    /// A copy of this disk as it is now, sharing nothing with it: the same files, the same
+    /// volatile cache, the same faults and generator, as if every process using the disk had
+    /// died (no handle or lock carries over) while the machine kept running. An explorer forks
+    /// one moment of a workload once per crash it wants to try there ([`SimDisk::crash_with`]
+    /// on each copy) instead of running the workload up to that moment again for each.
+    pub fn fork(&self) -> SimDisk {
+        let mut state = self.state.lock().clone();
+        state.detach_handles();
+        SimDisk { state: Arc::new(Mutex::new(state)) }
+    }
+
     /// Every write a crash could lose, keep or tear now, in sequence order.
     pub fn pending_writes(&self) -> Vec<PendingWrite> {
         self.state.lock().pending_writes()

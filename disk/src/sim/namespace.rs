@@ -47,7 +47,7 @@ pub(super) fn parent_of(path: &Path) -> PathBuf {
 }
 
 /// The simulated directory tree.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(super) struct Namespace {
     directories: BTreeSet<PathBuf>,
     files: BTreeMap<PathBuf, FileId>,

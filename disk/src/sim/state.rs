@@ -43,6 +43,7 @@ pub(super) struct HandleRef<'a> {
 }
 
 /// Everything one simulated disk holds.
+#[derive(Clone)]
 pub(super) struct State {
     pub(super) options: SimDiskOptions,
     rng: ChaCha8Rng,
@@ -450,6 +451,16 @@ impl State {
         if epoch == self.epoch {
             self.locks.remove(path);
         }
+    }
+
+    /// Forgets every handle and lock (a forked copy: the handles belong to the original), and
+    /// drops the files that only those handles kept alive.
+    pub(super) fn detach_handles(&mut self) {
+        for inode in self.inodes.values_mut() {
+            inode.open_handle_count = 0;
+        }
+        self.locks.clear();
+        self.collect_all_garbage();
     }
 
     // ---- crash ---------------------------------------------------------------------------
