@@ -27,6 +27,7 @@ use crate::free_space::FreeSpace;
 use crate::header::{self, Header, SLOT_BYTES, SLOT_COUNT};
 use crate::limits::{KEY_BYTES_MAX, VALUE_BYTES_MAX};
 use crate::options::{Durability, Options, WalFlush};
+use crate::planted::{self, Bug};
 use crate::versions::{KeyRange, Lookup, Timestamp, Value, VersionStore};
 
 /// The data file's name in the database directory.
@@ -177,8 +178,12 @@ impl Db {
         };
         let page_bytes = header.page_bytes as usize;
         let log_rule = Arc::new(LogRule::default());
-        let pool_options =
-            PoolOptions { pool_bytes: options.pool_size, page_bytes, ..PoolOptions::default() };
+        let pool_options = PoolOptions {
+            pool_bytes: options.pool_size,
+            page_bytes,
+            background_writer: options.pool_background_writer,
+            ..PoolOptions::default()
+        };
         let pool = Arc::new(BufferPool::open(Arc::clone(&data), pool_options, log_rule.clone())?);
         let first_page = first_tree_page(page_bytes);
         let tree = Tree::new(
@@ -535,7 +540,7 @@ impl Inner {
             return Err(self.fail(error));
         }
         self.commit.lock().unapplied.remove(&first_lsn);
-        if self.options.durability == Durability::Immediate {
+        if self.options.durability == Durability::Immediate && !planted::active(Bug::SkipWalFlush) {
             self.wal.wait_durable(Lsn(lsn_end)).map_err(|error| self.fail(error.into()))?;
         }
         self.after_commit()
@@ -607,7 +612,7 @@ impl Inner {
             // The tree may hold commits not yet durable (Eventual, None): make them durable
             // before a checkpoint names them.
             self.wal.flush()?;
-            self.tree.pool().flush_dirty()?;
+            planted::unless(Bug::SkipCheckpointFlush, || self.tree.pool().flush_dirty())?;
             let header = Header {
                 page_bytes: u32::try_from(self.tree.pool().page_bytes()).expect("a page size"),
                 sequence: checkpoint.sequence + 1,

@@ -36,6 +36,12 @@ mod limits;
 mod options;
 mod versions;
 
+/// Planted bugs for the crash harness's own tests (see [`wal::planted`]): the log's switch,
+/// which also covers the engine's hooks.
+pub mod planted {
+    pub use wal::planted::*;
+}
+
 pub use db::{
     CheckReport, DATA_FILE_NAME, Db, DbStats, LOCK_FILE_NAME, Range, Snapshot, Transaction,
     WAL_DIRECTORY_NAME,

@@ -54,6 +54,11 @@ pub struct Options {
     pub eventual_flush_interval_ms: u64,
     /// Bytes of each log segment of a new database (an existing log keeps its size).
     pub wal_segment_bytes: u32,
+    /// Run the buffer pool's background writer, which keeps frames free ahead of need. Off,
+    /// the committing and reading threads write back and evict for themselves: slower under a
+    /// small pool, but a single-threaded workload then issues the same disk operations in the
+    /// same order every run, which the crash harness needs to replay a seed exactly.
+    pub pool_background_writer: bool,
 }
 
 impl Default for Options {
@@ -68,6 +73,7 @@ impl Default for Options {
             checkpoint_wal_bytes: 64 << 20,
             eventual_flush_interval_ms: 10,
             wal_segment_bytes: wal::limits::SEGMENT_BYTES_DEFAULT,
+            pool_background_writer: true,
         }
     }
 }

@@ -27,6 +27,7 @@ mod group_commit;
 pub mod limits;
 mod lsn;
 mod options;
+pub mod planted;
 mod record;
 mod recovery;
 mod segment;
