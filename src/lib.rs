@@ -15,6 +15,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(feature = "crashtest")]
+pub mod crashtest;
+
 pub use disk;
 pub use engine::{
     CheckReport, DATA_FILE_NAME, Db, DbStats, DirectIo, Durability, Error, FlushMethod, IoMode,

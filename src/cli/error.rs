@@ -17,6 +17,8 @@ pub(crate) enum CliError {
     Bench(String),
     /// The database failed to open, or its integrity check found a problem.
     Database(engine::Error),
+    /// The crash harness found a failure, or could not run as asked.
+    Crashtest(String),
 }
 
 impl fmt::Display for CliError {
@@ -29,6 +31,7 @@ impl fmt::Display for CliError {
             CliError::Output(error) => write!(formatter, "writing the report to stdout: {error}"),
             CliError::Bench(message) => write!(formatter, "bench: {message}"),
             CliError::Database(error) => write!(formatter, "{error}"),
+            CliError::Crashtest(message) => write!(formatter, "crashtest: {message}"),
         }
     }
 }
@@ -36,7 +39,7 @@ impl fmt::Display for CliError {
 impl std::error::Error for CliError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            CliError::PathNotFound(_) | CliError::Bench(_) => None,
+            CliError::PathNotFound(_) | CliError::Bench(_) | CliError::Crashtest(_) => None,
             CliError::Disk(error) => Some(error),
             CliError::Output(error) => Some(error),
             CliError::Database(error) => Some(error),

@@ -66,4 +66,12 @@ commands! {
     /// Check a database directory: every page checksum, B+tree order and structure, free-space
     /// accounting; exits non-zero and names the page on any problem.
     Check => check,
+    /// Crash-consistency harness: simulated crashes (seeded and exhaustive), I/O errors at every
+    /// operation, and real process kills; a report of states explored, commits acknowledged,
+    /// recovered and lost, holes, corruptions detected and undetected; exits non-zero on any
+    /// loss.
+    Crashtest => crashtest,
+    /// The process `crashtest --mode kill` runs and kills (not for people).
+    #[command(hide = true)]
+    CrashtestChild => crashtest_child,
 }

@@ -1,0 +1,194 @@
+//! `sim` mode: one seeded crash per iteration on `SimDisk`, as `engine/tests/crash_sim.rs`
+//! does, widened.
+//!
+//! An iteration: a clean run leaves a database with checkpoints and log behind; the database is
+//! reopened and a workload runs until the disk dies at a random operation (every operation from
+//! then on fails, so the write in flight lands in part); the machine crashes (each write its
+//! cache held is lost, kept or torn; each directory keeps a prefix of its un-synced changes);
+//! for even seeds the disk dies again in the middle of recovery and crashes again; then the
+//! database is recovered and judged.
+//!
+//! The seed also picks the disk (a volatile write-back cache, or write-through every fourth
+//! seed), the workload (large values that cross log segments every third seed), and for every
+//! fifth seed one fault outside the crash model, which the database must report rather than
+//! serve: a bit flipped at rest after the crash, a misdirected or bit-flipped write during the
+//! workload, or a bit flipped by a read during recovery.
+
+use std::path::PathBuf;
+
+use disk::SimDisk;
+use disk::sim::{Fault, Operation, Trigger};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::oracle::Oracle;
+use super::report::{Judged, ModeReport};
+use super::verify::{guarded, open_sim, recover_sim};
+use super::workload::{self, Profile};
+
+/// Operations after the reopen among which the disk dies: most workloads are over by then,
+/// so a few iterations also crash a database that was closed cleanly.
+const DEATH_SPAN_OPERATIONS: u64 = 700;
+/// Operations into recovery among which a second death falls.
+const RECOVERY_DEATH_SPAN_OPERATIONS: u64 = 80;
+/// Transactions of the clean run before the crashed one, at most.
+const SETUP_STEPS_MAX: usize = 40;
+
+/// A fault outside the crash model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OutOfModel {
+    /// A bit of a file flipped at rest, after the crash.
+    FlipAtRest,
+    /// A write of the workload that lands at another offset.
+    MisdirectedWrite,
+    /// A write of the workload stored with a bit flipped.
+    BitFlipOnWrite,
+    /// A read during recovery that returns a bit flipped.
+    BitFlipOnRead,
+}
+
+impl OutOfModel {
+    const ALL: [OutOfModel; 4] = [
+        OutOfModel::FlipAtRest,
+        OutOfModel::MisdirectedWrite,
+        OutOfModel::BitFlipOnWrite,
+        OutOfModel::BitFlipOnRead,
+    ];
+}
+
+/// One iteration with `seed`.
+pub(crate) fn iteration(seed: u64, report: &mut ModeReport) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let disk = if seed % 4 == 3 { SimDisk::write_through(seed) } else { SimDisk::with_seed(seed) };
+    let profile = if seed % 3 == 2 { Profile::heavy_log() } else { Profile::standard() };
+    let fault =
+        (seed % 5 == 4).then(|| OutOfModel::ALL[rng.random_range(0..OutOfModel::ALL.len())]);
+    let options = workload::options();
+
+    let setup_profile = Profile {
+        step_count: rng.random_range(0..=SETUP_STEPS_MAX),
+        checkpoint_one_in: 0,
+        read_one_in: 0,
+        ..profile
+    };
+    let base = match setup(&disk, seed, &setup_profile) {
+        Ok(base) => base,
+        Err(message) => return report.record_harness_failure(seed, "setup", message),
+    };
+
+    let mut oracle = Oracle::new(base.clone());
+    let plan = workload::plan(seed, &profile);
+    let at = match open_sim(&disk, &options) {
+        Ok(db) => {
+            let operations = disk.operation_counts();
+            let death = operations.total() + rng.random_range(0..DEATH_SPAN_OPERATIONS);
+            disk.inject(Fault::io_error_on_any(Trigger::From { index: death }));
+            if let Some(fault) = fault {
+                inject_during_workload(&disk, fault, &mut rng);
+            }
+            let outcome = workload::run(&db, &plan, &mut oracle, base, 0);
+            drop(db);
+            if fault.is_none() {
+                report.record_wrong_reads(seed, "workload", &outcome.wrong_reads);
+            }
+            format!("disk death at operation {death}")
+        }
+        Err(error) => {
+            return report.record_harness_failure(
+                seed,
+                "reopen",
+                format!("reopen failed: {error}"),
+            );
+        }
+    };
+    disk.crash();
+    disk.clear_faults();
+    if seed % 2 == 0 {
+        die_during_recovery(&disk, &options, &mut rng, seed, report);
+    }
+    if let Some(fault) = fault {
+        inject_before_recovery(&disk, fault, &mut rng);
+        let judged = recover_sim(&disk, &options, &oracle, true);
+        report.record_out_of_model(seed, &format!("{at}, {fault:?}"), judged);
+    } else {
+        let judged = recover_sim(&disk, &options, &oracle, true);
+        report.record_in_model(seed, &at, judged);
+    }
+}
+
+/// The clean run: creates the database, commits the setup plan, closes. Returns the state it
+/// left.
+fn setup(disk: &SimDisk, seed: u64, profile: &Profile) -> Result<super::oracle::State, String> {
+    let db = open_sim(disk, &workload::options()).map_err(|error| format!("create: {error}"))?;
+    let plan = workload::plan(seed ^ 0x5e70_5e70, profile);
+    let mut oracle = Oracle::new(Default::default());
+    let outcome = workload::run(&db, &plan, &mut oracle, Default::default(), 0);
+    if let Some((step, error)) = outcome.first_error {
+        return Err(format!("a healthy disk failed at setup step {step}: {error}"));
+    }
+    Ok(oracle.final_state())
+}
+
+/// Kills the disk a few operations into recovery, then crashes it again. Recovery may fail
+/// here (its disk died); it must not panic.
+fn die_during_recovery(
+    disk: &SimDisk,
+    options: &engine::Options,
+    rng: &mut ChaCha8Rng,
+    seed: u64,
+    report: &mut ModeReport,
+) {
+    let death =
+        disk.operation_counts().total() + rng.random_range(0..RECOVERY_DEATH_SPAN_OPERATIONS);
+    disk.inject(Fault::io_error_on_any(Trigger::From { index: death }));
+    let judged = guarded(|| match open_sim(disk, options) {
+        Ok(_) => Judged::Error { message: String::new(), corruption: false },
+        Err(error) => Judged::Error { message: error.to_string(), corruption: false },
+    });
+    if let Judged::Panic(message) = judged {
+        report.record_panic(seed, "recovery with a dying disk", message);
+    }
+    disk.crash();
+    disk.clear_faults();
+}
+
+fn inject_during_workload(disk: &SimDisk, fault: OutOfModel, rng: &mut ChaCha8Rng) {
+    let write = disk.operation_counts().get(Operation::Write) + rng.random_range(0..200);
+    let trigger = Trigger::Once { index: write };
+    match fault {
+        OutOfModel::MisdirectedWrite => disk.inject(Fault::misdirected_write(trigger)),
+        OutOfModel::BitFlipOnWrite => disk.inject(Fault::bit_flip_on_write(trigger)),
+        OutOfModel::FlipAtRest | OutOfModel::BitFlipOnRead => {}
+    }
+}
+
+fn inject_before_recovery(disk: &SimDisk, fault: OutOfModel, rng: &mut ChaCha8Rng) {
+    match fault {
+        OutOfModel::FlipAtRest => flip_at_rest(disk, rng),
+        OutOfModel::BitFlipOnRead => {
+            let read = disk.operation_counts().get(Operation::Read) + rng.random_range(0..100);
+            disk.inject(Fault::bit_flip_on_read(Trigger::Once { index: read }));
+        }
+        OutOfModel::MisdirectedWrite | OutOfModel::BitFlipOnWrite => {}
+    }
+}
+
+/// Flips one bit of the durable image: in the data file anywhere, in a log segment anywhere up
+/// to its last non-zero byte (past it lies zeroed space no recovery reads as records).
+fn flip_at_rest(disk: &SimDisk, rng: &mut ChaCha8Rng) {
+    let candidates: Vec<(PathBuf, u64)> = disk
+        .durable_image()
+        .into_iter()
+        .filter_map(|(path, content)| {
+            let used_bytes = content.iter().rposition(|&byte| byte != 0)? as u64 + 1;
+            Some((path, used_bytes))
+        })
+        .collect();
+    if candidates.is_empty() {
+        return;
+    }
+    let (path, used_bytes) = &candidates[rng.random_range(0..candidates.len())];
+    let offset = rng.random_range(0..*used_bytes);
+    let bit = rng.random_range(0..8u8);
+    disk.flip_bit(path, offset, bit).expect("a durable file, inside its size");
+}
