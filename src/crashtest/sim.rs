@@ -2,9 +2,10 @@
 //! does, widened.
 //!
 //! An iteration: a clean run leaves a database with checkpoints and log behind; the database is
-//! reopened and a workload runs until the disk dies at a random operation (every operation from
-//! then on fails, so the write in flight lands in part); the machine crashes (each write its
-//! cache held is lost, kept or torn; each directory keeps a prefix of its un-synced changes);
+//! reopened and a workload runs; a few operations after a random step the disk dies (every
+//! operation from then on fails, so the write in flight lands in part); at the end of the
+//! workload, with the database still open, the machine crashes (each write its cache held is
+//! lost, kept or torn; each directory keeps a prefix of its un-synced changes);
 //! for even seeds the disk dies again in the middle of recovery and crashes again; then the
 //! database is recovered and judged.
 //!
@@ -21,14 +22,14 @@ use disk::sim::{Fault, Operation, Trigger};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::oracle::Oracle;
+use super::oracle::{Oracle, State};
 use super::report::{Judged, ModeReport};
 use super::verify::{guarded, open_sim, recover_sim};
 use super::workload::{self, Profile};
 
-/// Operations after the reopen among which the disk dies: most workloads are over by then,
-/// so a few iterations also crash a database that was closed cleanly.
-const DEATH_SPAN_OPERATIONS: u64 = 700;
+/// Operations after a random step of the workload among which the disk dies (a commit takes
+/// two: the log write and its flush; a checkpoint dozens).
+const DEATH_SPAN_OPERATIONS: u64 = 40;
 /// Operations into recovery among which a second death falls.
 const RECOVERY_DEATH_SPAN_OPERATIONS: u64 = 80;
 /// Transactions of the clean run before the crashed one, at most.
@@ -76,32 +77,10 @@ pub(crate) fn iteration(seed: u64, report: &mut ModeReport) {
         Err(message) => return report.record_harness_failure(seed, "setup", message),
     };
 
-    let mut oracle = Oracle::new(base.clone());
-    let plan = workload::plan(seed, &profile);
-    let at = match open_sim(&disk, &options) {
-        Ok(db) => {
-            let operations = disk.operation_counts();
-            let death = operations.total() + rng.random_range(0..DEATH_SPAN_OPERATIONS);
-            disk.inject(Fault::io_error_on_any(Trigger::From { index: death }));
-            if let Some(fault) = fault {
-                inject_during_workload(&disk, fault, &mut rng);
-            }
-            let outcome = workload::run(&db, &plan, &mut oracle, base, 0);
-            drop(db);
-            if fault.is_none() {
-                report.record_wrong_reads(seed, "workload", &outcome.wrong_reads);
-            }
-            format!("disk death at operation {death}")
-        }
-        Err(error) => {
-            return report.record_harness_failure(
-                seed,
-                "reopen",
-                format!("reopen failed: {error}"),
-            );
-        }
+    let Some((oracle, at)) = crashed_workload(&disk, seed, &profile, base, fault, &mut rng, report)
+    else {
+        return;
     };
-    disk.crash();
     disk.clear_faults();
     if seed % 2 == 0 {
         die_during_recovery(&disk, &options, &mut rng, seed, report);
@@ -116,9 +95,52 @@ pub(crate) fn iteration(seed: u64, report: &mut ModeReport) {
     }
 }
 
+/// Runs the plan of `seed` on the reopened database, with the disk dying a few operations after
+/// a random step (and an out-of-model write fault, if any, just before), and crashes the
+/// machine at the end. Returns the commits made and where the disk died; `None` (after recording why) if the database would not reopen.
+fn crashed_workload(
+    disk: &SimDisk,
+    seed: u64,
+    profile: &Profile,
+    base: State,
+    fault: Option<OutOfModel>,
+    rng: &mut ChaCha8Rng,
+    report: &mut ModeReport,
+) -> Option<(Oracle, String)> {
+    let db = match open_sim(disk, &workload::options()) {
+        Ok(db) => db,
+        Err(error) => {
+            report.record_harness_failure(seed, "reopen", format!("reopen failed: {error}"));
+            return None;
+        }
+    };
+    let plan = workload::plan(seed, profile);
+    let death_step = rng.random_range(0..=plan.len());
+    let mut oracle = Oracle::new(base.clone());
+    let healthy = workload::run(&db, &plan[..death_step], &mut oracle, base, 0);
+    // Choose the operation only now: how many operations the steps so far took depends on what
+    // they did (a checkpoint takes dozens, a commit two).
+    let death = disk.operation_counts().total() + rng.random_range(0..DEATH_SPAN_OPERATIONS);
+    disk.inject(Fault::io_error_on_any(Trigger::From { index: death }));
+    if let Some(fault) = fault {
+        inject_during_workload(disk, fault, rng);
+    }
+    let model = oracle.final_state();
+    let dying = workload::run(&db, &plan[death_step..], &mut oracle, model, 0);
+    // The power goes with the database still open: no clean close gets to flush anything (if
+    // the disk has not died by now, this is a power loss after the last step).
+    disk.crash();
+    drop(db);
+    if fault.is_none() {
+        report.record_wrong_reads(seed, "workload", &healthy.wrong_reads);
+        report.record_wrong_reads(seed, "workload", &dying.wrong_reads);
+    }
+    Some((oracle, format!("disk death at operation {death} (after step {death_step})")))
+}
+
 /// The clean run: creates the database, commits the setup plan, closes. Returns the state it
 /// left.
-fn setup(disk: &SimDisk, seed: u64, profile: &Profile) -> Result<super::oracle::State, String> {
+fn setup(disk: &SimDisk, seed: u64, profile: &Profile) -> Result<State, String> {
     let db = open_sim(disk, &workload::options()).map_err(|error| format!("create: {error}"))?;
     let plan = workload::plan(seed ^ 0x5e70_5e70, profile);
     let mut oracle = Oracle::new(Default::default());
@@ -153,7 +175,7 @@ fn die_during_recovery(
 }
 
 fn inject_during_workload(disk: &SimDisk, fault: OutOfModel, rng: &mut ChaCha8Rng) {
-    let write = disk.operation_counts().get(Operation::Write) + rng.random_range(0..200);
+    let write = disk.operation_counts().get(Operation::Write) + rng.random_range(0..8);
     let trigger = Trigger::Once { index: write };
     match fault {
         OutOfModel::MisdirectedWrite => disk.inject(Fault::misdirected_write(trigger)),
