@@ -92,19 +92,21 @@ pub(crate) fn run(args: Args, format: Format) -> Result<(), CliError> {
 
 /// Plants the named bugs in this process (the simulated modes run here).
 pub(crate) fn plant(names: &[String]) -> Result<(), CliError> {
+    let mut bugs = Vec::new();
     for name in names {
-        let Some(bug) = engine::planted::Bug::from_name(name) else {
-            return Err(CliError::Crashtest(format!("no planted bug is named {name:?}")));
-        };
-        #[cfg(feature = "planted-bugs")]
-        engine::planted::plant(bug);
-        #[cfg(not(feature = "planted-bugs"))]
-        {
-            let _ = bug;
-            return Err(CliError::Crashtest(
-                "this build has no planted bugs (build with --features planted-bugs)".into(),
-            ));
+        match engine::planted::Bug::from_name(name) {
+            Some(bug) => bugs.push(bug),
+            None => return Err(CliError::Crashtest(format!("no planted bug is named {name:?}"))),
         }
     }
-    Ok(())
+    if bugs.is_empty() {
+        return Ok(());
+    }
+    #[cfg(feature = "planted-bugs")]
+    {
+        bugs.into_iter().for_each(engine::planted::plant);
+        Ok(())
+    }
+    #[cfg(not(feature = "planted-bugs"))]
+    Err(CliError::Crashtest("this build has no planted bugs (build with --features planted-bugs)".into()))
 }

@@ -26,12 +26,14 @@ pub fn open_sim(disk: &SimDisk, options: &Options) -> engine::Result<Db> {
 
 /// Whether `error` says the data is damaged (as opposed to an I/O failure or a misuse).
 pub fn is_corruption(error: &Error) -> bool {
-    match error {
-        Error::Corruption { .. } | Error::NotDirectdb { .. } | Error::Incompatible { .. } => true,
-        Error::Pool(bufferpool::Error::Corruption { .. }) => true,
-        Error::Wal(wal::Error::Corruption { .. } | wal::Error::Incompatible { .. }) => true,
-        _ => false,
-    }
+    matches!(
+        error,
+        Error::Corruption { .. }
+            | Error::NotDirectdb { .. }
+            | Error::Incompatible { .. }
+            | Error::Pool(bufferpool::Error::Corruption { .. })
+            | Error::Wal(wal::Error::Corruption { .. } | wal::Error::Incompatible { .. })
+    )
 }
 
 fn judged_error(error: &Error) -> Judged {
