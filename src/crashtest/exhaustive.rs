@@ -2,7 +2,9 @@
 //! writes in flight at each crash enumerated.
 //!
 //! One iteration runs a scenario — create the database (odd seeds: after a first clean run),
-//! commit, close, reopen, run the tiny plan, close — once to count its disk operations, then
+//! commit, close, reopen, run the tiny plan, close; every third seed with a pool of a dozen
+//! frames and larger values, so that pages are evicted; every fourth on a write-through disk —
+//! once to count its disk operations, then
 //! once per operation `N` with every operation from `N` on failing (the machine dies there: the
 //! write at `N`, if it is one, lands in part). At each such crash point it lists the writes the
 //! disk's cache still holds and the un-synced namespace changes, and tries crashes that give
@@ -42,6 +44,8 @@ const SUBSET_WRITES_MAX: usize = 6;
 const CHOICES_PER_POINT_MAX: usize = 160;
 /// Pending writes (the newest) whose torn variants are tried.
 const TORN_WRITES_MAX: usize = 8;
+/// Frames of the pool in the evicting scenarios (the pool's minimum is 8).
+const EVICTING_POOL_FRAMES: usize = 12;
 /// The sector sizes writes tear at (a 512e drive's logical and physical sectors).
 const TEAR_SECTOR_BYTES: [u64; 2] = [512, 4096];
 
@@ -89,6 +93,27 @@ pub(crate) fn iteration(seed: u64, budget: &Budget, report: &mut ModeReport) {
     }
 }
 
+/// The database options of `seed`'s scenario: every third seed has a pool of a dozen frames, so
+/// that dirty pages are evicted (written, not yet synced) between checkpoints and many writes
+/// are in flight at once.
+fn options(seed: u64) -> engine::Options {
+    if seed % 3 == 2 {
+        engine::Options { pool_size: EVICTING_POOL_FRAMES * 4096, ..workload::options() }
+    } else {
+        workload::options()
+    }
+}
+
+/// The plan of run `run` (1: the clean run before, 2: the explored one) of `seed`'s scenario.
+fn profile(seed: u64, run: u64) -> Profile {
+    let profile = if seed % 3 == 2 {
+        Profile { step_count: 14, key_count: 40, large_one_in: 3, ..Profile::tiny() }
+    } else {
+        Profile::tiny()
+    };
+    if run == 1 { Profile { step_count: 3, checkpoint_one_in: 0, ..profile } } else { profile }
+}
+
 /// Runs the scenario of `seed` with the disk dying at operation `death`; returns the disk (its
 /// cache still holding what a crash would decide about) and the commits made.
 fn scenario(seed: u64, death: Option<u64>) -> (SimDisk, Oracle) {
@@ -96,16 +121,12 @@ fn scenario(seed: u64, death: Option<u64>) -> (SimDisk, Oracle) {
     if let Some(index) = death {
         disk.inject(Fault::io_error_on_any(Trigger::From { index }));
     }
-    let options = workload::options();
+    let options = options(seed);
     let mut oracle = Oracle::new(Default::default());
     let runs: &[u64] = if seed % 2 == 1 { &[1, 2] } else { &[2] };
     for &run in runs {
-        let profile = Profile {
-            step_count: if run == 1 { 3 } else { Profile::tiny().step_count },
-            ..Profile::tiny()
-        };
         let Ok(db) = open_sim(&disk, &options) else { break };
-        let plan = workload::plan(seed.wrapping_mul(31).wrapping_add(run), &profile);
+        let plan = workload::plan(seed.wrapping_mul(31).wrapping_add(run), &profile(seed, run));
         let model = oracle.final_state();
         let outcome = workload::run(&db, &plan, &mut oracle, model, 0);
         drop(db);
@@ -126,7 +147,7 @@ fn explore_point(
 ) {
     let pending = disk.pending_writes();
     let namespace = disk.pending_namespace();
-    let options = workload::options();
+    let options = options(seed);
     for (index, choice) in choices(&pending, &namespace).iter().enumerate() {
         let fork = disk.fork();
         fork.clear_faults();
