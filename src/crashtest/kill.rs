@@ -5,14 +5,15 @@
 //! child left — and runs a seeded plan, printing a line on stdout for each acknowledged commit:
 //!
 //! ```text
+//! opening         the database is being opened (recovery starts)
 //! open            the database is open (recovery done)
 //! ack 17          step 17's commit returned Ok
 //! done            the plan ran to its end
 //! error <reason>  the child gave up (open or a step failed)
 //! ```
 //!
-//! The parent kills it with SIGKILL after a random delay (sometimes during its recovery),
-//! reads every line the child got into the pipe, rebuilds the child's plan from its seed, and
+//! The parent kills it with SIGKILL at a random moment (a quarter of the time during its
+//! recovery, timed from the previous children's; see `kill_at_random`), reads every line the child got into the pipe, rebuilds the child's plan from its seed, and
 //! recovers and judges the database: every commit the child printed as acknowledged must be
 //! there, in a prefix of the plan's order. The recovered state is the next child's starting
 //! state.
@@ -74,8 +75,10 @@ pub(crate) fn iteration(seed: u64, config: &Config, report: &mut ModeReport) {
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut base = State::new();
+    // How long a child's recovery takes (from "opening" to "open"), learned as the round goes.
+    let mut recovery = Duration::from_millis(5);
     for kill in 0..KILLS_PER_ROUND {
-        match one_kill(config, &directory, seed, kill, &mut rng, &base, report) {
+        match one_kill(config, &directory, seed, kill, &mut rng, &mut recovery, &base, report) {
             Some(state) => base = state,
             None => break,
         }
@@ -89,18 +92,20 @@ fn round_directory(config: &Config, seed: u64) -> PathBuf {
 }
 
 /// One child, killed; returns the recovered state, or `None` if the round cannot go on.
+#[expect(clippy::too_many_arguments, reason = "one kill's inputs, each used once")]
 fn one_kill(
     config: &Config,
     directory: &Path,
     seed: u64,
     kill: u64,
     rng: &mut ChaCha8Rng,
+    recovery: &mut Duration,
     base: &State,
     report: &mut ModeReport,
 ) -> Option<State> {
     let child_seed = child_seed(seed, kill);
     let at = format!("kill {kill} (child seed {child_seed})");
-    let lines = match run_child(config, directory, child_seed, rng) {
+    let lines = match run_child(config, directory, child_seed, rng, recovery) {
         Ok(lines) => lines,
         Err(message) => {
             report.record_harness_failure(seed, &at, message);
@@ -113,6 +118,9 @@ fn one_kill(
     }
     if !lines.iter().any(|line| line == "done") {
         report.kills += 1;
+        let opening = lines.iter().any(|line| line == "opening");
+        let open = lines.iter().any(|line| line == "open");
+        report.kills_during_recovery += u64::from(opening && !open);
     }
     let plan = workload::plan(child_seed, &profile());
     let mut oracle = Oracle::new(base.clone());
@@ -150,6 +158,7 @@ fn run_child(
     directory: &Path,
     child_seed: u64,
     rng: &mut ChaCha8Rng,
+    recovery: &mut Duration,
 ) -> Result<Vec<String>, String> {
     let program = match &config.program {
         Some(program) => program.clone(),
@@ -183,33 +192,65 @@ fn run_child(
             }
         }
     });
-    // A quarter of the kills wait for the open first, so that most land in the workload and
-    // the rest anywhere, recovery included.
-    let mut lines = Vec::new();
-    if rng.random_range(0..4) == 0 {
-        wait_for_open(&receiver, &mut lines);
-    }
-    std::thread::sleep(Duration::from_micros(rng.random_range(0..KILL_DELAY_MS_MAX * 1000)));
-    kill(&mut child)?;
+    let lines = kill_at_random(&mut child, &receiver, rng, recovery)?;
     let _ = reader.join();
-    lines.extend(receiver.try_iter());
     Ok(lines)
 }
 
-fn wait_for_open(receiver: &mpsc::Receiver<String>, lines: &mut Vec<String>) {
+/// Kills the child at a moment chosen by `rng`: a quarter of the time during its recovery
+/// (between "opening" and "open", a span estimated from the previous children), a quarter early
+/// in its workload, and the rest anywhere in its first [`KILL_DELAY_MS_MAX`] milliseconds.
+/// Returns every line the child printed.
+fn kill_at_random(
+    child: &mut Child,
+    receiver: &mpsc::Receiver<String>,
+    rng: &mut ChaCha8Rng,
+    recovery: &mut Duration,
+) -> Result<Vec<String>, String> {
+    let mut lines = Vec::new();
+    let delay = match rng.random_range(0..4) {
+        0 => {
+            wait_for(receiver, "opening", &mut lines);
+            rng.random_range(Duration::ZERO..*recovery + Duration::from_micros(1))
+        }
+        1 => {
+            let opening = wait_for(receiver, "opening", &mut lines);
+            let open = wait_for(receiver, "open", &mut lines);
+            if let (Some(opening), Some(open)) = (opening, open) {
+                *recovery = open.duration_since(opening);
+            }
+            rng.random_range(Duration::ZERO..Duration::from_millis(KILL_DELAY_MS_MAX / 4))
+        }
+        _ => rng.random_range(Duration::ZERO..Duration::from_millis(KILL_DELAY_MS_MAX)),
+    };
+    std::thread::sleep(delay);
+    kill(child)?;
+    // The child is dead: the pipe holds whatever else it printed, and the reader ends at EOF.
+    lines.extend(receiver.iter());
+    Ok(lines)
+}
+
+/// Waits for the line `wanted`, keeping every line read; returns when it came, or `None` if the
+/// child failed, went away or took too long.
+fn wait_for(
+    receiver: &mpsc::Receiver<String>,
+    wanted: &str,
+    lines: &mut Vec<String>,
+) -> Option<Instant> {
     let deadline = Instant::now() + CHILD_WAIT_MAX;
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        match receiver.recv_timeout(left) {
-            Ok(line) => {
-                let opened = line == "open" || line.starts_with("error ");
-                lines.push(line);
-                if opened {
-                    return;
-                }
-            }
-            Err(_) => return,
+        let line = receiver.recv_timeout(left).ok()?;
+        let found = line == wanted;
+        let failed = line.starts_with("error ");
+        lines.push(line);
+        if found {
+            return Some(Instant::now());
+        }
+        if failed {
+            return None;
         }
     }
+    None
 }
 
 /// SIGKILL (unless the child already exited), then reap it.
@@ -234,6 +275,7 @@ pub fn child(directory: &Path, seed: u64) -> Result<(), String> {
         let _ = writeln!(stdout, "{line}");
         let _ = stdout.flush();
     };
+    say("opening");
     let db = match Db::open(directory, options()) {
         Ok(db) => db,
         Err(error) => {

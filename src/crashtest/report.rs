@@ -34,6 +34,8 @@ pub struct ModeReport {
     pub states_explored: u64,
     /// Child processes killed with SIGKILL (kill mode).
     pub kills: u64,
+    /// Of those, children killed while opening their database: during recovery.
+    pub kills_during_recovery: u64,
     /// Commits acknowledged before the crashes, summed over the states.
     pub commits_acknowledged: u64,
     /// Of those, commits found after recovery.
@@ -214,10 +216,11 @@ impl fmt::Display for ModeReport {
             "mode {}: {verdict} ({:.1} s, first seed {})",
             self.mode, self.seconds, self.seed
         )?;
-        let rows: [(&str, u64); 16] = [
+        let rows: [(&str, u64); 17] = [
             ("iterations", self.iterations),
             ("states explored", self.states_explored),
             ("kills", self.kills),
+            ("  during recovery", self.kills_during_recovery),
             ("commits acknowledged", self.commits_acknowledged),
             ("commits recovered", self.commits_recovered),
             ("commits lost", self.commits_lost),
