@@ -264,6 +264,27 @@ fn looks_used(disk: &Arc<dyn Disk>, path: &Path, index: u64, geometry: Geometry)
     }
 }
 
+/// The first record position at or after `from` (a multiple of [`RECORD_ALIGN_BYTES`] in the
+/// segment's data) whose header is not all zeros, or `None` if there is none. A zeroed header
+/// never decodes, and the space beyond the log's tail is mostly zeros (pre-zeroed segments), so
+/// the scan for stale records behind a torn tail jumps over it in one pass instead of decoding
+/// at every position: on a 2 MiB segment that was 256K decodes and most of a recovery's time.
+/// Worked example: `from` = 64 and the first non-zero byte at 1000: every header starting at or
+/// before 1000 - 32 = 968 is all zeros, so the first position that can hold a record is the
+/// first multiple of 8 at or after 969, which is 976.
+fn next_candidate(data: &[u8], from: usize) -> Option<usize> {
+    debug_assert_eq!(from % RECORD_ALIGN_BYTES, 0);
+    let words = data.get(from..)?.chunks_exact(RECORD_ALIGN_BYTES);
+    let word_index = words.clone().position(|word| word.iter().any(|&byte| byte != 0));
+    // Every whole word zero: any header that fits in `data` is all zeros (a part word at the
+    // end cannot hold one).
+    let word_start = from + word_index? * RECORD_ALIGN_BYTES;
+    let first_nonzero =
+        word_start + data[word_start..].iter().position(|&byte| byte != 0).expect("non-zero word");
+    let earliest = (first_nonzero + 1).saturating_sub(RECORD_HEADER_BYTES);
+    Some(earliest.next_multiple_of(RECORD_ALIGN_BYTES).max(from))
+}
+
 /// What the scan found at one position.
 enum Step {
     Data { tag: u8, payload: Vec<u8>, encoded_bytes: usize },
@@ -413,9 +434,9 @@ impl Scan<'_> {
         // replayed. Anything else — zeros, a recycled file's records under an older salt, torn
         // records — can never become valid, so it need not be zeroed.
         let mut garbage_end = None;
-        for candidate in
-            (offset + RECORD_ALIGN_BYTES..loaded.data.len()).step_by(RECORD_ALIGN_BYTES)
-        {
+        let mut next = offset + RECORD_ALIGN_BYTES;
+        while let Some(candidate) = next_candidate(&loaded.data, next) {
+            next = candidate + RECORD_ALIGN_BYTES;
             let candidate_lsn = segment_start.plus(candidate as u64);
             if let Ok((header, _)) = record::decode(&loaded.data[candidate..], candidate_lsn, salt)
             {
@@ -468,5 +489,33 @@ impl Scan<'_> {
             lsn,
             format!("{reason}; the record at LSN {witness} was written after this one was durable"),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The skip gives the same positions as decoding at every one would consider: those whose
+    /// header is not all zeros.
+    #[test]
+    fn next_candidate_skips_exactly_the_zeroed_headers() {
+        let mut data = vec![0u8; 4096];
+        for (index, offset) in [100usize, 101, 1000, 2047, 4000, 4095].into_iter().enumerate() {
+            data[offset] = u8::try_from(index + 1).unwrap();
+        }
+        let mut from = 0;
+        let mut found = Vec::new();
+        while let Some(candidate) = next_candidate(&data, from) {
+            found.push(candidate);
+            from = candidate + RECORD_ALIGN_BYTES;
+        }
+        let expected: Vec<usize> = (0..data.len())
+            .step_by(RECORD_ALIGN_BYTES)
+            .filter(|&c| data[c..].iter().take(RECORD_HEADER_BYTES).any(|&byte| byte != 0))
+            .collect();
+        assert_eq!(found, expected);
+        assert_eq!(next_candidate(&[0; 64], 0), None);
+        assert_eq!(next_candidate(&data, 8192), None);
     }
 }
