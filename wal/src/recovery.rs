@@ -274,15 +274,27 @@ fn looks_used(disk: &Arc<dyn Disk>, path: &Path, index: u64, geometry: Geometry)
 /// first multiple of 8 at or after 969, which is 976.
 fn next_candidate(data: &[u8], from: usize) -> Option<usize> {
     debug_assert_eq!(from % RECORD_ALIGN_BYTES, 0);
-    let words = data.get(from..)?.chunks_exact(RECORD_ALIGN_BYTES);
-    let word_index = words.clone().position(|word| word.iter().any(|&byte| byte != 0));
+    // Whole 64-byte runs first (an OR over each compiles to vector instructions), then words.
+    let rest = data.get(from..)?;
+    let zero_run_count = rest.chunks_exact(ZERO_RUN_BYTES).take_while(|run| is_zero(run)).count();
+    let words_from = from + zero_run_count * ZERO_RUN_BYTES;
+    let word_index =
+        data[words_from..].chunks_exact(RECORD_ALIGN_BYTES).position(|word| !is_zero(word));
     // Every whole word zero: any header that fits in `data` is all zeros (a part word at the
     // end cannot hold one).
-    let word_start = from + word_index? * RECORD_ALIGN_BYTES;
+    let word_start = words_from + word_index? * RECORD_ALIGN_BYTES;
     let first_nonzero =
         word_start + data[word_start..].iter().position(|&byte| byte != 0).expect("non-zero word");
     let earliest = (first_nonzero + 1).saturating_sub(RECORD_HEADER_BYTES);
     Some(earliest.next_multiple_of(RECORD_ALIGN_BYTES).max(from))
+}
+
+/// Bytes [`next_candidate`] checks for zeros at a time before it looks at words.
+const ZERO_RUN_BYTES: usize = 64;
+const _: () = assert!(ZERO_RUN_BYTES % RECORD_ALIGN_BYTES == 0);
+
+fn is_zero(bytes: &[u8]) -> bool {
+    bytes.iter().fold(0, |any, &byte| any | byte) == 0
 }
 
 /// What the scan found at one position.
