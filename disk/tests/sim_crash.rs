@@ -400,3 +400,22 @@ fn a_fork_crashes_apart_from_the_original() {
     let fork_again = disk.fork();
     assert_eq!(fork_again.durable_image(), disk.durable_image());
 }
+
+#[test]
+fn visiting_the_durable_image_sees_what_durable_image_returns() {
+    let disk = disk_with_directory(12);
+    let file = create_synced(&disk, "a");
+    file.write_at_durable(&patterned(1024, 3), 0).unwrap();
+    file.write_at(&patterned(512, 9), 1024).unwrap();
+    create_synced(&disk, "b");
+    let mut visited = std::collections::BTreeMap::new();
+    disk.visit_durable_image(&mut |path, content| {
+        visited.insert(path.to_path_buf(), content.to_vec());
+    });
+    assert_eq!(visited, disk.durable_image());
+    assert_eq!(
+        visited[&Path::new(DIRECTORY).join("a")].len(),
+        1024,
+        "the pending write is not durable"
+    );
+}

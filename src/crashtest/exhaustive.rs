@@ -24,9 +24,7 @@
 //! if the disk image it leaves (with the commits acknowledged by then) was not recovered
 //! before: many fates leave the same bytes.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashSet};
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 use disk::SimDisk;
@@ -162,10 +160,21 @@ fn explore_point(
     }
 }
 
+/// A digest of the disk's durable image, for deduplication within one iteration: crc32c (with
+/// the hardware's instruction, several times faster than SipHash over the few MiB of a state)
+/// of every path and content, with the total length. Two different images share a digest with
+/// odds of about 2^-32 per pair: over the few hundred states of an iteration, a state skipped
+/// once in tens of thousands of runs — coverage, never a wrong verdict.
 fn image_hash(disk: &SimDisk) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    disk.durable_image().hash(&mut hasher);
-    hasher.finish()
+    let mut crc = 0u32;
+    let mut total_bytes = 0u64;
+    disk.visit_durable_image(&mut |path, content| {
+        crc = crc32c::crc32c_append(crc, path.as_os_str().as_encoded_bytes());
+        crc = crc32c::crc32c_append(crc, &(content.len() as u64).to_le_bytes());
+        crc = crc32c::crc32c_append(crc, content);
+        total_bytes += content.len() as u64;
+    });
+    (total_bytes << 32) ^ u64::from(crc)
 }
 
 /// The crashes to try at one point, most telling first, at most [`CHOICES_PER_POINT_MAX`].

@@ -292,6 +292,13 @@ impl SimDisk {
         self.state.lock().durable_image()
     }
 
+    /// Calls `visit` with every file of the durable namespace and its durable content, in path
+    /// order, without copying them: what [`SimDisk::durable_image`] returns, for a harness that
+    /// only hashes it. `visit` runs with the disk locked and must not call back into it.
+    pub fn visit_durable_image(&self, visit: &mut dyn FnMut(&Path, &[u8])) {
+        self.state.lock().visit_durable_image(visit);
+    }
+
     /// Flips bit `bit_index % 8` of the byte at `offset_bytes` of the file at `path`, in every
     /// copy (media corruption: neither a flush nor a crash repairs it). Fails with `ENOENT` or,
     /// past the end of the file, `EINVAL`.

@@ -573,6 +573,13 @@ impl State {
             .collect()
     }
 
+    /// Calls `visit` with every file in the durable namespace and its durable content.
+    pub(super) fn visit_durable_image(&self, visit: &mut dyn FnMut(&Path, &[u8])) {
+        for (path, file) in self.namespace.durable_files() {
+            visit(path, &self.inodes[file].durable);
+        }
+    }
+
     /// Flips one stored bit (media corruption) of the file at `path`.
     pub(super) fn flip_bit(&mut self, path: &Path, offset_bytes: u64, bit_index: u8) -> Result<()> {
         let Some(file) = self.namespace.file(path) else {
