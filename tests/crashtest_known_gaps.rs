@@ -9,7 +9,7 @@ fn sim_seed(seed: u64) -> crashtest::ModeReport {
     crashtest::run(Mode::Sim, &Config { seed, iterations: Some(1), ..Config::default() })
 }
 
-/// Seed 474: a write of a B+tree overflow page (page 4 of the data file) is misdirected to
+/// Seed 474 (and 2099, the same gap): a write of a B+tree overflow page (page 4 of the data file) is misdirected to
 /// another offset. The page's old image stays where the write should have gone: an earlier
 /// value's overflow page, with a valid checksum and the right page id. The checkpoint makes the
 /// tree point at it, and after recovery the key's value has the right first 4048 bytes and a
