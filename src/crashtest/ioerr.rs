@@ -17,6 +17,7 @@
 
 use disk::SimDisk;
 use disk::sim::{Fault, FaultTarget, Trigger};
+use rustix::io::Errno;
 
 use super::Budget;
 use super::oracle::Oracle;
@@ -64,7 +65,7 @@ pub(crate) fn iteration(seed: u64, budget: &Budget, report: &mut ModeReport) {
 
 fn one(seed: u64, index: u64, variant: Variant, report: &mut ModeReport) {
     let disk = SimDisk::with_seed(seed.wrapping_add(index));
-    let errno = if index % 3 == 2 { libc_enospc() } else { libc_eio() };
+    let errno = if index % 3 == 2 { Errno::NOSPC } else { Errno::IO }.raw_os_error();
     let trigger = match variant {
         Variant::OnceThenReopen | Variant::OnceThenCrash => Trigger::Once { index },
         Variant::FromThenCrash => Trigger::From { index },
@@ -99,13 +100,4 @@ fn scenario(disk: &SimDisk, seed: u64) -> (Oracle, Option<String>) {
         }
     }
     (oracle, None)
-}
-
-// The errnos, without a dependency on libc for two numbers (Linux's values).
-fn libc_eio() -> i32 {
-    5
-}
-
-fn libc_enospc() -> i32 {
-    28
 }
