@@ -11,7 +11,8 @@ use engine::{Error, KEY_BYTES_MAX, Options, VALUE_BYTES_MAX};
 fn the_largest_key_and_value_round_trip_through_a_reopen() {
     let disk = SimDisk::with_seed(1);
     let key = vec![b'k'; KEY_BYTES_MAX];
-    let value: Vec<u8> = (0..VALUE_BYTES_MAX).map(|index| (index % 251) as u8).collect();
+    let value: Vec<u8> =
+        (0..VALUE_BYTES_MAX).map(|index| u8::try_from(index % 251).unwrap()).collect();
     {
         let db = open_sim(&disk, &small_options()).unwrap();
         db.put(&key, &value).unwrap();
