@@ -560,6 +560,14 @@ impl Inner {
 
     /// Gives the newest version of each written key to the tree.
     fn apply(&self, writes: &[Write], lsn: u64) -> Result<()> {
+        {
+            // Take the misses first, under the shared lock, so that the exclusive hold below
+            // rarely waits for the device.
+            let _shared = self.tree_lock.read();
+            for (key, _) in writes {
+                self.tree.warm(key)?;
+            }
+        }
         let _exclusive = self.tree_lock.write();
         for (key, _) in writes {
             if let Some(version) = self.versions.to_apply(key) {

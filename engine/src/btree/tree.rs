@@ -140,6 +140,13 @@ impl Tree {
         }
     }
 
+    /// Reads the path to `key`'s leaf into the pool: called under the shared tree lock before a
+    /// change, so that the misses a change would take under the exclusive lock happen while
+    /// other readers and warmers run.
+    pub(crate) fn warm(&self, key: &[u8]) -> Result<()> {
+        self.descend(key).map(drop)
+    }
+
     /// The path from the root to the leaf whose range holds `key` (`None`: empty tree).
     fn descend(&self, key: &[u8]) -> Result<Option<Path>> {
         let mut page = PageId(self.root());
