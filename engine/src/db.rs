@@ -228,8 +228,11 @@ impl Db {
 
     /// The value of `key`, as of now.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let snapshot = self.snapshot()?;
-        snapshot.get(key)
+        // One key read once needs no registered snapshot: whatever commit it sees committed
+        // before the read returned (a newer one than `read_ts`, if a collection dropped the
+        // versions in between, is still a linearizable answer).
+        let read_ts = self.inner.visible_ts.load(Ordering::Acquire);
+        self.inner.read_at(key, read_ts)
     }
 
     /// Sets `key` to `value` in a transaction of its own.

@@ -125,19 +125,37 @@ impl Tree {
         }
     }
 
-    /// The value of `key`, if the tree has it.
+    /// The value of `key`, if the tree has it: one descent, each page held only while its
+    /// child is chosen.
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let Some(path) = self.descend(key)? else { return Ok(None) };
-        let leaf_page = path.last().expect("a path ends at a leaf").0;
-        let leaf = self.fix_node(leaf_page)?;
-        match node::search(&*leaf, key) {
-            SearchResult::Found(slot) => {
-                let value = node::value_at(&*leaf, slot);
-                drop(leaf);
-                self.materialise(value).map(Some)
-            }
-            SearchResult::NotFound(_) => Ok(None),
+        let mut page = PageId(self.root());
+        if page.0 == node::NO_PAGE {
+            return Ok(None);
         }
+        for _ in 0..=LEVEL_MAX {
+            let held = self.fix_node(page)?;
+            match node::kind(&*held) {
+                Some(PageKind::Leaf) => {
+                    return match node::search(&*held, key) {
+                        SearchResult::Found(slot) => {
+                            let value = node::value_at(&*held, slot);
+                            drop(held);
+                            self.materialise(value).map(Some)
+                        }
+                        SearchResult::NotFound(_) => Ok(None),
+                    };
+                }
+                Some(PageKind::Branch) => {
+                    let child = node::child_for_key(&*held, key).1;
+                    if !node::is_tree_page(child.0) {
+                        return Err(self.corrupt(page, format!("child {child} is not a page")));
+                    }
+                    page = child;
+                }
+                _ => return Err(self.corrupt(page, "not a leaf or branch on a tree path".into())),
+            }
+        }
+        Err(self.corrupt(page, format!("the tree is deeper than {LEVEL_MAX} levels: a cycle?")))
     }
 
     /// Reads the path to `key`'s leaf into the pool: called under the shared tree lock before a
