@@ -65,7 +65,7 @@ fn transfers_keep_the_total_and_survive_a_reopen() {
     // First, a conflict that does not depend on scheduling: every thread reads the same two
     // accounts, waits for the others to have read them too, then commits a transfer between
     // them. One commit wins; every other one read something that changed and must conflict.
-    let barrier = Arc::new(std::sync::Barrier::new(THREAD_COUNT as usize));
+    let barrier = Arc::new(std::sync::Barrier::new(usize::try_from(THREAD_COUNT).unwrap()));
     let racers: Vec<_> = (0..THREAD_COUNT)
         .map(|_| {
             let db = Arc::clone(&db);
