@@ -637,13 +637,23 @@ impl Inner {
             }
         }
         let _exclusive = self.tree_lock.write();
+        let horizon = self.collection_horizon();
         for (key, _) in writes {
             if let Some(version) = self.versions.to_apply(key) {
                 let old = self.tree.apply(key, version.value.as_deref(), lsn)?;
                 self.versions.mark_applied(key, version.ts, old.map(Arc::from));
+                self.versions.forget_if_unneeded(key, horizon);
             }
         }
         Ok(())
+    }
+
+    /// The oldest timestamp a live reader reads at (or the newest visible one): versions no
+    /// newer than it that the tree holds are needed by nobody.
+    fn collection_horizon(&self) -> Timestamp {
+        let active = self.active.lock();
+        let oldest = active.keys().next().copied();
+        oldest.unwrap_or_else(|| self.visible_ts.load(Ordering::Acquire))
     }
 
     fn after_commit(&self) -> Result<()> {
@@ -657,9 +667,7 @@ impl Inner {
             due
         };
         if collect {
-            let oldest = self.active.lock().keys().next().copied();
-            let horizon = oldest.unwrap_or_else(|| self.visible_ts.load(Ordering::Acquire));
-            self.versions.collect_garbage(horizon);
+            self.versions.collect_garbage(self.collection_horizon());
         }
         let since_checkpoint = self.wal.lsn_next().0.saturating_sub(self.checkpoint.lock().wal_lsn);
         if since_checkpoint >= self.options.checkpoint_wal_bytes {
