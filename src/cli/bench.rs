@@ -16,11 +16,14 @@ use crate::bench::{fio, measure};
 
 use super::{CliError, Format, output};
 
-/// `directdb bench`: with no subcommand, the default suite (`bench ycsb` with its defaults).
+/// `directdb bench`: with no subcommand, the default suite: `bench ycsb`, whose flags it takes.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct Args {
     #[command(subcommand)]
     command: Option<BenchCommand>,
+    #[command(flatten)]
+    suite: Box<ycsb::YcsbArgs>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -110,7 +113,7 @@ pub(crate) fn run(args: Args, format: Format) -> Result<(), CliError> {
         Some(BenchCommand::Wal(wal_args)) => run_wal(wal_args, format),
         Some(BenchCommand::Pool(pool_args)) => pool::run(pool_args, format),
         Some(BenchCommand::Ycsb(ycsb_args)) => ycsb::run(ycsb_args, format),
-        None => ycsb::run(ycsb::YcsbArgs::defaults(), format),
+        None => ycsb::run(*args.suite, format),
     }
 }
 

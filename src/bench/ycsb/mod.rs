@@ -3,8 +3,8 @@
 //!
 //! For each I/O mode, on a fresh directory `--dir/directdb-ycsb-<mode>`:
 //! 1. **Load**: open the database, insert the records (`driver::load`), checkpoint, close.
-//! 2. **Run**, per workload: drop the kernel's caches (as root), reopen the database (an empty
-//!    pool), run the workload for the operations or seconds asked (`driver::run`), checkpoint
+//! 2. **Run**, per workload: reopen the database (an empty pool), drop the kernel's caches (as
+//!    root), run the workload for the operations or seconds asked (`driver::run`), checkpoint
 //!    (outside the timed window), close. Inserts of D and E carry over to later workloads, as
 //!    they do in a YCSB session that runs workloads one after another on one database.
 //!
@@ -16,8 +16,9 @@
 //!
 //! Modules: `workload` (the mixes), `distribution` (zipfian, scrambled zipfian, uniform, latest),
 //! `driver` (threads, load, run, operations), `usage` (`/proc/self` readings), `report` (what is
-//! reported), `progress` (stderr).
+//! reported), `cache` (the kernel's page cache), `progress` (stderr).
 
+mod cache;
 mod distribution;
 mod driver;
 mod progress;
@@ -52,7 +53,7 @@ pub(crate) const POOL_MB_DEFAULT: u64 = 64;
 pub(crate) const VALUE_BYTES_DEFAULT: usize = 1000;
 /// Seconds of each run phase of the default suite: 3 modes x 4 workloads x 12 s, with the
 /// loads, stays under 5 minutes on a 2-vCPU machine.
-pub(crate) const SECONDS_DEFAULT: f64 = 12.0;
+pub(crate) const SECONDS_DEFAULT: f64 = 10.0;
 /// Client threads: enough for group commit to share flushes and for misses to overlap on a
 /// 2-core machine.
 pub(crate) const THREAD_COUNT_DEFAULT: usize = 8;
@@ -208,7 +209,7 @@ pub(crate) fn run(options: &YcsbOptions, progress: Progress) -> Result<YcsbRepor
                    them with that in mind"
                 .into(),
         },
-        cache_policy: cache_policy(),
+        cache_policy: cache::policy(),
         sources: report::sources(),
         comparisons: Comparison::of(&modes),
         modes,
@@ -260,9 +261,17 @@ fn run_mode(
     Ok(ModeReport { io_mode: io_mode.name().into(), file, load, runs })
 }
 
-fn open(options: &YcsbOptions, io_mode: IoMode, directory: &Path) -> Result<Db, String> {
-    Db::open(directory, options.engine_options(io_mode))
-        .map_err(|error| format!("opening {}: {error}", directory.display()))
+/// Opens the database; returns it and the seconds the open took (recovery and the free-space
+/// rebuild included).
+fn open_timed(
+    options: &YcsbOptions,
+    io_mode: IoMode,
+    directory: &Path,
+) -> Result<(Db, f64), String> {
+    let started = Instant::now();
+    let db = Db::open(directory, options.engine_options(io_mode))
+        .map_err(|error| format!("opening {}: {error}", directory.display()))?;
+    Ok((db, started.elapsed().as_secs_f64()))
 }
 
 fn load_phase(
@@ -271,8 +280,8 @@ fn load_phase(
     directory: &Path,
     progress: Progress,
 ) -> Result<PhaseReport, String> {
-    let caches_before = drop_kernel_caches();
-    let db = open(options, io_mode, directory)?;
+    let caches_before = cache::drop_kernel_caches();
+    let (db, open_seconds) = open_timed(options, io_mode, directory)?;
     progress.step(&format!("{}: load of {} records", io_mode.name(), options.record_count));
     let settings = LoadSettings {
         record_count: options.record_count,
@@ -296,6 +305,7 @@ fn load_phase(
         thread_count: options.thread_count,
         latency_of: format!("one transaction of {} inserts", options.load_batch_records),
         caches_before,
+        resident_bytes_at_start: None,
         usage: usage_after.since(&usage_before),
         stats_before: &stats_before,
         stats_after: &stats_after,
@@ -303,6 +313,7 @@ fn load_phase(
     let mut report = PhaseReport::new(context, &run);
     (report.checkpoint_seconds, report.checkpoint_pages_written) =
         (checkpoint_seconds, checkpoint_pages_written);
+    report.open_seconds = open_seconds;
     Ok(report)
 }
 
@@ -315,8 +326,10 @@ fn run_phase(
     sequence: &InsertSequence,
     progress: Progress,
 ) -> Result<PhaseReport, String> {
-    let caches_before = drop_kernel_caches();
-    let db = open(options, io_mode, directory)?;
+    let (db, open_seconds) = open_timed(options, io_mode, directory)?;
+    // After the open: it reads every page of the tree (to rebuild the free space), which
+    // would otherwise start buffered and mmap runs with the whole file in the page cache.
+    let caches_before = cache::drop_kernel_caches();
     let distribution = options.distribution_of(workload);
     let settings = RunSettings {
         mix: workload.mix(),
@@ -330,6 +343,7 @@ fn run_phase(
         stop: options.stop,
         seed: SEED ^ workload_index as u64,
     };
+    let resident_bytes_at_start = cache::resident_bytes(&directory.join(DATA_FILE_NAME));
     progress.step(&format!("{}: workload {}", io_mode.name(), workload.name()));
     let (usage_before, stats_before) = (Usage::now()?, db.stats());
     let run = {
@@ -351,12 +365,14 @@ fn run_phase(
         thread_count: options.thread_count,
         latency_of: "one operation".into(),
         caches_before,
+        resident_bytes_at_start,
         usage: usage_after.since(&usage_before),
         stats_before: &stats_before,
         stats_after: &stats_after,
     };
     let mut report = PhaseReport::new(context, &run);
     (report.checkpoint_seconds, report.checkpoint_pages_written) = checkpoint(&db)?;
+    report.open_seconds = open_seconds;
     Ok(report)
 }
 
@@ -388,31 +404,6 @@ fn file_facts(directory: &Path, io_mode: IoMode) -> Result<FileFacts, String> {
         size_bytes_after_load: file.size_bytes().map_err(|error| error.to_string())?,
         path,
     })
-}
-
-/// What is done to the kernel's caches before each phase.
-fn cache_policy() -> String {
-    if crate::bench::io::is_root() {
-        "before each phase: sync, then echo 3 > /proc/sys/vm/drop_caches (root)".into()
-    } else {
-        "not dropped before the phases: not root, so /proc/sys/vm/drop_caches cannot be written"
-            .into()
-    }
-}
-
-/// Drops the kernel's clean caches (page cache, dentries, inodes) so buffered and mmap runs
-/// start cold like the direct run's empty pool; says what was done. Not being root, or a
-/// `/proc/sys` that refuses the write (a container), skips the drop with the reason rather
-/// than failing the benchmark.
-fn drop_kernel_caches() -> String {
-    if !crate::bench::io::is_root() {
-        return "not dropped: not root".into();
-    }
-    rustix::fs::sync();
-    match std::fs::write("/proc/sys/vm/drop_caches", "3") {
-        Ok(()) => "dropped".into(),
-        Err(error) => format!("not dropped: writing /proc/sys/vm/drop_caches: {error}"),
-    }
 }
 
 #[cfg(test)]

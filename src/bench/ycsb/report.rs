@@ -140,8 +140,14 @@ pub(crate) struct PhaseReport {
     /// Reads that found no record (a correct engine never has any).
     pub(crate) not_found: u64,
     pub(crate) records_scanned: u64,
-    /// What was done to the kernel's caches before the phase.
+    /// What was done to the kernel's caches before the phase (after the open).
     pub(crate) caches_before: String,
+    /// Bytes of the data file in the kernel's page cache when the phase started (`fincore`;
+    /// none for the load, whose file is new, or where `fincore` is missing).
+    pub(crate) resident_bytes_at_start: Option<u64>,
+    /// Seconds `Db::open` took before the phase (recovery and the free-space rebuild, which
+    /// reads every page of the tree).
+    pub(crate) open_seconds: f64,
     /// The checkpoint closing the phase: its duration and the pages it wrote, outside the
     /// timed window and the per-operation costs (inside them for the load).
     pub(crate) checkpoint_seconds: f64,
@@ -157,6 +163,7 @@ pub(crate) struct PhaseContext<'a> {
     pub(crate) thread_count: usize,
     pub(crate) latency_of: String,
     pub(crate) caches_before: String,
+    pub(crate) resident_bytes_at_start: Option<u64>,
     pub(crate) usage: Usage,
     pub(crate) stats_before: &'a DbStats,
     pub(crate) stats_after: &'a DbStats,
@@ -198,6 +205,8 @@ impl PhaseReport {
             not_found: run.tally.not_found,
             records_scanned: run.tally.records_scanned,
             caches_before: context.caches_before,
+            resident_bytes_at_start: context.resident_bytes_at_start,
+            open_seconds: 0.0,
             checkpoint_seconds: 0.0,
             checkpoint_pages_written: 0,
         }
@@ -327,6 +336,11 @@ pub(crate) fn sources() -> BTreeMap<&'static str, &'static str> {
         ("pool_pages_read", "buffer pool stats: pages read from the data file (misses, prefetch)"),
         ("pool_pages_written", "buffer pool stats: pages written back"),
         ("wal_bytes_written", "log stats: bytes the log wrote"),
+        (
+            "resident_bytes_at_start",
+            "fincore (mincore): bytes of the data file in the page cache as the phase starts, \
+             after the caches were dropped",
+        ),
         ("cpu_us", "/proc/self/stat utime + stime of every thread, clock-tick resolution"),
         ("major_faults", "/proc/self/stat majflt: page faults that read from the device (mmap)"),
         (

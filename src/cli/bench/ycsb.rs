@@ -4,10 +4,8 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use clap::{Args as _, FromArgMatches as _};
-
 use crate::bench::ycsb::{
-    self, DistributionKind, LOAD_BATCH_RECORDS_DEFAULT, ModeReport, POOL_MB_DEFAULT, PhaseReport,
+    self, DistributionKind, LOAD_BATCH_RECORDS_DEFAULT, POOL_MB_DEFAULT, PhaseReport,
     Progress, RECORD_COUNT_DEFAULT, SECONDS_DEFAULT, Stop, THREAD_COUNT_DEFAULT,
     VALUE_BYTES_DEFAULT, WORKLOADS_DEFAULT, Workload, YcsbOptions, YcsbReport,
 };
@@ -29,7 +27,7 @@ pub(crate) struct YcsbArgs {
     /// Operations of each workload run, over all threads (instead of --seconds).
     #[arg(long, conflicts_with = "seconds")]
     operations: Option<u64>,
-    /// Seconds of each workload run [default: 12].
+    /// Seconds of each workload run [default: 10].
     #[arg(long)]
     seconds: Option<f64>,
     /// Client threads, in the load and in every run.
@@ -64,13 +62,6 @@ pub(crate) struct YcsbArgs {
 }
 
 impl YcsbArgs {
-    /// The arguments of a bare `directdb bench`: every default, from the one definition above.
-    pub(crate) fn defaults() -> YcsbArgs {
-        let command = YcsbArgs::augment_args(clap::Command::new("ycsb"));
-        let matches = command.get_matches_from(["ycsb"]);
-        YcsbArgs::from_arg_matches(&matches).expect("the defaults parse")
-    }
-
     fn options(self) -> Result<YcsbOptions, String> {
         let stop = match (self.operations, self.seconds) {
             (Some(count), _) => Stop::Operations(count),
@@ -105,7 +96,7 @@ pub(super) fn run(args: YcsbArgs, format: Format) -> Result<(), CliError> {
 }
 
 /// The columns of the phase table.
-const COLUMNS: [(&str, usize); 13] = [
+const COLUMNS: [(&str, usize); 14] = [
     ("io", 8),
     ("phase", 5),
     ("ops/s", 9),
@@ -119,6 +110,7 @@ const COLUMNS: [(&str, usize); 13] = [
     ("CPU µs/op", 9),
     ("majflt/op", 9),
     ("hit %", 6),
+    ("cached MiB", 10),
 ];
 
 /// The columns of the comparison table.
@@ -155,6 +147,8 @@ fn phase_cells(row: &PhaseReport) -> Vec<String> {
         format!("{:.1}", per.cpu_us),
         format!("{:.3}", per.major_faults),
         format!("{:.1}", 100.0 * row.pool_hit_ratio),
+        row.resident_bytes_at_start
+            .map_or("-".into(), |bytes| format!("{:.0}", bytes as f64 / f64::from(1 << 20))),
     ]
 }
 
@@ -170,7 +164,7 @@ fn render(report: &YcsbReport) -> String {
         }
     }
     render_comparisons(&mut text, report);
-    render_anomalies(&mut text, &report.modes);
+    render_anomalies(&mut text, report);
     render_notes(&mut text, report);
     text
 }
@@ -249,14 +243,34 @@ fn render_comparisons(text: &mut String, report: &YcsbReport) {
     }
 }
 
-/// Lines for what should not happen or needs a second look: lost records, conflicts.
-fn render_anomalies(text: &mut String, modes: &[ModeReport]) {
-    for row in modes.iter().flat_map(|mode| std::iter::once(&mode.load).chain(&mode.runs)) {
+/// Lines for what should not happen or needs a second look: lost records, runs that started
+/// with more of the file cached than the budget, conflicts.
+fn render_anomalies(text: &mut String, report: &YcsbReport) {
+    let pool_bytes = report.settings.pool_bytes;
+    for row in report.modes.iter().flat_map(|mode| std::iter::once(&mode.load).chain(&mode.runs))
+    {
         if row.not_found > 0 {
             let _ = writeln!(
                 text,
                 "WARNING: {} {}: {} reads found no record (a record was lost)",
                 row.io_mode, row.phase, row.not_found
+            );
+        }
+        if let Some(resident_bytes) = row.resident_bytes_at_start.filter(|&bytes| bytes > pool_bytes)
+        {
+            let _ = writeln!(
+                text,
+                "WARNING: {} {}: started with {} MiB of the data file in the page cache, above the \
+                 {} MiB budget{}",
+                row.io_mode,
+                row.phase,
+                resident_bytes >> 20,
+                pool_bytes >> 20,
+                if row.io_mode == "mmap" {
+                    " (pages the process maps survive drop_caches)"
+                } else {
+                    ""
+                }
             );
         }
         if row.conflict_retries > 0 {
@@ -276,7 +290,7 @@ fn render_notes(text: &mut String, report: &YcsbReport) {
          every thread: data file and log);\npg rd/op, pg wr/op: buffer pool pages read/written \
          per operation; CPU µs/op: utime+stime of every thread;\nmajflt/op: page faults that \
          read the device (mmap); hit %: pool hits/(hits+misses), mmap's in-place reads in \
-         neither;\nload rows: per record, latency per transaction of {} inserts, I/O including \
+         neither;\ncached MiB: the data file's bytes in the page cache as the run starts (fincore);\nload rows: per record, latency per transaction of {} inserts, I/O including \
          the checkpoint that ends the load.",
         report.settings.load_batch_records
     );
@@ -287,9 +301,14 @@ fn render_notes(text: &mut String, report: &YcsbReport) {
 mod tests {
     use super::*;
 
+    /// A bare `directdb bench` parses to the suite's defaults.
     #[test]
     fn bare_bench_runs_the_default_suite() {
-        let args = YcsbArgs::defaults();
+        use clap::Parser as _;
+        let cli = crate::cli::Cli::try_parse_from(["directdb", "bench"]).unwrap();
+        let crate::cli::Command::Bench(bench) = cli.command else { panic!("not bench") };
+        assert!(bench.command.is_none());
+        let args = bench.suite;
         assert_eq!(args.workloads, "a,b,c,f");
         assert_eq!(args.io, "direct,buffered,mmap");
         let options = args.options().unwrap();
