@@ -251,8 +251,8 @@ fn run_mode(
             .map_err(|error| format!("removing the leftover {}: {error}", directory.display()))?;
     }
     let _remove = RemoveOnDrop(directory.clone());
-    let load = load_phase(options, io_mode, &directory, progress)?;
-    let file = file_facts(&directory, io_mode)?;
+    let (load, free_pages) = load_phase(options, io_mode, &directory, progress)?;
+    let file = file_facts(&directory, io_mode, free_pages)?;
     let sequence = InsertSequence::starting_at(options.record_count);
     let mut runs = Vec::new();
     for (index, &workload) in options.workloads.iter().enumerate() {
@@ -279,7 +279,7 @@ fn load_phase(
     io_mode: IoMode,
     directory: &Path,
     progress: Progress,
-) -> Result<PhaseReport, String> {
+) -> Result<(PhaseReport, usize), String> {
     let caches_before = cache::drop_kernel_caches();
     let (db, open_seconds) = open_timed(options, io_mode, directory)?;
     progress.step(&format!("{}: load of {} records", io_mode.name(), options.record_count));
@@ -314,7 +314,7 @@ fn load_phase(
     (report.checkpoint_seconds, report.checkpoint_pages_written) =
         (checkpoint_seconds, checkpoint_pages_written);
     report.open_seconds = open_seconds;
-    Ok(report)
+    Ok((report, stats_after.free_pages))
 }
 
 fn run_phase(
@@ -392,7 +392,7 @@ fn checkpoint(db: &Db) -> Result<(f64, u64), String> {
 }
 
 /// The data file as `io_mode` opens it: its file system, and whether direct I/O fell back.
-fn file_facts(directory: &Path, io_mode: IoMode) -> Result<FileFacts, String> {
+fn file_facts(directory: &Path, io_mode: IoMode, free_pages: usize) -> Result<FileFacts, String> {
     let disk = RealDisk::new(DiskOptions { io_mode, ..DiskOptions::default() });
     let path = directory.join(DATA_FILE_NAME);
     let file = disk.open(&path, OpenOptions::existing()).map_err(|error| error.to_string())?;
@@ -402,6 +402,7 @@ fn file_facts(directory: &Path, io_mode: IoMode) -> Result<FileFacts, String> {
         io_mode_used: info.io_mode.name().into(),
         fallback_reasons: info.fallback_reasons.clone(),
         size_bytes_after_load: file.size_bytes().map_err(|error| error.to_string())?,
+        free_pages_after_load: free_pages,
         path,
     })
 }

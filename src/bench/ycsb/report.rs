@@ -223,6 +223,8 @@ pub(crate) struct FileFacts {
     pub(crate) fallback_reasons: Vec<String>,
     /// The data file's size after the load.
     pub(crate) size_bytes_after_load: u64,
+    /// Pages of it listed free after the load's checkpoint (the rest hold the tree).
+    pub(crate) free_pages_after_load: usize,
 }
 
 /// Everything measured on one I/O mode, on its own fresh directory.

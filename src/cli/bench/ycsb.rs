@@ -202,12 +202,13 @@ fn render_settings(text: &mut String, report: &YcsbReport) {
         let file = &mode.file;
         let _ = writeln!(
             text,
-            "{}: {} ({}, {} I/O), {:.0} MiB after the load",
+            "{}: {} ({}, {} I/O), {:.0} MiB after the load, {} pages of it free",
             mode.io_mode,
             file.path.display(),
             file.file_system,
             file.io_mode_used,
-            file.size_bytes_after_load as f64 / f64::from(1 << 20)
+            file.size_bytes_after_load as f64 / f64::from(1 << 20),
+            file.free_pages_after_load
         );
         for reason in &file.fallback_reasons {
             let _ = writeln!(text, "note: {}: {reason}", mode.io_mode);
