@@ -10,9 +10,11 @@
 use std::path::Path;
 use std::process::Command;
 
-/// What is done to the kernel's caches before each phase.
-pub(crate) fn policy() -> String {
-    if crate::bench::io::is_root() {
+/// What is done to the kernel's caches before each phase, when asked to drop them (`enabled`).
+pub(crate) fn policy(enabled: bool) -> String {
+    if !enabled {
+        "not dropped before the phases: --keep-caches".into()
+    } else if crate::bench::io::is_root() {
         "before each phase (after the open): sync, then echo 3 > /proc/sys/vm/drop_caches \
          (root); pages a process maps (mmap) are not dropped"
             .into()
@@ -23,10 +25,13 @@ pub(crate) fn policy() -> String {
 }
 
 /// Drops the kernel's clean caches (page cache, dentries, inodes) so buffered and mmap runs
-/// start as cold as the direct run's pool; says what was done. Not being root, or a
-/// `/proc/sys` that refuses the write (a container), skips the drop with the reason rather
+/// start as cold as the direct run's pool, when `enabled`; says what was done. Not being root,
+/// or a `/proc/sys` that refuses the write (a container), skips the drop with the reason rather
 /// than failing the benchmark.
-pub(crate) fn drop_kernel_caches() -> String {
+pub(crate) fn drop_kernel_caches(enabled: bool) -> String {
+    if !enabled {
+        return "not dropped: --keep-caches".into();
+    }
     if !crate::bench::io::is_root() {
         return "not dropped: not root".into();
     }

@@ -59,6 +59,10 @@ pub(crate) struct YcsbArgs {
     /// Records per transaction in the load phase.
     #[arg(long, default_value_t = LOAD_BATCH_RECORDS_DEFAULT)]
     load_batch: u64,
+    /// Do not drop the kernel's caches before each phase (by default they are dropped, as
+    /// root, so buffered and mmap runs start cold; the drop is system-wide).
+    #[arg(long)]
+    keep_caches: bool,
 }
 
 impl YcsbArgs {
@@ -84,6 +88,7 @@ impl YcsbArgs {
             page_bytes: self.page_size,
             io_modes: crate::bench::pool::parse_io_modes(&self.io)?,
             load_batch_records: self.load_batch,
+            drop_caches: !self.keep_caches,
         })
     }
 }
