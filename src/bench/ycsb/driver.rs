@@ -11,9 +11,11 @@
 //!
 //! **Run** draws each operation from the workload's mix and its key number from the chooser,
 //! below the inserts acknowledged so far ([`InsertSequence`]). A scan of n records asks
-//! `Snapshot::range` for a key range expected to hold 2n records (hashed keys are uniform over
-//! 0..2^63), and asks again past its end in the rare case it held fewer: `range` returns its
-//! whole range at once, so an unbounded range would read the rest of the table.
+//! `Snapshot::range` for a key range expected to hold n + 2 sqrt(n) + 2 records (hashed keys
+//! are uniform over 0..2^63, so the count in a range is about Poisson: two standard deviations
+//! over), and asks again past its end, over a doubled span, in the rare case it held fewer:
+//! `range` returns its whole range at once, so an unbounded range would read the rest of the
+//! table, and a generous one reads leaves for nothing.
 
 use std::collections::BTreeSet;
 use std::ops::Bound;
@@ -38,8 +40,11 @@ pub(crate) const KEY_DIGITS: usize = 19;
 /// Times a read-modify-write is retried after `Error::Conflict` before the run fails (a
 /// transaction that loses that often means the engine is stuck, not busy).
 pub(crate) const CONFLICT_RETRIES_MAX: u32 = 1000;
-/// A scan asks for a key range expected to hold this many times the records it wants.
-const SCAN_SPAN_FACTOR: u64 = 2;
+/// A scan asks for a key range expected to hold the records it wants plus this many standard
+/// deviations of the count of keys in a range (about sqrt(n))...
+const SCAN_SPAN_DEVIATIONS: f64 = 2.0;
+/// ...plus this many records, so a scan of one record usually needs one range.
+const SCAN_SPAN_SLACK_RECORDS: f64 = 2.0;
 /// How often the progress bar moves while threads run.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 /// The largest hashed key number (`fnv_hash64` is at most this).
@@ -336,6 +341,17 @@ pub(crate) fn load(
     run_workers(settings.thread_count, &budget, setup, work, tick)
 }
 
+/// Records a scan's first range is sized for: `length` plus [`SCAN_SPAN_DEVIATIONS`] standard
+/// deviations plus [`SCAN_SPAN_SLACK_RECORDS`]. Sizing it tight matters because `range` reads
+/// its whole range, wanted or not: 100 records ask for 122, 1 record for 5.
+fn scan_span_records(length: u64) -> u64 {
+    let length_f = length as f64;
+    let span = length_f + SCAN_SPAN_DEVIATIONS * length_f.sqrt() + SCAN_SPAN_SLACK_RECORDS;
+    #[expect(clippy::cast_possible_truncation, reason = "at most a few times SCAN_LENGTH_MAX")]
+    let span = span.ceil() as u64;
+    span
+}
+
 /// How a run phase runs.
 #[derive(Clone, Debug)]
 pub(crate) struct RunSettings {
@@ -458,7 +474,7 @@ impl Worker<'_> {
             self.db.snapshot().map_err(|error| format!("scan from {start_key}: {error}"))?;
         // Hashed keys are uniform over 0..=2^63: `limit` records are about 2^63 / limit apart.
         let gap = (HASH_MAX / self.sequence.limit().max(1)).max(1);
-        let mut span = length.saturating_mul(gap).saturating_mul(SCAN_SPAN_FACTOR);
+        let mut span = scan_span_records(length).saturating_mul(gap);
         let mut low = fnv_hash64(key_number);
         let mut found = 0u64;
         loop {
@@ -528,6 +544,13 @@ mod tests {
         by_hash.sort_by_key(|&number| fnv_hash64(number));
         assert_eq!(by_key, by_hash);
         assert_eq!(key_at_hash(HASH_MAX).len(), KEY_PREFIX.len() + KEY_DIGITS);
+    }
+
+    #[test]
+    fn scan_spans_are_sized_a_little_over_the_length() {
+        assert_eq!(scan_span_records(1), 5);
+        assert_eq!(scan_span_records(100), 122);
+        assert!((1..=100).all(|length| scan_span_records(length) > length));
     }
 
     #[test]
