@@ -188,6 +188,10 @@ impl Db {
             FreeSpace::new(first_page, header.page_count, []),
         );
         rebuild_free_space(&tree, first_page, header.page_count)?;
+        // The walk touched every page of the tree; that is not a working set. Buffered and
+        // mapped files would otherwise keep all of it cached (a mapping's pages even survive
+        // `drop_caches`), so let the kernel drop it. Advisory: a failure changes nothing.
+        let _ = data.drop_cached_pages();
         let wal_directory = path.join(WAL_DIRECTORY_NAME);
         let wal_options = WalOptions {
             segment_bytes: options.wal_segment_bytes,
