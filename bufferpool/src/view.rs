@@ -73,9 +73,31 @@ impl<'frame> PageView<'frame> {
         inside
     }
 
+    /// The `length_bytes` (1 to 8) bytes at body offset `offset` as a little-endian integer,
+    /// if they lie inside the body and within one word: one load and a shift (the common case
+    /// of the accessors below).
+    #[inline]
+    fn within_word(&self, offset: usize, length_bytes: usize) -> Option<u64> {
+        let byte_index = PAGE_HEADER_BYTES.checked_add(offset)?;
+        let in_word = byte_index % WORD_BYTES;
+        if in_word + length_bytes > WORD_BYTES || offset + length_bytes > self.body_bytes() {
+            return None;
+        }
+        let word = self.words[byte_index / WORD_BYTES].load(Ordering::Relaxed);
+        let shifted = word >> (in_word * 8);
+        Some(if length_bytes == WORD_BYTES {
+            shifted
+        } else {
+            shifted & ((1 << (length_bytes * 8)) - 1)
+        })
+    }
+
     /// The byte at `offset` (0 beyond the body).
     #[inline]
     pub fn u8_at(&self, offset: usize) -> u8 {
+        if let Some(value) = self.within_word(offset, 1) {
+            return value.to_le_bytes()[0];
+        }
         let mut bytes = [0; 1];
         self.read_into(offset, &mut bytes);
         bytes[0]
@@ -84,6 +106,9 @@ impl<'frame> PageView<'frame> {
     /// The little-endian u16 at `offset` (0 beyond the body).
     #[inline]
     pub fn u16_at(&self, offset: usize) -> u16 {
+        if let Some(value) = self.within_word(offset, 2) {
+            return u16::try_from(value).unwrap_or_default();
+        }
         let mut bytes = [0; 2];
         self.read_into(offset, &mut bytes);
         u16::from_le_bytes(bytes)
@@ -92,6 +117,9 @@ impl<'frame> PageView<'frame> {
     /// The little-endian u32 at `offset` (0 beyond the body).
     #[inline]
     pub fn u32_at(&self, offset: usize) -> u32 {
+        if let Some(value) = self.within_word(offset, 4) {
+            return u32::try_from(value).unwrap_or_default();
+        }
         let mut bytes = [0; 4];
         self.read_into(offset, &mut bytes);
         u32::from_le_bytes(bytes)

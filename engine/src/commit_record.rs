@@ -272,6 +272,16 @@ mod tests {
         }
 
         #[test]
+        fn the_fuzz_entry_point_holds_on_arbitrary_and_encoded_records(
+            garbage in proptest::collection::vec((1u8..3, proptest::collection::vec(any::<u8>(), 0..80)), 0..6),
+            commit_ts in any::<u64>(),
+        ) {
+            crate::fuzzing::commit_records(&garbage);
+            let encoded = encode(commit_ts, &[(b"k".to_vec(), Some(vec![1; 10])), (b"z".to_vec(), None)]);
+            crate::fuzzing::commit_records(&[(TAG_COMMIT, encoded[0].clone())]);
+        }
+
+        #[test]
         fn writes_round_trip(
             writes in proptest::collection::btree_map(
                 proptest::collection::vec(any::<u8>(), 1..40),

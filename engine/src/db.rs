@@ -20,7 +20,7 @@ use disk::{AlignedBuf, Disk, DiskOptions, File, LockGuard, OpenOptions, RealDisk
 use parking_lot::{Mutex, RwLock};
 use wal::{Lsn, Wal, WalOptions, WalStats};
 
-use crate::btree::tree::Tree;
+use crate::btree::tree::{ScanChunk, Tree};
 use crate::commit_record::{self, Decoder, TAG_COMMIT, TAG_PART, Write};
 use crate::error::{Error, Result};
 use crate::free_space::FreeSpace;
@@ -193,6 +193,10 @@ impl Db {
             FreeSpace::new(first_page, header.page_count, []),
         );
         rebuild_free_space(&tree, first_page, header.page_count)?;
+        // The walk touched every page of the tree; that is not a working set. Buffered and
+        // mapped files would otherwise keep all of it cached (a mapping's pages even survive
+        // `drop_caches`), so let the kernel drop it. Advisory: a failure changes nothing.
+        let _ = data.drop_cached_pages();
         let wal_directory = path.join(WAL_DIRECTORY_NAME);
         let wal_options = WalOptions {
             segment_bytes: options.wal_segment_bytes,
@@ -233,8 +237,11 @@ impl Db {
 
     /// The value of `key`, as of now.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let snapshot = self.snapshot()?;
-        snapshot.get(key)
+        // One key read once needs no registered snapshot: whatever commit it sees committed
+        // before the read returned (a newer one than `read_ts`, if a collection dropped the
+        // versions in between, is still a linearizable answer).
+        let read_ts = self.inner.visible_ts.load(Ordering::Acquire);
+        self.inner.read_at(key, read_ts)
     }
 
     /// Sets `key` to `value` in a transaction of its own.
@@ -351,19 +358,12 @@ impl Transaction<'_> {
     }
 
     /// The entries with keys in `range`, in order (the iterator is double-ended): the database
-    /// as of the transaction's start, with its own writes over it.
-    pub fn range<'k, R: RangeBounds<&'k [u8]>>(&mut self, range: R) -> Result<Range> {
+    /// as of the transaction's start, with its own writes over it. Entries are read a leaf at a
+    /// time as the iterator advances from the front (iterating from the back reads the rest).
+    pub fn range<'k, R: RangeBounds<&'k [u8]>>(&mut self, range: R) -> Result<Range<'_>> {
         let bounds = owned_bounds(&range);
-        let mut entries: BTreeMap<Vec<u8>, Vec<u8>> =
-            self.db.range_at(borrowed(&bounds), self.registration.read_ts)?.into_iter().collect();
-        for (key, value) in self.writes.range::<[u8], _>(borrowed(&bounds)) {
-            match value {
-                Some(value) => entries.insert(key.clone(), value.clone()),
-                None => entries.remove(key),
-            };
-        }
-        self.read_ranges.push(bounds);
-        Ok(Range { entries: entries.into_iter().collect::<Vec<_>>().into_iter() })
+        self.read_ranges.push(bounds.clone());
+        Ok(Range::new(self.db, self.registration.read_ts, bounds, Some(&self.writes)))
     }
 
     /// Commits: all of the transaction's writes or none, serializable, durable on return with
@@ -388,30 +388,106 @@ impl Snapshot<'_> {
         self.db.read_at(key, self.registration.read_ts)
     }
 
-    /// The entries with keys in `range` as of the snapshot, in order (double-ended).
-    pub fn range<'k, R: RangeBounds<&'k [u8]>>(&self, range: R) -> Result<Range> {
-        let bounds = owned_bounds(&range);
-        let entries = self.db.range_at(borrowed(&bounds), self.registration.read_ts)?;
-        Ok(Range { entries: entries.into_iter() })
+    /// The entries with keys in `range` as of the snapshot, in order (double-ended), read a
+    /// leaf at a time as the iterator advances from the front.
+    pub fn range<'k, R: RangeBounds<&'k [u8]>>(&self, range: R) -> Result<Range<'_>> {
+        Ok(Range::new(self.db, self.registration.read_ts, owned_bounds(&range), None))
     }
 }
 
-/// The entries of a range, in key order; iterate from either end.
+/// The entries of a range, in key order; iterate from either end. The front reads one leaf
+/// of the tree at a time (prefetching the next leaves); the first step from the back reads
+/// whatever the front has not.
 #[derive(Debug)]
-pub struct Range {
-    entries: std::vec::IntoIter<(Vec<u8>, Vec<u8>)>,
+pub struct Range<'a> {
+    db: &'a Inner,
+    read_ts: Timestamp,
+    /// A transaction's own writes, laid over what it reads.
+    writes: Option<&'a BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
+    /// Where the next chunk starts (`None`: everything is loaded).
+    next_start: Option<Bound<Vec<u8>>>,
+    end: Bound<Vec<u8>>,
+    loaded: std::collections::VecDeque<(Vec<u8>, Vec<u8>)>,
+    failed: bool,
 }
 
-impl Iterator for Range {
+impl<'a> Range<'a> {
+    fn new(
+        db: &'a Inner,
+        read_ts: Timestamp,
+        bounds: KeyRange,
+        writes: Option<&'a BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
+    ) -> Self {
+        let (start, end) = bounds;
+        Self {
+            db,
+            read_ts,
+            writes,
+            next_start: Some(start),
+            end,
+            loaded: Default::default(),
+            failed: false,
+        }
+    }
+
+    /// Loads the next leaf's worth of entries; `Ok(false)` once everything is loaded.
+    fn load_chunk(&mut self) -> Result<bool> {
+        let Some(start) = self.next_start.take() else { return Ok(false) };
+        let chunk =
+            self.db.range_chunk(borrowed_bound(&start), borrowed_bound(&self.end), self.read_ts)?;
+        let mut entries: BTreeMap<Vec<u8>, Vec<u8>> = chunk.entries.into_iter().collect();
+        if let Some(writes) = self.writes {
+            // The chunk covers keys from `start` up to (not including) its next start.
+            let chunk_end = chunk
+                .next_start
+                .as_ref()
+                .map_or(borrowed_bound(&self.end), |next| Bound::Excluded(next.as_slice()));
+            for (key, value) in writes.range::<[u8], _>((borrowed_bound(&start), chunk_end)) {
+                match value {
+                    Some(value) => entries.insert(key.clone(), value.clone()),
+                    None => entries.remove(key),
+                };
+            }
+        }
+        self.loaded.extend(entries);
+        self.next_start = chunk.next_start.map(Bound::Included);
+        Ok(true)
+    }
+
+    fn fail(&mut self, error: Error) -> Option<Result<(Vec<u8>, Vec<u8>)>> {
+        self.failed = true;
+        self.loaded.clear();
+        Some(Err(error))
+    }
+}
+
+impl Iterator for Range<'_> {
     type Item = Result<(Vec<u8>, Vec<u8>)>;
     fn next(&mut self) -> Option<Self::Item> {
-        self.entries.next().map(Ok)
+        while !self.failed {
+            if let Some(entry) = self.loaded.pop_front() {
+                return Some(Ok(entry));
+            }
+            match self.load_chunk() {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(error) => return self.fail(error),
+            }
+        }
+        None
     }
 }
 
-impl DoubleEndedIterator for Range {
+impl DoubleEndedIterator for Range<'_> {
     fn next_back(&mut self) -> Option<Self::Item> {
-        self.entries.next_back().map(Ok)
+        while !self.failed {
+            match self.load_chunk() {
+                Ok(true) => {}
+                Ok(false) => return self.loaded.pop_back().map(Ok),
+                Err(error) => return self.fail(error),
+            }
+        }
+        None
     }
 }
 
@@ -471,27 +547,23 @@ impl Inner {
         }
     }
 
-    /// The entries in `bounds` as of `read_ts`: the tree's, then the version store's over them
-    /// (read after the tree, as for single keys).
-    fn range_at(
+    /// The entries of one leaf's key interval within (`start`, `end`) as of `read_ts` — the
+    /// tree's, then the version store's over them (read after the tree, as for single keys) —
+    /// and where the next interval starts.
+    fn range_chunk(
         &self,
-        bounds: (Bound<&[u8]>, Bound<&[u8]>),
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
         read_ts: Timestamp,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let mut entries: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-        let (mut start, end) = (bounds.0.map(<[u8]>::to_vec), bounds.1);
-        loop {
-            let chunk = {
-                let _shared = self.tree_lock.read();
-                self.tree.scan_leaf(borrowed_bound(&start), end)?
-            };
-            entries.extend(chunk.entries);
-            match chunk.next_start {
-                Some(next) => start = Bound::Included(next),
-                None => break,
-            }
-        }
-        for (key, lookup) in self.versions.read_range(bounds, read_ts) {
+    ) -> Result<ScanChunk> {
+        let chunk = {
+            let _shared = self.tree_lock.read();
+            self.tree.scan_leaf(start, end)?
+        };
+        let mut entries: BTreeMap<Vec<u8>, Vec<u8>> = chunk.entries.into_iter().collect();
+        let chunk_end =
+            chunk.next_start.as_ref().map_or(end, |next| Bound::Excluded(next.as_slice()));
+        for (key, lookup) in self.versions.read_range((start, chunk_end), read_ts) {
             match lookup {
                 Lookup::Found(Some(value)) => {
                     entries.insert(key, value.to_vec());
@@ -502,7 +574,7 @@ impl Inner {
                 Lookup::Tree => {}
             }
         }
-        Ok(entries.into_iter().collect())
+        Ok(ScanChunk { entries: entries.into_iter().collect(), next_start: chunk.next_start })
     }
 
     fn commit(
@@ -565,14 +637,32 @@ impl Inner {
 
     /// Gives the newest version of each written key to the tree.
     fn apply(&self, writes: &[Write], lsn: u64) -> Result<()> {
+        {
+            // Take the misses first, under the shared lock, so that the exclusive hold below
+            // rarely waits for the device.
+            let _shared = self.tree_lock.read();
+            for (key, _) in writes {
+                self.tree.warm(key)?;
+            }
+        }
         let _exclusive = self.tree_lock.write();
+        let horizon = self.collection_horizon();
         for (key, _) in writes {
             if let Some(version) = self.versions.to_apply(key) {
                 let old = self.tree.apply(key, version.value.as_deref(), lsn)?;
                 self.versions.mark_applied(key, version.ts, old.map(Arc::from));
+                self.versions.forget_if_unneeded(key, horizon);
             }
         }
         Ok(())
+    }
+
+    /// The oldest timestamp a live reader reads at (or the newest visible one): versions no
+    /// newer than it that the tree holds are needed by nobody.
+    fn collection_horizon(&self) -> Timestamp {
+        let active = self.active.lock();
+        let oldest = active.keys().next().copied();
+        oldest.unwrap_or_else(|| self.visible_ts.load(Ordering::Acquire))
     }
 
     fn after_commit(&self) -> Result<()> {
@@ -586,9 +676,7 @@ impl Inner {
             due
         };
         if collect {
-            let oldest = self.active.lock().keys().next().copied();
-            let horizon = oldest.unwrap_or_else(|| self.visible_ts.load(Ordering::Acquire));
-            self.versions.collect_garbage(horizon);
+            self.versions.collect_garbage(self.collection_horizon());
         }
         let since_checkpoint = self.wal.lsn_next().0.saturating_sub(self.checkpoint.lock().wal_lsn);
         if since_checkpoint >= self.options.checkpoint_wal_bytes {
@@ -701,10 +789,6 @@ fn check_key(key: &[u8]) -> Result<()> {
 fn owned_bounds<'k, R: RangeBounds<&'k [u8]>>(range: &R) -> KeyRange {
     let own = |bound: Bound<&&[u8]>| bound.map(|key| key.to_vec());
     (own(range.start_bound()), own(range.end_bound()))
-}
-
-fn borrowed(bounds: &KeyRange) -> (Bound<&[u8]>, Bound<&[u8]>) {
-    (borrowed_bound(&bounds.0), borrowed_bound(&bounds.1))
 }
 
 fn borrowed_bound(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {

@@ -183,3 +183,43 @@ pub fn overflow_chain(page_bytes: usize, pages: &[Vec<u8>], value_bytes: usize, 
         (Ok(_), Err(error)) => panic!("a chain read whole, yet its pages are not listed: {error}"),
     }
 }
+
+/// Treats `bytes` as the two header slots of a data file (split at `split`): choosing the
+/// header must give a header, nothing, or an error — never a panic — and a header it gives
+/// must encode back to the slot it came from.
+pub fn data_header(bytes: &[u8], split: usize) {
+    use crate::header::{self, Header, SLOT_BYTES};
+    let split = split.min(bytes.len());
+    let (first, second) = bytes.split_at(split);
+    if let Ok(Some(chosen)) = header::choose(std::path::Path::new("fuzz"), [first, second]) {
+        let encoded = chosen.encode();
+        let from_first = Header::decode(first).ok() == Some(chosen) && first.len() >= SLOT_BYTES;
+        if from_first {
+            assert_eq!(encoded[..128], first[..128], "a decoded header encodes back to its bytes");
+        }
+    }
+}
+
+/// Feeds `records` (tag, payload) to the commit-record decoder, in order: never a panic, and a
+/// commit it returns re-encodes to records that decode to the same commit.
+pub fn commit_records(records: &[(u8, Vec<u8>)]) {
+    use crate::commit_record::{self, Decoder, TAG_COMMIT, TAG_PART};
+    let mut decoder = Decoder::default();
+    for (tag, payload) in records {
+        match decoder.feed(*tag, payload) {
+            Ok(Some(commit)) => {
+                let payloads = commit_record::encode(commit.commit_ts, &commit.writes);
+                let mut again = Decoder::default();
+                let last = payloads.len() - 1;
+                let mut decoded = None;
+                for (index, payload) in payloads.iter().enumerate() {
+                    let tag = if index == last { TAG_COMMIT } else { TAG_PART };
+                    decoded = again.feed(tag, payload).expect("encoded records decode");
+                }
+                assert_eq!(decoded.as_ref(), Some(&commit), "a commit round-trips");
+            }
+            Ok(None) => {}
+            Err(_) => decoder = Decoder::default(),
+        }
+    }
+}

@@ -271,6 +271,7 @@ mod tests {
         fn decoding_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = Header::decode(&bytes);
             let _ = choose(Path::new("x"), [&bytes, &bytes]);
+            crate::fuzzing::data_header(&bytes, bytes.len() / 2);
         }
     }
 }

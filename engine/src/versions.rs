@@ -174,6 +174,23 @@ impl VersionStore {
         chain.applied_through = ts;
     }
 
+    /// Forgets `key`'s chain if its versions are all in the tree and no older than
+    /// `oldest_active_ts` (the applier calls this right after [`VersionStore::mark_applied`],
+    /// so that without long-lived snapshots the store stays nearly empty and reads go straight
+    /// to the tree).
+    pub(crate) fn forget_if_unneeded(&self, key: &[u8], oldest_active_ts: Timestamp) -> bool {
+        let mut chains = self.chains.write();
+        let unneeded = chains.get(key).is_some_and(|chain| {
+            let chain = chain.lock();
+            let newest = chain.versions.last().map_or(0, |version| version.ts);
+            chain.applied_through == newest && newest <= oldest_active_ts
+        });
+        if unneeded {
+            chains.remove(key);
+        }
+        unneeded
+    }
+
     /// Forgets every chain whose versions are all in the tree and no older than
     /// `oldest_active_ts` (no reader still needs anything but the tree for that key). Returns
     /// how many chains were dropped.

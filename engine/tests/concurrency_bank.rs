@@ -62,6 +62,34 @@ fn transfers_keep_the_total_and_survive_a_reopen() {
     let net: Arc<Vec<AtomicU64>> =
         Arc::new((0..ACCOUNT_COUNT).map(|_| AtomicU64::new(0)).collect());
     let conflicts = Arc::new(AtomicU64::new(0));
+    // First, a conflict that does not depend on scheduling: every thread reads the same two
+    // accounts, waits for the others to have read them too, then commits a transfer between
+    // them. One commit wins; every other one read something that changed and must conflict.
+    let barrier = Arc::new(std::sync::Barrier::new(usize::try_from(THREAD_COUNT).unwrap()));
+    let racers: Vec<_> = (0..THREAD_COUNT)
+        .map(|_| {
+            let db = Arc::clone(&db);
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                let mut transaction = db.begin().unwrap();
+                let from = balance(transaction.get(&account(0)).unwrap());
+                let to = balance(transaction.get(&account(1)).unwrap());
+                barrier.wait();
+                transaction.put(&account(0), &(from - 1).to_le_bytes()).unwrap();
+                transaction.put(&account(1), &(to + 1).to_le_bytes()).unwrap();
+                match transaction.commit() {
+                    Ok(()) => true,
+                    Err(Error::Conflict) => false,
+                    Err(error) => panic!("{error}"),
+                }
+            })
+        })
+        .collect();
+    let winners = racers.into_iter().map(|racer| racer.join().unwrap()).filter(|won| *won).count();
+    assert_eq!(winners, 1, "exactly one of the racing transfers commits");
+    conflicts.fetch_add(THREAD_COUNT - 1, Ordering::Relaxed);
+    net[0].fetch_sub(1, Ordering::Relaxed);
+    net[1].fetch_add(1, Ordering::Relaxed);
     let threads: Vec<_> = (0..THREAD_COUNT)
         .map(|thread| {
             let db = Arc::clone(&db);

@@ -161,3 +161,34 @@ fn a_database_is_send_and_sync() {
     let db = Arc::new(open_sim(&disk, &small_options()).unwrap());
     shared(&db);
 }
+
+/// A range iterator reads the tree a leaf at a time: taking the first few entries of a range
+/// over the whole database touches a few pages, not every leaf; the back end still works.
+#[test]
+fn ranges_read_lazily_from_the_front() {
+    let disk = SimDisk::with_seed(3);
+    let db = open_sim(&disk, &small_options()).unwrap();
+    let mut transaction = db.begin().unwrap();
+    for index in 0..20_000u32 {
+        transaction.put(&key_of(index), &[1; 20]).unwrap();
+    }
+    transaction.commit().unwrap();
+    let snapshot = db.snapshot().unwrap();
+    let before = db.stats().pool;
+    let first: Vec<_> = snapshot.range(..).unwrap().take(5).map(Result::unwrap).collect();
+    let after = db.stats().pool;
+    assert_eq!(first.first().map(|(key, _)| key.clone()), Some(key_of(0)));
+    let fixes = (after.hits + after.misses) - (before.hits + before.misses);
+    assert!(fixes < 40, "five entries took {fixes} page fixes: the range was not lazy");
+    let last = snapshot.range(..).unwrap().next_back().unwrap().unwrap();
+    assert_eq!(last.0, key_of(19_999));
+    let mut transaction = db.begin().unwrap();
+    transaction.delete(&key_of(1)).unwrap();
+    let mine: Vec<_> =
+        transaction.range(..).unwrap().take(2).map(|entry| entry.unwrap().0).collect();
+    assert_eq!(mine, vec![key_of(0), key_of(2)], "a transaction's range sees its own delete");
+}
+
+fn key_of(index: u32) -> Vec<u8> {
+    format!("lazy{index:06}").into_bytes()
+}

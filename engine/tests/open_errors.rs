@@ -92,3 +92,59 @@ fn a_header_damaged_in_both_slots_is_corruption() {
         other => panic!("expected corruption, got {other:?}"),
     }
 }
+
+#[test]
+fn a_truncated_data_file_is_an_error_not_a_panic() {
+    let disk = SimDisk::with_seed(6);
+    {
+        let db = open_sim(&disk, &small_options()).unwrap();
+        for index in 0..500u32 {
+            db.put(format!("key{index:04}").as_bytes(), &[1; 200]).unwrap();
+        }
+        db.checkpoint().unwrap();
+    }
+    let file = disk.open(&data_path(), OpenOptions::default()).unwrap();
+    file.truncate(5 * 4096).unwrap();
+    file.sync_data().unwrap();
+    match open_sim(&disk, &small_options()) {
+        Err(error) => assert!(error.to_string().contains("data.ddb"), "names the file: {error}"),
+        Ok(db) => panic!("a truncated tree opened: {:?}", db.check()),
+    }
+}
+
+#[test]
+fn a_flipped_byte_in_a_tree_page_is_corruption_naming_the_page() {
+    let disk = SimDisk::with_seed(7);
+    {
+        let db = open_sim(&disk, &small_options()).unwrap();
+        for index in 0..500u32 {
+            db.put(format!("key{index:04}").as_bytes(), &[1; 200]).unwrap();
+        }
+        db.checkpoint().unwrap();
+    }
+    disk.flip_bit(&data_path(), 3 * 4096 + 1000, 2).unwrap();
+    let error = match open_sim(&disk, &small_options()) {
+        Err(error) => error,
+        Ok(db) => db.check().expect_err("a flipped tree page must fail the check"),
+    };
+    assert!(error.to_string().contains("page 3"), "names the page: {error}");
+}
+
+#[test]
+fn a_flipped_byte_in_an_acknowledged_log_record_is_corruption_naming_the_lsn() {
+    let disk = SimDisk::with_seed(8);
+    {
+        let db = open_sim(&disk, &small_options()).unwrap();
+        for index in 0..50u32 {
+            db.put(format!("key{index:04}").as_bytes(), &[1; 200]).unwrap();
+        }
+        // No checkpoint: recovery must replay these records.
+    }
+    let segment = Path::new(DIRECTORY).join("wal").join("wal-0000000000000000.seg");
+    // The first records lie just after the segment's 4 KiB header.
+    disk.flip_bit(&segment, 4096 + 100, 0).unwrap();
+    match open_sim(&disk, &small_options()) {
+        Err(error) => assert!(error.to_string().contains("LSN"), "names the LSN: {error}"),
+        Ok(_) => panic!("a damaged acknowledged record was accepted"),
+    }
+}

@@ -488,7 +488,7 @@ fn filled_buffer(length_bytes: usize, alignment: disk::Alignment, seed: usize) -
 }
 
 /// True when this process may write `/proc/sys/vm/drop_caches`.
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 

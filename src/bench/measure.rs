@@ -21,9 +21,9 @@ pub(crate) struct Measurement {
 
 /// Latencies up to 60 s are recorded at 3 significant digits; longer ones are clamped (a
 /// benchmark operation that takes a minute is a failure worth seeing, not a data point).
-const LATENCY_NS_MAX: u64 = 60_000_000_000;
+pub(crate) const LATENCY_NS_MAX: u64 = 60_000_000_000;
 
-fn new_histogram() -> Histogram<u64> {
+pub(crate) fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, LATENCY_NS_MAX, 3).expect("valid histogram bounds")
 }
 
@@ -94,7 +94,7 @@ where
 }
 
 /// The message a thread panicked with, for the error that reports it.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     let message = payload
         .downcast_ref::<&str>()
         .copied()

@@ -8,3 +8,4 @@ pub(crate) mod pool;
 pub(crate) mod scratch;
 pub(crate) mod timed_disk;
 pub(crate) mod wal;
+pub(crate) mod ycsb;

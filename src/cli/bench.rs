@@ -1,7 +1,9 @@
-//! `directdb bench …`: the benchmarks. Today `bench io`, `bench wal` and `bench pool`; the OLTP
-//! suite (the default `bench`) arrives with the engine.
+//! `directdb bench …`: the benchmarks. A bare `bench` is the default OLTP suite (YCSB A, B, C
+//! and F on direct, buffered and mmap I/O, `bench ycsb` with its defaults); `bench ycsb` has
+//! every knob; `bench io`, `bench wal` and `bench pool` measure the layers below the engine.
 
 mod pool;
+mod ycsb;
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -14,15 +16,22 @@ use crate::bench::{fio, measure};
 
 use super::{CliError, Format, output};
 
-/// `directdb bench`.
+/// `directdb bench`: with no subcommand, the default suite: `bench ycsb`, whose flags it takes.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct Args {
     #[command(subcommand)]
     command: Option<BenchCommand>,
+    #[command(flatten)]
+    suite: Box<ycsb::YcsbArgs>,
 }
 
 #[derive(Debug, clap::Subcommand)]
 enum BenchCommand {
+    /// YCSB core workloads (a-f) on the Db API: a load phase, then each workload, on each I/O
+    /// mode in turn, with throughput, latency percentiles, device bytes, CPU time and pool hit
+    /// ratio per operation, and the modes' throughput side by side.
+    Ycsb(ycsb::YcsbArgs),
     /// The raw device table: 4 KiB random reads at QD1 and QD32, random writes, sequential
     /// 1 MiB, and write + durable flush latency, per backend, with fio as the reference.
     Io(IoArgs),
@@ -100,19 +109,18 @@ const REFERENCE_ROUND_COUNT: usize = 3;
 /// Runs the chosen benchmark.
 pub(crate) fn run(args: Args, format: Format) -> Result<(), CliError> {
     match args.command {
-        Some(BenchCommand::Io(io_args)) => Ok(run_io(io_args, format == Format::Json)?),
+        Some(BenchCommand::Io(io_args)) => run_io(io_args, &format),
         Some(BenchCommand::Wal(wal_args)) => run_wal(wal_args, format),
         Some(BenchCommand::Pool(pool_args)) => pool::run(pool_args, format),
-        None => Err(CliError::Bench("the default OLTP suite (YCSB on direct, buffered and mmap I/O) needs the \
-                     engine, which is not built yet; `directdb bench io` measures the device \
-                     layer today"
-            .into())),
+        Some(BenchCommand::Ycsb(ycsb_args)) => ycsb::run(ycsb_args, format),
+        None => ycsb::run(*args.suite, format),
     }
 }
 
-fn run_io(args: IoArgs, json: bool) -> Result<(), String> {
+fn run_io(args: IoArgs, format: &Format) -> Result<(), CliError> {
+    let json = !format.is_human();
     if !(args.size_gb > 0.0 && args.seconds > 0.0 && args.queue_depth > 0) {
-        return Err("--size-gb, --seconds and --queue-depth must be positive".into());
+        return Err(CliError::Bench("--size-gb, --seconds and --queue-depth must be positive".into()));
     }
     let options = IoBenchOptions {
         directory: args.dir.clone(),
@@ -150,11 +158,17 @@ fn run_io(args: IoArgs, json: bool) -> Result<(), String> {
     if !args.keep_file {
         let _ = std::fs::remove_file(io::file_path(&options.directory));
     }
-    if json {
-        print_json(&report, &references)
-    } else {
-        print_footer(&report);
-        Ok(())
+    let value = serde_json::json!({ "io": report, "fio_reference": references });
+    match format {
+        Format::Json => output::emit(Format::Json, &value, |_| String::new()),
+        Format::Human => {
+            print_footer(&report);
+            Ok(())
+        }
+        Format::HumanAndJsonFile(path) => {
+            print_footer(&report);
+            output::write_json_file(path, &value)
+        }
     }
 }
 
@@ -248,13 +262,6 @@ fn print_footer(report: &IoReport) {
     }
 }
 
-fn print_json(report: &IoReport, references: &[Reference]) -> Result<(), String> {
-    let value = serde_json::json!({ "io": report, "fio_reference": references });
-    let text = serde_json::to_string_pretty(&value).map_err(|error| error.to_string())?;
-    println!("{text}");
-    Ok(())
-}
-
 /// Runs `bench wal`: progress on stderr (table format only), then the report on stdout.
 fn run_wal(args: WalArgs, format: Format) -> Result<(), CliError> {
     let options = WalBenchOptions {
@@ -265,7 +272,7 @@ fn run_wal(args: WalArgs, format: Format) -> Result<(), CliError> {
         flush_choice: args.flush_method,
     };
     let report = wal::run(&options, |step| {
-        if format == Format::Human {
+        if format.is_human() {
             // Progress is a courtesy on stderr: a closed stderr must not stop the benchmark.
             let _ = writeln!(std::io::stderr(), "running {step}");
         }

@@ -8,6 +8,8 @@ mod error;
 mod output;
 mod table;
 
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
 
 pub(crate) use error::CliError;
@@ -18,9 +20,10 @@ pub(crate) use output::Format;
 #[derive(Debug, Parser)]
 #[command(name = "directdb", version)]
 pub(crate) struct Cli {
-    /// Print one JSON object on stdout instead of a table (every command has it).
-    #[arg(long, global = true)]
-    json: bool,
+    /// Print one JSON object on stdout instead of a table (every command has it);
+    /// `--json=FILE` prints the table and writes the JSON object to FILE.
+    #[arg(long, global = true, value_name = "FILE", num_args = 0..=1, require_equals = true)]
+    json: Option<Option<PathBuf>>,
 
     #[command(subcommand)]
     command: Command,
@@ -29,7 +32,11 @@ pub(crate) struct Cli {
 impl Cli {
     /// Runs the chosen subcommand.
     pub(crate) fn run(self) -> Result<(), CliError> {
-        let format = if self.json { Format::Json } else { Format::Human };
+        let format = match self.json {
+            None => Format::Human,
+            Some(None) => Format::Json,
+            Some(Some(path)) => Format::HumanAndJsonFile(path),
+        };
         self.command.run(format)
     }
 }
@@ -60,8 +67,10 @@ commands! {
     /// Report the file system, block device, write cache, FUA, DIO alignment, io_uring support
     /// and the WAL flush method directdb would choose for PATH.
     Probe => probe,
-    /// Benchmarks: `bench io`, the raw device table per backend with fio as the reference;
-    /// `bench wal`, the log's durable commits; `bench pool`, the buffer pool's hit and miss paths.
+    /// Benchmarks: bare `bench`, the default suite (YCSB A, B, C, F on direct, buffered and
+    /// mmap I/O); `bench ycsb`, every workload and knob; `bench io`, the raw device table per
+    /// backend with fio as the reference; `bench wal`, the log's durable commits; `bench pool`,
+    /// the buffer pool's hit and miss paths.
     Bench => bench,
     /// Check a database directory: every page checksum, B+tree order and structure, free-space
     /// accounting; exits non-zero and names the page on any problem.

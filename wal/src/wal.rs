@@ -105,10 +105,13 @@ impl Wal {
 
     /// Returns once everything below `lsn` is durable; many waiters share one flush.
     pub fn wait_durable(&self, lsn: Lsn) -> Result<()> {
-        let led = self
-            .commit
-            .wait_durable(lsn, write_batch)
-            .map_err(|reason| Error::Failed { reason })?;
+        self.finish_wait(self.commit.wait_durable(lsn, write_batch))
+    }
+
+    /// The group commit's answer as the log's; a caller that led a batch then prepares the
+    /// next segment.
+    fn finish_wait(&self, waited: std::result::Result<bool, String>) -> Result<()> {
+        let led = waited.map_err(|reason| Error::Failed { reason })?;
         if led {
             self.prepare_next_segment();
         }
@@ -125,11 +128,29 @@ impl Wal {
         self.commit.with_state(|tail| tail.install(index, result));
     }
 
-    /// Appends a record and waits until it is durable.
+    /// Appends a record and waits until it is durable: [`Wal::append`] then
+    /// [`Wal::wait_durable`], with the log's lock taken once for both.
     pub fn append_durable(&self, tag: u8, payload: &[u8]) -> Result<Appended> {
-        let appended = self.append(tag, payload)?;
-        self.wait_durable(appended.lsn_end)?;
-        Ok(appended)
+        loop {
+            let (appended, waited) = self.commit.append_then_wait(
+                |tail| {
+                    let appended = tail.append(tag, payload);
+                    let target = match &appended {
+                        Ok(Some((_, lsn_end))) => Some(*lsn_end),
+                        Ok(None) | Err(_) => None,
+                    };
+                    (appended, target)
+                },
+                write_batch,
+            );
+            // The record needs the next segment, which a leader is initialising right now.
+            let Some((lsn, lsn_end)) = appended? else {
+                std::thread::yield_now();
+                continue;
+            };
+            self.finish_wait(waited.expect("an appended record is waited for"))?;
+            return Ok(Appended { lsn, lsn_end });
+        }
     }
 
     /// Makes everything appended so far durable; returns the durable point.

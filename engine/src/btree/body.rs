@@ -103,6 +103,10 @@ impl BodyRead for PageView<'_> {
         PageView::read_into(self, offset, target)
     }
 
+    fn u8_at(&self, offset: usize) -> u8 {
+        PageView::u8_at(self, offset)
+    }
+
     fn u16_at(&self, offset: usize) -> u16 {
         PageView::u16_at(self, offset)
     }

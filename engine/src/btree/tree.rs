@@ -16,8 +16,9 @@
 //! - Every node is checked ([`node::check_node`]) when it is fixed, so a damaged page is a
 //!   corruption error naming the page, never a panic.
 //!
-//! Merges are not done yet: a leaf emptied by deletes stays in the tree (its space is reused
-//! by later inserts into its key range).
+//! Deletes merge an underfull node with a sibling when the two fit in one node (rebalancing
+//! two siblings that do not fit is not done), and a root branch left with one child gives way
+//! to it.
 
 use std::ops::Bound;
 use std::sync::Arc;
@@ -124,19 +125,44 @@ impl Tree {
         }
     }
 
-    /// The value of `key`, if the tree has it.
+    /// The value of `key`, if the tree has it: one descent, each page held only while its
+    /// child is chosen.
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let Some(path) = self.descend(key)? else { return Ok(None) };
-        let leaf_page = path.last().expect("a path ends at a leaf").0;
-        let leaf = self.fix_node(leaf_page)?;
-        match node::search(&*leaf, key) {
-            SearchResult::Found(slot) => {
-                let value = node::value_at(&*leaf, slot);
-                drop(leaf);
-                self.materialise(value).map(Some)
-            }
-            SearchResult::NotFound(_) => Ok(None),
+        let mut page = PageId(self.root());
+        if page.0 == node::NO_PAGE {
+            return Ok(None);
         }
+        for _ in 0..=LEVEL_MAX {
+            let held = self.fix_node(page)?;
+            match node::kind(&*held) {
+                Some(PageKind::Leaf) => {
+                    return match node::search(&*held, key) {
+                        SearchResult::Found(slot) => {
+                            let value = node::value_at(&*held, slot);
+                            drop(held);
+                            self.materialise(value).map(Some)
+                        }
+                        SearchResult::NotFound(_) => Ok(None),
+                    };
+                }
+                Some(PageKind::Branch) => {
+                    let child = node::child_for_key(&*held, key).1;
+                    if !node::is_tree_page(child.0) {
+                        return Err(self.corrupt(page, format!("child {child} is not a page")));
+                    }
+                    page = child;
+                }
+                _ => return Err(self.corrupt(page, "not a leaf or branch on a tree path".into())),
+            }
+        }
+        Err(self.corrupt(page, format!("the tree is deeper than {LEVEL_MAX} levels: a cycle?")))
+    }
+
+    /// Reads the path to `key`'s leaf into the pool: called under the shared tree lock before a
+    /// change, so that the misses a change would take under the exclusive lock happen while
+    /// other readers and warmers run.
+    pub(crate) fn warm(&self, key: &[u8]) -> Result<()> {
+        self.descend(key).map(drop)
     }
 
     /// The path from the root to the leaf whose range holds `key` (`None`: empty tree).
@@ -360,10 +386,101 @@ impl Tree {
                 None
             }
         };
-        if let Some(value) = value {
-            self.insert(path, key, value, lsn)?;
+        match value {
+            Some(value) => self.insert(path, key, value, lsn)?,
+            None if old.is_some() => self.merge_up(&path, lsn)?,
+            None => {}
         }
         Ok(old)
+    }
+
+    /// After a delete: while the node at the end of the (writable) path is underfull, merges
+    /// it with a sibling when the two fit in one node, removing the separator from the parent;
+    /// then collapses a root branch left with a single child.
+    fn merge_up(&self, path: &Path, lsn: u64) -> Result<()> {
+        for depth in (1..path.len()).rev() {
+            let (page, _) = path[depth];
+            let underfull = node::is_underfull(&*self.fix_node(page)?);
+            if !underfull || !self.merge_with_sibling(path[depth - 1], lsn)? {
+                break;
+            }
+        }
+        self.collapse_root(lsn)
+    }
+
+    /// Merges child `child_index` of `parent` with its right sibling (or its left one, for the
+    /// last child) if they fit in one node. Returns whether it merged.
+    fn merge_with_sibling(&self, (parent, child_index): (PageId, usize), lsn: u64) -> Result<bool> {
+        let (separator, left_index) = {
+            let held = self.fix_node(parent)?;
+            let child_count = node::child_count(&*held);
+            if child_count < 2 {
+                return Ok(false);
+            }
+            let left_index =
+                if child_index + 1 < child_count { child_index } else { child_index - 1 };
+            (node::key_at(&*held, left_index), left_index)
+        };
+        let left = self.make_child_writable(parent, left_index, lsn)?;
+        let right = self.make_child_writable(parent, left_index + 1, lsn)?;
+        let mut left_page = self.pool.fix_exclusive(left)?;
+        let right_page = self.pool.fix_exclusive(right)?;
+        if !node::can_merge(&*left_page, &*right_page, &separator) {
+            return Ok(false);
+        }
+        node::merge(&mut PageBody::new(&mut left_page), &*right_page, &separator);
+        set_lsn(&mut left_page, lsn);
+        drop((left_page, right_page));
+        let mut parent_page = self.pool.fix_exclusive(parent)?;
+        node::remove(&mut PageBody::new(&mut parent_page), left_index);
+        set_lsn(&mut parent_page, lsn);
+        drop(parent_page);
+        self.release(right, self.epoch())?;
+        Ok(true)
+    }
+
+    /// The child `child_index` of the writable `parent`, copied first if it belongs to a
+    /// checkpointed epoch.
+    fn make_child_writable(&self, parent: PageId, child_index: usize, lsn: u64) -> Result<PageId> {
+        let child = node::child_at(&*self.fix_node(parent)?, child_index);
+        let epoch = self.epoch();
+        if node::epoch(&*self.fix_node(child)?) == epoch {
+            return Ok(child);
+        }
+        let copy = self.copy_page(child, epoch, lsn)?;
+        self.space.lock().release_after(child.0, epoch);
+        let mut held = self.pool.fix_exclusive(parent)?;
+        node::set_child(&mut PageBody::new(&mut held), child_index, copy);
+        set_lsn(&mut held, lsn);
+        Ok(copy)
+    }
+
+    /// A root branch left with one child gives way to that child (repeatedly); a root leaf
+    /// left empty gives way to the empty tree.
+    fn collapse_root(&self, lsn: u64) -> Result<()> {
+        let _ = lsn;
+        loop {
+            let root = PageId(self.root());
+            if root.0 == node::NO_PAGE {
+                return Ok(());
+            }
+            let (kind, entry_count, only_child, root_epoch) = {
+                let held = self.fix_node(root)?;
+                (
+                    node::kind(&*held),
+                    node::entry_count(&*held),
+                    node::child_at(&*held, 0),
+                    node::epoch(&*held),
+                )
+            };
+            let next = match (kind, entry_count) {
+                (Some(PageKind::Branch), 0) => only_child.0,
+                (Some(PageKind::Leaf), 0) => node::NO_PAGE,
+                _ => return Ok(()),
+            };
+            self.root.store(next, Ordering::Release);
+            self.release(root, root_epoch)?;
+        }
     }
 
     /// Inserts a key known to be absent into the leaf at the end of the (writable) path,
@@ -728,5 +845,51 @@ mod tests {
         assert_ne!(tree.root(), frozen_root);
         let old = tree_on(&disk, 16, frozen_root, 0, FreeSpace::new(FIRST_PAGE, FIRST_PAGE, []));
         assert_eq!(old.get(b"k0007").unwrap(), Some(vec![1; 40]));
+    }
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use std::path::Path;
+
+    use bufferpool::{NoLog, PoolOptions};
+    use disk::{Disk, OpenOptions, SimDisk};
+
+    use super::*;
+
+    /// Deleting every key merges the leaves back and collapses the root: the tree ends empty
+    /// and every page it used is free again; deleting three quarters leaves a tree that shrank.
+    #[test]
+    fn deletes_merge_nodes_and_free_their_pages() {
+        let disk = SimDisk::with_seed(9);
+        let file = disk
+            .open(Path::new("data"), OpenOptions { create: true, ..OpenOptions::default() })
+            .unwrap();
+        let options =
+            PoolOptions { pool_bytes: 256 * 4096, page_bytes: 4096, ..PoolOptions::default() };
+        let pool = Arc::new(BufferPool::open(file, options, Arc::new(NoLog)).unwrap());
+        let tree = Tree::new(pool, 0, 0, FreeSpace::new(2, 2, []));
+        let key = |index: u32| format!("key{:06}", index.wrapping_mul(7919) % 4000).into_bytes();
+        for index in 0..4000 {
+            tree.apply(&key(index), Some(&[5; 60]), 1).unwrap();
+        }
+        let full = tree.reachable_pages().unwrap().len();
+        for index in 0..3000 {
+            assert!(tree.apply(&key(index), None, 2).unwrap().is_some());
+        }
+        let quarter = tree.reachable_pages().unwrap().len();
+        assert!(quarter * 10 < full * 6, "deleting 3/4 of the keys left {quarter} of {full} pages");
+        for index in 3000..4000 {
+            assert_eq!(tree.get(&key(index)).unwrap(), Some(vec![5; 60]));
+        }
+        tree.freeze(); // the rest are deleted in a new epoch: merges copy-on-write too
+        for index in 3000..4000 {
+            assert!(tree.apply(&key(index), None, 3).unwrap().is_some());
+        }
+        assert_eq!(tree.root(), node::NO_PAGE, "the empty tree has no root");
+        assert!(tree.reachable_pages().unwrap().is_empty());
+        let space = tree.space().lock();
+        let listed = space.free_as_of_checkpoint(u64::MAX).len() as u64;
+        assert_eq!(listed, space.page_count() - 2, "every page is free or pending again");
     }
 }

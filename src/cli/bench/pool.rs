@@ -54,7 +54,7 @@ pub(super) fn run(args: PoolArgs, format: Format) -> Result<(), CliError> {
         keep_file: args.keep_file,
     };
     let report = pool::run(&options, |step| {
-        if format == Format::Human {
+        if format.is_human() {
             // Progress is a courtesy on stderr: a closed stderr must not stop the benchmark.
             let _ = writeln!(std::io::stderr(), "running {step}");
         }

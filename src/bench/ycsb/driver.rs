@@ -1,0 +1,690 @@
+//! The load and run phases: threads issuing YCSB operations against one open [`Db`], each
+//! timing its own operations into histograms per operation kind.
+//!
+//! Keys are YCSB's hashed key names: `user` and the FNV hash of the key number, zero-padded to
+//! [`KEY_DIGITS`] digits (YCSB does not pad; padding makes the byte order of keys their numeric
+//! order, which lets a scan bound its range, below). Inserts therefore land all over the tree,
+//! in the load as in the run, as YCSB's default `insertorder=hashed` has them.
+//!
+//! **Load** inserts key numbers `0..record_count`, [`LoadSettings::batch_records`] per
+//! transaction (one durable commit each), the threads taking batches from one counter.
+//!
+//! **Run** draws each operation from the workload's mix and its key number from the chooser,
+//! below the inserts acknowledged so far ([`InsertSequence`]). A scan of n records asks
+//! `Snapshot::range` for a key range expected to hold n + 2 sqrt(n) + 2 records (hashed keys
+//! are uniform over 0..2^63, so the count in a range is about Poisson: two standard deviations
+//! over), and asks again past its end, over a doubled span, in the rare case it held fewer:
+//! `range` returns its whole range at once, so an unbounded range would read the rest of the
+//! table, and a generous one reads leaves for nothing.
+
+use std::collections::BTreeSet;
+use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Barrier, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use engine::{Db, Error as DbError};
+use hdrhistogram::Histogram;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use crate::bench::measure;
+
+use super::distribution::{KeyChooser, fnv_hash64};
+use super::workload::{Mix, OperationKind, scan_length};
+
+/// Prefix of every key, as YCSB's.
+pub(crate) const KEY_PREFIX: &str = "user";
+/// Digits of the hashed key number: the hash is at most 2^63 = 9223372036854775808.
+pub(crate) const KEY_DIGITS: usize = 19;
+/// Times a read-modify-write is retried after `Error::Conflict` before the run fails (a
+/// transaction that loses that often means the engine is stuck, not busy).
+pub(crate) const CONFLICT_RETRIES_MAX: u32 = 1000;
+/// A scan asks for a key range expected to hold the records it wants plus this many standard
+/// deviations of the count of keys in a range (about sqrt(n))...
+const SCAN_SPAN_DEVIATIONS: f64 = 2.0;
+/// ...plus this many records, so a scan of one record usually needs one range.
+const SCAN_SPAN_SLACK_RECORDS: f64 = 2.0;
+/// How often the progress bar moves while threads run.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+/// The largest hashed key number (`fnv_hash64` is at most this).
+const HASH_MAX: u64 = 1 << 63;
+
+/// The key of `key_number`.
+pub(crate) fn key_of(key_number: u64) -> String {
+    format!("{KEY_PREFIX}{:0width$}", fnv_hash64(key_number), width = KEY_DIGITS)
+}
+
+/// The key of a position in hash space (a scan's bound).
+fn key_at_hash(hash: u64) -> String {
+    format!("{KEY_PREFIX}{hash:0width$}", width = KEY_DIGITS)
+}
+
+/// Key numbers handed to inserts, and the count acknowledged (every key number below it has
+/// committed), which is what reads may choose from: YCSB's `AcknowledgedCounterGenerator`.
+#[derive(Debug)]
+pub(crate) struct InsertSequence {
+    next: AtomicU64,
+    acknowledged: AtomicU64,
+    /// Key numbers committed above a gap (an earlier insert still in flight).
+    committed_above: Mutex<BTreeSet<u64>>,
+}
+
+impl InsertSequence {
+    /// A sequence whose key numbers below `count` are all present.
+    pub(crate) fn starting_at(count: u64) -> InsertSequence {
+        InsertSequence {
+            next: AtomicU64::new(count),
+            acknowledged: AtomicU64::new(count),
+            committed_above: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    /// The key number of a new insert.
+    pub(crate) fn allocate(&self) -> u64 {
+        self.next.fetch_add(1, Relaxed)
+    }
+
+    /// Marks `key_number` committed, moving the acknowledged count over every key number now
+    /// committed without a gap.
+    pub(crate) fn acknowledge(&self, key_number: u64) {
+        let mut committed = self.committed_above.lock().unwrap_or_else(PoisonError::into_inner);
+        committed.insert(key_number);
+        let mut count = self.acknowledged.load(Relaxed);
+        while committed.remove(&count) {
+            count += 1;
+        }
+        self.acknowledged.store(count, Relaxed);
+    }
+
+    /// Every key number below this has committed.
+    pub(crate) fn limit(&self) -> u64 {
+        self.acknowledged.load(Relaxed)
+    }
+}
+
+/// When a run stops.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Stop {
+    /// After this many operations in all.
+    Operations(u64),
+    /// After this many seconds.
+    Seconds(f64),
+}
+
+/// What every thread of a phase shares: the stop condition and the count of operations done.
+#[derive(Debug)]
+struct Budget {
+    stop: Stop,
+    /// Operations not yet claimed, when the run is counted.
+    remaining: AtomicU64,
+    done: AtomicU64,
+}
+
+impl Budget {
+    fn new(stop: Stop) -> Budget {
+        let remaining = match stop {
+            Stop::Operations(count) => count,
+            Stop::Seconds(_) => u64::MAX,
+        };
+        Budget { stop, remaining: AtomicU64::new(remaining), done: AtomicU64::new(0) }
+    }
+
+    /// The deadline of a thread that starts now, if the run is timed.
+    fn deadline(&self) -> Option<Instant> {
+        match self.stop {
+            Stop::Seconds(seconds) => Some(Instant::now() + Duration::from_secs_f64(seconds)),
+            Stop::Operations(_) => None,
+        }
+    }
+
+    /// Whether the calling thread may run one more operation.
+    fn claim(&self, deadline: Option<Instant>) -> bool {
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            return false;
+        }
+        self.remaining.fetch_update(Relaxed, Relaxed, |left| left.checked_sub(1)).is_ok()
+    }
+}
+
+/// One thread's latencies per operation kind, and its counters; merged across threads.
+#[derive(Debug)]
+pub(crate) struct Tally {
+    latencies: Vec<Histogram<u64>>,
+    /// Reads (and read-modify-writes) of a key number below the acknowledged count that found
+    /// no record: a lost record, which a correct engine never shows.
+    pub(crate) not_found: u64,
+    /// Read-modify-writes retried after `Error::Conflict`.
+    pub(crate) conflict_retries: u64,
+    /// Records returned by scans.
+    pub(crate) records_scanned: u64,
+}
+
+impl Tally {
+    pub(crate) fn new() -> Tally {
+        Tally {
+            latencies: OperationKind::ALL.iter().map(|_| measure::new_histogram()).collect(),
+            not_found: 0,
+            conflict_retries: 0,
+            records_scanned: 0,
+        }
+    }
+
+    fn record(&mut self, kind: OperationKind, latency: Duration) {
+        let latency_ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+        self.latencies[kind.index()]
+            .saturating_record(latency_ns.clamp(1, measure::LATENCY_NS_MAX));
+    }
+
+    fn merge(&mut self, other: &Tally) {
+        for (mine, theirs) in self.latencies.iter_mut().zip(&other.latencies) {
+            mine.add(theirs).expect("histograms of the same bounds");
+        }
+        self.not_found += other.not_found;
+        self.conflict_retries += other.conflict_retries;
+        self.records_scanned += other.records_scanned;
+    }
+
+    /// The latencies of one operation kind.
+    pub(crate) fn latencies(&self, kind: OperationKind) -> &Histogram<u64> {
+        &self.latencies[kind.index()]
+    }
+
+    /// The latencies of every operation.
+    pub(crate) fn all_latencies(&self) -> Histogram<u64> {
+        let mut all = measure::new_histogram();
+        for histogram in &self.latencies {
+            all.add(histogram).expect("histograms of the same bounds");
+        }
+        all
+    }
+}
+
+/// What a phase measured: the merged tally and the time from the common start to the last
+/// thread's end.
+#[derive(Debug)]
+pub(crate) struct PhaseRun {
+    pub(crate) tally: Tally,
+    pub(crate) elapsed: Duration,
+    /// Operations done (records, in the load).
+    pub(crate) operation_count: u64,
+}
+
+/// Runs `work` on `thread_count` threads from a common start, each with the state `setup`
+/// made for it before the start, and calls `tick` with the elapsed time and the operations
+/// done every [`PROGRESS_INTERVAL`] while they run. A failing or panicking thread fails the
+/// phase with its message once every thread has stopped (the others stop at their budget).
+fn run_workers<State>(
+    thread_count: usize,
+    budget: &Budget,
+    setup: impl Fn(usize) -> State + Sync,
+    work: impl Fn(&mut State, &mut Tally, &Budget) -> Result<(), String> + Sync,
+    tick: impl Fn(Duration, u64),
+) -> Result<PhaseRun, String> {
+    let barrier = Barrier::new(thread_count + 1);
+    let (results, started) = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..thread_count)
+            .map(|thread_index| {
+                let (barrier, setup, work) = (&barrier, &setup, &work);
+                scope.spawn(move || {
+                    let mut state = setup(thread_index);
+                    let mut tally = Tally::new();
+                    barrier.wait();
+                    work(&mut state, &mut tally, budget).map(|()| (tally, Instant::now()))
+                })
+            })
+            .collect();
+        barrier.wait();
+        let started = Instant::now();
+        while !workers.iter().all(|worker| worker.is_finished()) {
+            std::thread::sleep(PROGRESS_INTERVAL);
+            tick(started.elapsed(), budget.done.load(Relaxed));
+        }
+        let results: Vec<Result<(Tally, Instant), String>> = workers
+            .into_iter()
+            .map(|worker| {
+                worker.join().unwrap_or_else(|payload| Err(measure::panic_message(&*payload)))
+            })
+            .collect();
+        (results, started)
+    });
+    let mut merged = Tally::new();
+    let mut ended = started;
+    let mut errors: Vec<String> = Vec::new();
+    for result in results {
+        match result {
+            Ok((tally, thread_ended)) => {
+                merged.merge(&tally);
+                ended = ended.max(thread_ended);
+            }
+            Err(error) if !errors.contains(&error) => errors.push(error),
+            Err(_) => {}
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors.join("; "));
+    }
+    Ok(PhaseRun {
+        tally: merged,
+        elapsed: ended - started,
+        operation_count: budget.done.load(Relaxed),
+    })
+}
+
+/// A value of `value_bytes` random bytes, the same length for every record, so a read that
+/// returns another length is a damaged record.
+fn random_value(rng: &mut SmallRng, value_bytes: usize) -> Vec<u8> {
+    let mut value = vec![0; value_bytes];
+    rng.fill(&mut value[..]);
+    value
+}
+
+/// Makes the next write's value differ from the last one (its first 8 bytes).
+fn vary(value: &mut [u8], rng: &mut SmallRng) {
+    let stamp = rng.random::<u64>().to_le_bytes();
+    let length = value.len().min(stamp.len());
+    value[..length].copy_from_slice(&stamp[..length]);
+}
+
+/// How the load runs.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LoadSettings {
+    pub(crate) record_count: u64,
+    pub(crate) value_bytes: usize,
+    pub(crate) thread_count: usize,
+    /// Records inserted per transaction.
+    pub(crate) batch_records: u64,
+    pub(crate) seed: u64,
+}
+
+/// Inserts key numbers `0..record_count`; `tick` sees the elapsed time and records inserted.
+pub(crate) fn load(
+    db: &Db,
+    settings: LoadSettings,
+    tick: impl Fn(Duration, u64),
+) -> Result<PhaseRun, String> {
+    assert!(settings.batch_records > 0);
+    let next = AtomicU64::new(0);
+    let budget = Budget::new(Stop::Operations(settings.record_count));
+    let setup = |thread_index: usize| {
+        let mut rng = SmallRng::seed_from_u64(settings.seed ^ thread_index as u64);
+        let value = random_value(&mut rng, settings.value_bytes);
+        (rng, value)
+    };
+    let work = |(rng, value): &mut (SmallRng, Vec<u8>),
+                tally: &mut Tally,
+                budget: &Budget|
+     -> Result<(), String> {
+        loop {
+            let first = next.fetch_add(settings.batch_records, Relaxed);
+            if first >= settings.record_count {
+                return Ok(());
+            }
+            let end = (first + settings.batch_records).min(settings.record_count);
+            let started = Instant::now();
+            let mut transaction = db.begin().map_err(|error| format!("load: begin: {error}"))?;
+            for key_number in first..end {
+                vary(value, rng);
+                transaction
+                    .put(key_of(key_number).as_bytes(), value)
+                    .map_err(|error| format!("load: put of key number {key_number}: {error}"))?;
+            }
+            // Blind writes never conflict: a Conflict here is an engine bug, reported as one.
+            transaction
+                .commit()
+                .map_err(|error| format!("load: commit of key numbers {first}..{end}: {error}"))?;
+            tally.record(OperationKind::Insert, started.elapsed());
+            budget.done.fetch_add(end - first, Relaxed);
+        }
+    };
+    run_workers(settings.thread_count, &budget, setup, work, tick)
+}
+
+/// Records a scan's first range is sized for: `length` plus [`SCAN_SPAN_DEVIATIONS`] standard
+/// deviations plus [`SCAN_SPAN_SLACK_RECORDS`]. Sizing it tight matters because `range` reads
+/// its whole range, wanted or not: 100 records ask for 122, 1 record for 5.
+fn scan_span_records(length: u64) -> u64 {
+    let length_f = length as f64;
+    let span = length_f + SCAN_SPAN_DEVIATIONS * length_f.sqrt() + SCAN_SPAN_SLACK_RECORDS;
+    #[expect(clippy::cast_possible_truncation, reason = "at most a few times SCAN_LENGTH_MAX")]
+    let span = span.ceil() as u64;
+    span
+}
+
+/// How a run phase runs.
+#[derive(Clone, Debug)]
+pub(crate) struct RunSettings {
+    pub(crate) mix: Mix,
+    /// A prepared chooser each thread clones.
+    pub(crate) chooser: KeyChooser,
+    pub(crate) value_bytes: usize,
+    pub(crate) thread_count: usize,
+    pub(crate) stop: Stop,
+    pub(crate) seed: u64,
+}
+
+/// One thread's state in a run.
+struct Worker<'a> {
+    db: &'a Db,
+    sequence: &'a InsertSequence,
+    rng: SmallRng,
+    chooser: KeyChooser,
+    value: Vec<u8>,
+    mix: Mix,
+}
+
+/// Runs a workload on `db`, whose key numbers below `sequence.limit()` are present; `tick`
+/// sees the elapsed time and operations done.
+pub(crate) fn run(
+    db: &Db,
+    sequence: &InsertSequence,
+    settings: &RunSettings,
+    tick: impl Fn(Duration, u64),
+) -> Result<PhaseRun, String> {
+    let budget = Budget::new(settings.stop);
+    let setup = |thread_index: usize| {
+        let mut rng = SmallRng::seed_from_u64(settings.seed ^ ((thread_index as u64 + 1) << 32));
+        let value = random_value(&mut rng, settings.value_bytes);
+        Worker { db, sequence, rng, chooser: settings.chooser.clone(), value, mix: settings.mix }
+    };
+    let work =
+        |worker: &mut Worker<'_>, tally: &mut Tally, budget: &Budget| -> Result<(), String> {
+            let deadline = budget.deadline();
+            while budget.claim(deadline) {
+                let kind = worker.mix.choose(&mut worker.rng);
+                let started = Instant::now();
+                worker.perform(kind, tally)?;
+                tally.record(kind, started.elapsed());
+                budget.done.fetch_add(1, Relaxed);
+            }
+            Ok(())
+        };
+    run_workers(settings.thread_count, &budget, setup, work, tick)
+}
+
+impl Worker<'_> {
+    fn perform(&mut self, kind: OperationKind, tally: &mut Tally) -> Result<(), String> {
+        match kind {
+            OperationKind::Read => self.read(tally),
+            OperationKind::Update => self.update(),
+            OperationKind::Insert => self.insert(),
+            OperationKind::Scan => self.scan(tally),
+            OperationKind::ReadModifyWrite => self.read_modify_write(tally),
+        }
+    }
+
+    fn choose_key(&mut self) -> (u64, String) {
+        let key_number = self.chooser.next(&mut self.rng, self.sequence.limit());
+        (key_number, key_of(key_number))
+    }
+
+    /// Checks a value read back: present, and of the length every record has.
+    fn check_value(
+        &self,
+        key: &str,
+        value: Option<&[u8]>,
+        tally: &mut Tally,
+    ) -> Result<(), String> {
+        match value {
+            None => tally.not_found += 1,
+            Some(bytes) if bytes.len() != self.value.len() => {
+                return Err(format!(
+                    "read of {key} returned {} bytes; every record has {}",
+                    bytes.len(),
+                    self.value.len()
+                ));
+            }
+            Some(_) => {}
+        }
+        Ok(())
+    }
+
+    fn read(&mut self, tally: &mut Tally) -> Result<(), String> {
+        let (_, key) = self.choose_key();
+        let value =
+            self.db.get(key.as_bytes()).map_err(|error| format!("read of {key}: {error}"))?;
+        self.check_value(&key, value.as_deref(), tally)
+    }
+
+    fn update(&mut self) -> Result<(), String> {
+        let (_, key) = self.choose_key();
+        vary(&mut self.value, &mut self.rng);
+        self.db
+            .put(key.as_bytes(), &self.value)
+            .map_err(|error| format!("update of {key}: {error}"))
+    }
+
+    fn insert(&mut self) -> Result<(), String> {
+        let key_number = self.sequence.allocate();
+        let key = key_of(key_number);
+        vary(&mut self.value, &mut self.rng);
+        self.db
+            .put(key.as_bytes(), &self.value)
+            .map_err(|error| format!("insert of {key}: {error}"))?;
+        self.sequence.acknowledge(key_number);
+        Ok(())
+    }
+
+    /// Reads `length` records in key order from a chosen key (fewer at the end of the table).
+    fn scan(&mut self, tally: &mut Tally) -> Result<(), String> {
+        let (key_number, start_key) = self.choose_key();
+        let length = scan_length(&mut self.rng);
+        let snapshot =
+            self.db.snapshot().map_err(|error| format!("scan from {start_key}: {error}"))?;
+        // Hashed keys are uniform over 0..=2^63: `limit` records are about 2^63 / limit apart.
+        let gap = (HASH_MAX / self.sequence.limit().max(1)).max(1);
+        let mut span = scan_span_records(length).saturating_mul(gap);
+        let mut low = fnv_hash64(key_number);
+        let mut found = 0u64;
+        loop {
+            let high = low.saturating_add(span).min(HASH_MAX);
+            let (low_key, high_key) = (key_at_hash(low), key_at_hash(high));
+            let upper = if high == HASH_MAX {
+                Bound::Included(high_key.as_bytes())
+            } else {
+                Bound::Excluded(high_key.as_bytes())
+            };
+            let range = snapshot
+                .range((Bound::Included(low_key.as_bytes()), upper))
+                .map_err(|error| format!("scan from {start_key}: {error}"))?;
+            for entry in range.take(usize::try_from(length - found).unwrap_or(usize::MAX)) {
+                let (key, value) =
+                    entry.map_err(|error| format!("scan from {start_key}: {error}"))?;
+                self.check_value(&String::from_utf8_lossy(&key), Some(&value), tally)?;
+                found += 1;
+            }
+            if found == length || high == HASH_MAX {
+                break;
+            }
+            (low, span) = (high, span.saturating_mul(2));
+        }
+        tally.records_scanned += found;
+        Ok(())
+    }
+
+    fn read_modify_write(&mut self, tally: &mut Tally) -> Result<(), String> {
+        let (_, key) = self.choose_key();
+        for _ in 0..=CONFLICT_RETRIES_MAX {
+            let mut transaction =
+                self.db.begin().map_err(|error| format!("read-modify-write of {key}: {error}"))?;
+            let value = transaction
+                .get(key.as_bytes())
+                .map_err(|error| format!("read-modify-write of {key}: {error}"))?;
+            self.check_value(&key, value.as_deref(), tally)?;
+            vary(&mut self.value, &mut self.rng);
+            transaction
+                .put(key.as_bytes(), &self.value)
+                .map_err(|error| format!("read-modify-write of {key}: {error}"))?;
+            match transaction.commit() {
+                Ok(()) => return Ok(()),
+                Err(DbError::Conflict) => tally.conflict_retries += 1,
+                Err(error) => return Err(format!("read-modify-write of {key}: {error}")),
+            }
+        }
+        Err(format!("read-modify-write of {key}: {CONFLICT_RETRIES_MAX} conflicts in a row"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use engine::Options;
+
+    use super::super::distribution::DistributionKind;
+    use super::super::workload::Workload;
+    use super::*;
+
+    #[test]
+    fn keys_sort_as_their_hashes() {
+        assert_eq!(key_of(0), format!("user{:019}", 0x5738_07cd_d7e5_c63bu64));
+        assert_eq!(key_of(0).len(), KEY_PREFIX.len() + KEY_DIGITS);
+        let mut by_key: Vec<u64> = (0..1000).collect();
+        by_key.sort_by_key(|&number| key_of(number));
+        let mut by_hash: Vec<u64> = (0..1000).collect();
+        by_hash.sort_by_key(|&number| fnv_hash64(number));
+        assert_eq!(by_key, by_hash);
+        assert_eq!(key_at_hash(HASH_MAX).len(), KEY_PREFIX.len() + KEY_DIGITS);
+    }
+
+    #[test]
+    fn scan_spans_are_sized_a_little_over_the_length() {
+        assert_eq!(scan_span_records(1), 5);
+        assert_eq!(scan_span_records(100), 122);
+        assert!((1..=100).all(|length| scan_span_records(length) > length));
+    }
+
+    #[test]
+    fn the_acknowledged_count_waits_for_the_gap() {
+        let sequence = InsertSequence::starting_at(10);
+        let (first, second, third) =
+            (sequence.allocate(), sequence.allocate(), sequence.allocate());
+        assert_eq!((first, second, third), (10, 11, 12));
+        sequence.acknowledge(second);
+        sequence.acknowledge(third);
+        assert_eq!(sequence.limit(), 10, "11 and 12 wait for 10");
+        sequence.acknowledge(first);
+        assert_eq!(sequence.limit(), 13);
+    }
+
+    fn small_db(directory: &std::path::Path) -> Db {
+        let options = Options { pool_size: 1 << 20, ..Options::default() };
+        Db::open(directory, Options { durability: engine::Durability::None, ..options }).unwrap()
+    }
+
+    /// A load, then every workload for a counted run on two threads: every operation is
+    /// counted once under its kind, no record is lost, scans return records, and inserts move
+    /// the acknowledged count.
+    #[test]
+    fn every_workload_runs_its_mix_against_a_loaded_database() {
+        let directory = tempfile::tempdir().unwrap();
+        let db = small_db(directory.path());
+        let load_settings = LoadSettings {
+            record_count: 300,
+            value_bytes: 100,
+            thread_count: 2,
+            batch_records: 7,
+            seed: 1,
+        };
+        let loaded = load(&db, load_settings, |_, _| {}).unwrap();
+        assert_eq!(loaded.operation_count, 300);
+        assert_eq!(loaded.tally.latencies(OperationKind::Insert).len(), 300u64.div_ceil(7));
+        assert_eq!(db.get(key_of(299).as_bytes()).unwrap().map(|value| value.len()), Some(100));
+        let sequence = InsertSequence::starting_at(300);
+        for workload in Workload::ALL {
+            let settings = RunSettings {
+                mix: workload.mix(),
+                chooser: KeyChooser::new(workload.standard_distribution(), sequence.limit(), 20),
+                value_bytes: 100,
+                thread_count: 2,
+                stop: Stop::Operations(400),
+                seed: 2,
+            };
+            let limit_before = sequence.limit();
+            let run = run(&db, &sequence, &settings, |_, _| {}).unwrap();
+            assert_eq!(run.operation_count, 400, "{workload:?}");
+            assert_eq!(run.tally.all_latencies().len(), 400, "{workload:?}");
+            assert_eq!(run.tally.not_found, 0, "{workload:?}");
+            for kind in OperationKind::ALL {
+                let drawn = run.tally.latencies(kind).len();
+                assert_eq!(
+                    drawn > 0,
+                    workload.mix().proportion(kind) > 0.0,
+                    "{workload:?} {kind:?}"
+                );
+            }
+            let inserts = run.tally.latencies(OperationKind::Insert).len();
+            assert_eq!(sequence.limit(), limit_before + inserts, "{workload:?}");
+            if workload == Workload::E {
+                let scans = run.tally.latencies(OperationKind::Scan).len();
+                // Scans are 1 to 100 records long, from keys all over a table of 300+.
+                assert!(run.tally.records_scanned > scans * 10, "{}", run.tally.records_scanned);
+            }
+        }
+        db.check().unwrap();
+    }
+
+    /// A scan returns exactly the records that follow its start key, however few records the
+    /// span of its first range held.
+    #[test]
+    fn a_scan_returns_the_records_after_its_start_key() {
+        let directory = tempfile::tempdir().unwrap();
+        let db = small_db(directory.path());
+        let settings = LoadSettings {
+            record_count: 200,
+            value_bytes: 16,
+            thread_count: 1,
+            batch_records: 50,
+            seed: 3,
+        };
+        load(&db, settings, |_, _| {}).unwrap();
+        let sequence = InsertSequence::starting_at(200);
+        let mut worker = Worker {
+            db: &db,
+            sequence: &sequence,
+            rng: SmallRng::seed_from_u64(4),
+            chooser: KeyChooser::new(DistributionKind::Uniform, 200, 0),
+            value: vec![0; 16],
+            mix: Workload::E.mix(),
+        };
+        let mut sorted: Vec<u64> = (0..200).map(fnv_hash64).collect();
+        sorted.sort_unstable();
+        let mut expected_total = 0;
+        let mut tally = Tally::new();
+        for _ in 0..200 {
+            let mut probe = worker.rng.clone();
+            let key_number = worker.chooser.clone().next(&mut probe, 200);
+            let length = scan_length(&mut probe);
+            let position = sorted.binary_search(&fnv_hash64(key_number)).unwrap();
+            expected_total += length.min(200 - position as u64);
+            worker.scan(&mut tally).unwrap();
+        }
+        assert_eq!(tally.records_scanned, expected_total);
+        assert_eq!(tally.not_found, 0);
+    }
+
+    #[test]
+    fn a_timed_run_stops_at_its_deadline() {
+        let directory = tempfile::tempdir().unwrap();
+        let db = small_db(directory.path());
+        let settings = LoadSettings {
+            record_count: 50,
+            value_bytes: 10,
+            thread_count: 1,
+            batch_records: 50,
+            seed: 5,
+        };
+        load(&db, settings, |_, _| {}).unwrap();
+        let sequence = InsertSequence::starting_at(50);
+        let settings = RunSettings {
+            mix: Workload::C.mix(),
+            chooser: KeyChooser::new(DistributionKind::Zipfian, 50, 0),
+            value_bytes: 10,
+            thread_count: 2,
+            stop: Stop::Seconds(0.05),
+            seed: 6,
+        };
+        let run = run(&db, &sequence, &settings, |_, _| {}).unwrap();
+        assert!(run.operation_count > 0);
+        assert_eq!(run.tally.all_latencies().len(), run.operation_count);
+    }
+}

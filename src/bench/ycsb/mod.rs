@@ -1,0 +1,494 @@
+//! `directdb bench ycsb` (and plain `directdb bench`): the YCSB core workloads on the public
+//! `Db` API, on each I/O mode in turn, side by side in one run.
+//!
+//! For each I/O mode, on a fresh directory `--dir/directdb-ycsb-<mode>`:
+//! 1. **Load**: open the database, insert the records (`driver::load`), checkpoint, close.
+//! 2. **Run**, per workload: reopen the database (an empty pool), drop the kernel's caches (as
+//!    root), run the workload for the operations or seconds asked (`driver::run`), checkpoint
+//!    (outside the timed window), close. Inserts of D and E carry over to later workloads, as
+//!    they do in a YCSB session that runs workloads one after another on one database.
+//!
+//! Every mode runs the same key sequences (one seed), so the modes differ only in how the
+//! engine reaches the file. What each number is and where it comes from is in
+//! [`report::sources`]; the memory budget is the pool, enforced only for direct I/O until the
+//! benchmark runs buffered and mmap under a memory limit (cgroup), which is what the report's
+//! [`report::MemoryBudget`] says.
+//!
+//! Modules: `workload` (the mixes), `distribution` (zipfian, scrambled zipfian, uniform, latest),
+//! `driver` (threads, load, run, operations), `usage` (`/proc/self` readings), `report` (what is
+//! reported), `cache` (the kernel's page cache), `progress` (stderr).
+
+mod cache;
+mod distribution;
+mod driver;
+mod progress;
+mod report;
+mod usage;
+mod workload;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use disk::{Disk, DiskOptions, OpenOptions, RealDisk};
+use engine::{DATA_FILE_NAME, Db, DbStats, Durability, IoMode, Options};
+
+use crate::bench::scratch::RemoveOnDrop;
+
+pub(crate) use distribution::DistributionKind;
+pub(crate) use driver::Stop;
+pub(crate) use progress::Progress;
+pub(crate) use report::{Comparison, ModeReport, PhaseReport, YcsbReport};
+pub(crate) use workload::Workload;
+
+use driver::{InsertSequence, LoadSettings, RunSettings};
+use report::{FileFacts, MemoryBudget, PhaseContext, Settings};
+use usage::Usage;
+
+/// Records of the default suite: 200,000 records of 1000 bytes are 191 MiB of values, 4.0
+/// times the default pool (the B+tree's leaves hold about two 1 KB records per 4 KiB page, so
+/// the file is about 10 times the pool). With the loads and the reopens, 250,000 records took
+/// the default suite to 5 minutes on a 2-vCPU machine; this leaves a margin.
+pub(crate) const RECORD_COUNT_DEFAULT: u64 = 200_000;
+/// MiB of pool of the default suite: the memory budget.
+pub(crate) const POOL_MB_DEFAULT: u64 = 48;
+/// Bytes of each value: YCSB's ten fields of 100 bytes, as one value.
+pub(crate) const VALUE_BYTES_DEFAULT: usize = 1000;
+/// Seconds of each run phase of the default suite: 3 modes x 4 workloads x 10 s, with the
+/// loads and reopens, stays under 5 minutes on a 2-vCPU machine.
+pub(crate) const SECONDS_DEFAULT: f64 = 10.0;
+/// Client threads: enough for group commit to share flushes and for misses to overlap on a
+/// 2-core machine.
+pub(crate) const THREAD_COUNT_DEFAULT: usize = 8;
+/// Records per load transaction: one durable commit per 100 records keeps the load from being
+/// a test of the log's flush rate (about 5K flushes/s on this machine kind).
+pub(crate) const LOAD_BATCH_RECORDS_DEFAULT: u64 = 100;
+/// The default workloads.
+pub(crate) const WORKLOADS_DEFAULT: &str = "a,b,c,f";
+/// Fewest records: the zipfian generators need two items.
+pub(crate) const RECORD_COUNT_MIN: u64 = 2;
+/// Most records: 10^10 is the scrambled zipfian's item space, past which keys stop spreading.
+pub(crate) const RECORD_COUNT_MAX: u64 = distribution::SCRAMBLED_ITEM_COUNT;
+/// Most client threads.
+pub(crate) const THREAD_COUNT_MAX: usize = 1024;
+/// Longest run phase (an hour): `--seconds 50000` is a typo, not a plan.
+pub(crate) const SECONDS_MAX: f64 = 3600.0;
+/// Most records per load transaction (the whole batch is held in memory until commit).
+pub(crate) const LOAD_BATCH_RECORDS_MAX: u64 = 10_000;
+/// Seed of every thread's random generator (each thread and workload derives its own), the
+/// same for every I/O mode so they run the same key sequences.
+const SEED: u64 = 0x7963_7362; // "ycsb"
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub(crate) struct YcsbOptions {
+    /// Parent of the per-mode database directories.
+    pub(crate) directory: PathBuf,
+    pub(crate) workloads: Vec<Workload>,
+    pub(crate) record_count: u64,
+    pub(crate) stop: Stop,
+    pub(crate) thread_count: usize,
+    pub(crate) pool_bytes: u64,
+    pub(crate) value_bytes: usize,
+    /// Overrides every workload's standard distribution when given.
+    pub(crate) distribution: Option<DistributionKind>,
+    pub(crate) durability: Durability,
+    pub(crate) page_bytes: usize,
+    pub(crate) io_modes: Vec<IoMode>,
+    pub(crate) load_batch_records: u64,
+    /// Drop the kernel's caches before each phase (as root); tests and shared machines may not
+    /// want a system-wide drop.
+    pub(crate) drop_caches: bool,
+}
+
+impl YcsbOptions {
+    /// Checks what came from the command line before anything is written.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if !(RECORD_COUNT_MIN..=RECORD_COUNT_MAX).contains(&self.record_count) {
+            return Err(format!(
+                "--records must be from {RECORD_COUNT_MIN} to {RECORD_COUNT_MAX}, not {}",
+                self.record_count
+            ));
+        }
+        match self.stop {
+            Stop::Operations(0) => return Err("--operations must be above 0".into()),
+            Stop::Seconds(seconds) if !(seconds > 0.0 && seconds <= SECONDS_MAX) => {
+                return Err(format!(
+                    "--seconds must be above 0 and at most {SECONDS_MAX}, not {seconds}"
+                ));
+            }
+            _ => {}
+        }
+        if !(1..=THREAD_COUNT_MAX).contains(&self.thread_count) {
+            return Err(format!(
+                "--threads must be from 1 to {THREAD_COUNT_MAX}, not {}",
+                self.thread_count
+            ));
+        }
+        if !(1..=engine::VALUE_BYTES_MAX).contains(&self.value_bytes) {
+            return Err(format!(
+                "--value-bytes must be from 1 to {}, not {}",
+                engine::VALUE_BYTES_MAX,
+                self.value_bytes
+            ));
+        }
+        if !(1..=LOAD_BATCH_RECORDS_MAX).contains(&self.load_batch_records) {
+            return Err(format!(
+                "--load-batch must be from 1 to {LOAD_BATCH_RECORDS_MAX}, not {}",
+                self.load_batch_records
+            ));
+        }
+        if usize::try_from(self.pool_bytes).is_err() {
+            return Err(format!("--pool-mb: {} bytes do not fit in memory", self.pool_bytes));
+        }
+        if self.workloads.is_empty() || self.io_modes.is_empty() {
+            return Err("--workloads and --io each need at least one entry".into());
+        }
+        Ok(())
+    }
+
+    /// The engine's options for `io_mode` (the page size and pool are checked by `Db::open`).
+    fn engine_options(&self, io_mode: IoMode) -> Options {
+        Options {
+            page_size: self.page_bytes,
+            pool_size: usize::try_from(self.pool_bytes).expect("checked in validate"),
+            io: io_mode,
+            durability: self.durability,
+            ..Options::default()
+        }
+    }
+
+    /// The distribution `workload` runs with.
+    fn distribution_of(&self, workload: Workload) -> DistributionKind {
+        self.distribution.unwrap_or(workload.standard_distribution())
+    }
+
+    /// Inserts a run of `workload` is expected to make, for the scrambled key space (YCSB's
+    /// `expectednewkeys`: twice the operations times the insert share; a timed run counts as
+    /// many operations as records).
+    fn expected_insert_count(&self, workload: Workload) -> u64 {
+        let operations = match self.stop {
+            Stop::Operations(count) => count,
+            Stop::Seconds(_) => self.record_count,
+        };
+        let share = workload.mix().proportion(workload::OperationKind::Insert);
+        #[expect(clippy::cast_possible_truncation, reason = "non-negative, below 2^64 operations")]
+        let expected = (operations as f64 * share * 2.0).ceil() as u64;
+        expected
+    }
+}
+
+/// Parses `--durability`.
+pub(crate) fn parse_durability(text: &str) -> Result<Durability, String> {
+    match text {
+        "immediate" => Ok(Durability::Immediate),
+        "eventual" => Ok(Durability::Eventual),
+        "none" => Ok(Durability::None),
+        other => Err(format!("--durability: {other:?}: expected immediate, eventual or none")),
+    }
+}
+
+fn durability_name(durability: Durability) -> &'static str {
+    match durability {
+        Durability::Immediate => "immediate",
+        Durability::Eventual => "eventual",
+        _ => "none",
+    }
+}
+
+/// Runs the load and the workloads on every I/O mode, in order.
+pub(crate) fn run(options: &YcsbOptions, progress: Progress) -> Result<YcsbReport, String> {
+    let started = Instant::now();
+    options.validate()?;
+    let mut modes = Vec::new();
+    for &io_mode in &options.io_modes {
+        modes.push(run_mode(options, io_mode, progress)?);
+    }
+    Ok(YcsbReport {
+        settings: settings(options),
+        memory_budget: MemoryBudget {
+            pool_bytes: options.pool_bytes,
+            enforced_for_direct: true,
+            enforced_for_buffered_and_mmap: false,
+            note: "the budget is the pool; buffered and mmap runs are not held to it (no cgroup \
+                   memory limit yet), so the kernel's page cache may give them more: compare \
+                   them with that in mind"
+                .into(),
+        },
+        cache_policy: cache::policy(options.drop_caches),
+        sources: report::sources(),
+        comparisons: Comparison::of(&modes),
+        modes,
+        elapsed_seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn settings(options: &YcsbOptions) -> Settings {
+    let dataset_bytes = options.record_count.saturating_mul(options.value_bytes as u64);
+    Settings {
+        directory: options.directory.clone(),
+        workloads: options.workloads.iter().map(|workload| workload.name().to_string()).collect(),
+        record_count: options.record_count,
+        value_bytes: options.value_bytes,
+        key_bytes: driver::KEY_PREFIX.len() + driver::KEY_DIGITS,
+        dataset_bytes,
+        pool_bytes: options.pool_bytes,
+        dataset_over_pool: dataset_bytes as f64 / options.pool_bytes.max(1) as f64,
+        page_bytes: options.page_bytes,
+        thread_count: options.thread_count,
+        stop: options.stop,
+        distribution: options.distribution,
+        durability: durability_name(options.durability).into(),
+        load_batch_records: options.load_batch_records,
+        io_modes: options.io_modes.iter().map(|mode| mode.name().to_string()).collect(),
+    }
+}
+
+/// The load and every workload on one I/O mode, in a fresh directory removed afterwards.
+fn run_mode(
+    options: &YcsbOptions,
+    io_mode: IoMode,
+    progress: Progress,
+) -> Result<ModeReport, String> {
+    let directory = options.directory.join(format!("directdb-ycsb-{}", io_mode.name()));
+    if directory.exists() {
+        // A directory of this name is a leftover of an interrupted run of this benchmark.
+        std::fs::remove_dir_all(&directory)
+            .map_err(|error| format!("removing the leftover {}: {error}", directory.display()))?;
+    }
+    let _remove = RemoveOnDrop(directory.clone());
+    let (load, free_pages) = load_phase(options, io_mode, &directory, progress)?;
+    let file = file_facts(&directory, io_mode, free_pages)?;
+    let sequence = InsertSequence::starting_at(options.record_count);
+    let mut runs = Vec::new();
+    for (index, &workload) in options.workloads.iter().enumerate() {
+        runs.push(run_phase(options, io_mode, &directory, workload, index, &sequence, progress)?);
+    }
+    Ok(ModeReport { io_mode: io_mode.name().into(), file, load, runs })
+}
+
+/// Opens the database; returns it and the seconds the open took (recovery and the free-space
+/// rebuild included).
+fn open_timed(
+    options: &YcsbOptions,
+    io_mode: IoMode,
+    directory: &Path,
+) -> Result<(Db, f64), String> {
+    let started = Instant::now();
+    let db = Db::open(directory, options.engine_options(io_mode))
+        .map_err(|error| format!("opening {}: {error}", directory.display()))?;
+    Ok((db, started.elapsed().as_secs_f64()))
+}
+
+fn load_phase(
+    options: &YcsbOptions,
+    io_mode: IoMode,
+    directory: &Path,
+    progress: Progress,
+) -> Result<(PhaseReport, usize), String> {
+    let caches_before = cache::drop_kernel_caches(options.drop_caches);
+    let (db, open_seconds) = open_timed(options, io_mode, directory)?;
+    progress.step(&format!("{}: load of {} records", io_mode.name(), options.record_count));
+    let settings = LoadSettings {
+        record_count: options.record_count,
+        value_bytes: options.value_bytes,
+        thread_count: options.thread_count,
+        batch_records: options.load_batch_records,
+        seed: SEED,
+    };
+    let (usage_before, stats_before) = (Usage::now()?, db.stats());
+    let run = {
+        let bar = progress.bar(options.record_count, "records");
+        driver::load(&db, settings, |_, done| bar.set(done))?
+    };
+    // The load's pages reach the file in the checkpoint; its I/O is the load's.
+    let (checkpoint_seconds, checkpoint_pages_written) = checkpoint(&db)?;
+    let (usage_after, stats_after) = (Usage::now()?, db.stats());
+    let context = PhaseContext {
+        phase: "load".into(),
+        io_mode,
+        distribution: None,
+        thread_count: options.thread_count,
+        latency_of: format!("one transaction of {} inserts", options.load_batch_records),
+        caches_before,
+        resident_bytes_at_start: None,
+        usage: usage_after.since(&usage_before),
+        stats_before: &stats_before,
+        stats_after: &stats_after,
+    };
+    let mut report = PhaseReport::new(context, &run);
+    (report.checkpoint_seconds, report.checkpoint_pages_written) =
+        (checkpoint_seconds, checkpoint_pages_written);
+    report.open_seconds = open_seconds;
+    Ok((report, stats_after.free_pages))
+}
+
+fn run_phase(
+    options: &YcsbOptions,
+    io_mode: IoMode,
+    directory: &Path,
+    workload: Workload,
+    workload_index: usize,
+    sequence: &InsertSequence,
+    progress: Progress,
+) -> Result<PhaseReport, String> {
+    let (db, open_seconds) = open_timed(options, io_mode, directory)?;
+    // After the open: it reads every page of the tree (to rebuild the free space), which
+    // would otherwise start buffered and mmap runs with the whole file in the page cache.
+    let caches_before = cache::drop_kernel_caches(options.drop_caches);
+    let distribution = options.distribution_of(workload);
+    let settings = RunSettings {
+        mix: workload.mix(),
+        chooser: distribution::KeyChooser::new(
+            distribution,
+            sequence.limit(),
+            options.expected_insert_count(workload),
+        ),
+        value_bytes: options.value_bytes,
+        thread_count: options.thread_count,
+        stop: options.stop,
+        seed: SEED ^ workload_index as u64,
+    };
+    let resident_bytes_at_start = cache::resident_bytes(&directory.join(DATA_FILE_NAME));
+    progress.step(&format!("{}: workload {}", io_mode.name(), workload.name()));
+    let (usage_before, stats_before) = (Usage::now()?, db.stats());
+    let run = {
+        let (length, unit) = match options.stop {
+            Stop::Operations(count) => (count, "operations"),
+            Stop::Seconds(seconds) => (seconds_to_millis(seconds), "ms"),
+        };
+        let bar = progress.bar(length, unit);
+        driver::run(&db, sequence, &settings, |elapsed, done| match options.stop {
+            Stop::Operations(_) => bar.set(done),
+            Stop::Seconds(_) => bar.set(u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)),
+        })?
+    };
+    let (usage_after, stats_after) = (Usage::now()?, db.stats());
+    let context = PhaseContext {
+        phase: workload.name().into(),
+        io_mode,
+        distribution: Some(distribution),
+        thread_count: options.thread_count,
+        latency_of: "one operation".into(),
+        caches_before,
+        resident_bytes_at_start,
+        usage: usage_after.since(&usage_before),
+        stats_before: &stats_before,
+        stats_after: &stats_after,
+    };
+    let mut report = PhaseReport::new(context, &run);
+    (report.checkpoint_seconds, report.checkpoint_pages_written) = checkpoint(&db)?;
+    report.open_seconds = open_seconds;
+    Ok(report)
+}
+
+fn seconds_to_millis(seconds: f64) -> u64 {
+    #[expect(clippy::cast_possible_truncation, reason = "at most SECONDS_MAX * 1000")]
+    let millis = (seconds * 1000.0).ceil() as u64;
+    millis
+}
+
+/// Runs a checkpoint; returns its duration and the pages it wrote.
+fn checkpoint(db: &Db) -> Result<(f64, u64), String> {
+    let started = Instant::now();
+    let before: DbStats = db.stats();
+    db.checkpoint().map_err(|error| format!("checkpoint of {}: {error}", db.path().display()))?;
+    let written = db.stats().pool.pages_written - before.pool.pages_written;
+    Ok((started.elapsed().as_secs_f64(), written))
+}
+
+/// The data file as `io_mode` opens it: its file system, and whether direct I/O fell back.
+fn file_facts(directory: &Path, io_mode: IoMode, free_pages: usize) -> Result<FileFacts, String> {
+    let disk = RealDisk::new(DiskOptions { io_mode, ..DiskOptions::default() });
+    let path = directory.join(DATA_FILE_NAME);
+    let file = disk.open(&path, OpenOptions::existing()).map_err(|error| error.to_string())?;
+    let info = file.info();
+    Ok(FileFacts {
+        file_system: info.file_system.clone(),
+        io_mode_used: info.io_mode.name().into(),
+        fallback_reasons: info.fallback_reasons.clone(),
+        size_bytes_after_load: file.size_bytes().map_err(|error| error.to_string())?,
+        free_pages_after_load: free_pages,
+        path,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(super) fn tiny_options(directory: PathBuf) -> YcsbOptions {
+        YcsbOptions {
+            directory,
+            workloads: Workload::ALL.to_vec(),
+            record_count: 200,
+            stop: Stop::Operations(300),
+            thread_count: 2,
+            pool_bytes: 1 << 20,
+            value_bytes: 100,
+            distribution: None,
+            durability: Durability::None,
+            page_bytes: 4096,
+            io_modes: vec![IoMode::Direct, IoMode::Buffered],
+            load_batch_records: 10,
+            drop_caches: false,
+        }
+    }
+
+    #[test]
+    fn options_from_the_command_line_are_checked() {
+        let good = tiny_options(PathBuf::from("/nonexistent"));
+        assert_eq!(good.validate(), Ok(()));
+        let cases: [(YcsbOptions, &str); 8] = [
+            (YcsbOptions { record_count: 1, ..good.clone() }, "--records"),
+            (YcsbOptions { stop: Stop::Operations(0), ..good.clone() }, "--operations"),
+            (YcsbOptions { stop: Stop::Seconds(f64::NAN), ..good.clone() }, "--seconds"),
+            (YcsbOptions { stop: Stop::Seconds(SECONDS_MAX + 1.0), ..good.clone() }, "--seconds"),
+            (YcsbOptions { thread_count: 0, ..good.clone() }, "--threads"),
+            (YcsbOptions { value_bytes: 0, ..good.clone() }, "--value-bytes"),
+            (YcsbOptions { load_batch_records: 0, ..good.clone() }, "--load-batch"),
+            (YcsbOptions { io_modes: Vec::new(), ..good.clone() }, "--io"),
+        ];
+        for (options, flag) in cases {
+            assert!(options.validate().unwrap_err().contains(flag), "{flag}");
+        }
+        assert_eq!(parse_durability("eventual"), Ok(Durability::Eventual));
+        assert!(parse_durability("sometimes").unwrap_err().contains("expected"));
+    }
+
+    #[test]
+    fn expected_inserts_are_twice_the_insert_share_of_the_operations() {
+        let options = tiny_options(PathBuf::from("/nonexistent"));
+        assert_eq!(options.expected_insert_count(Workload::D), 30);
+        assert_eq!(options.expected_insert_count(Workload::A), 0);
+        let timed = YcsbOptions { stop: Stop::Seconds(1.0), ..options };
+        assert_eq!(timed.expected_insert_count(Workload::E), 20);
+    }
+
+    /// The whole benchmark on two I/O modes, tiny: every phase ran and counted its operations,
+    /// no record went missing, the modes are compared, and nothing is left behind.
+    #[test]
+    fn a_tiny_run_reports_every_phase_of_every_mode() {
+        let directory = tempfile::tempdir().unwrap();
+        let options = tiny_options(directory.path().to_path_buf());
+        let report = run(&options, Progress::off()).unwrap();
+        assert_eq!(report.modes.len(), 2);
+        for mode in &report.modes {
+            assert_eq!(mode.load.operation_count, 200);
+            assert_eq!(mode.load.totals.commits, 20, "one commit per batch of 10");
+            assert!(mode.file.size_bytes_after_load > 0);
+            let phases: Vec<&str> = mode.runs.iter().map(|run| run.phase.as_str()).collect();
+            assert_eq!(phases, ["a", "b", "c", "d", "e", "f"]);
+            for run in &mode.runs {
+                assert_eq!(run.operation_count, 300, "{}", run.phase);
+                assert_eq!(run.not_found, 0, "{}", run.phase);
+                let counted: u64 = run.operations.iter().map(|row| row.count).sum();
+                assert_eq!(counted, 300, "{}", run.phase);
+            }
+        }
+        assert_eq!(report.comparisons.len(), 7, "the load and six workloads");
+        assert!(report.comparisons.iter().all(|row| row.direct_over_buffered.is_some()));
+        assert!(report.comparisons.iter().all(|row| row.direct_over_mmap.is_none()));
+        let leftovers: Vec<_> = std::fs::read_dir(directory.path()).unwrap().collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+}

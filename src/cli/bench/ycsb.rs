@@ -1,0 +1,333 @@
+//! `directdb bench ycsb` and plain `directdb bench`: the arguments and the human-readable
+//! report (the measuring is in `src/bench/ycsb/`).
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use crate::bench::ycsb::{
+    self, DistributionKind, LOAD_BATCH_RECORDS_DEFAULT, POOL_MB_DEFAULT, PhaseReport,
+    Progress, RECORD_COUNT_DEFAULT, SECONDS_DEFAULT, Stop, THREAD_COUNT_DEFAULT,
+    VALUE_BYTES_DEFAULT, WORKLOADS_DEFAULT, Workload, YcsbOptions, YcsbReport,
+};
+
+use super::super::{CliError, Format, output};
+use super::aligned_line;
+
+/// `directdb bench ycsb`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct YcsbArgs {
+    /// Workloads, comma-separated, run in this order: a (50% read, 50% update), b (95/5),
+    /// c (read only), d (read latest, 5% insert), e (scans of 1-100 records, 5% insert),
+    /// f (50% read, 50% read-modify-write).
+    #[arg(long, default_value = WORKLOADS_DEFAULT)]
+    workloads: String,
+    /// Records loaded before the runs.
+    #[arg(long, default_value_t = RECORD_COUNT_DEFAULT)]
+    records: u64,
+    /// Operations of each workload run, over all threads (instead of --seconds).
+    #[arg(long, conflicts_with = "seconds")]
+    operations: Option<u64>,
+    /// Seconds of each workload run [default: 10].
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// Client threads, in the load and in every run.
+    #[arg(long, default_value_t = THREAD_COUNT_DEFAULT)]
+    threads: usize,
+    /// MiB of buffer pool: the memory budget.
+    #[arg(long, default_value_t = POOL_MB_DEFAULT)]
+    pool_mb: u64,
+    /// Bytes of each record's value (YCSB's 10 fields of 100 bytes, as one value).
+    #[arg(long, default_value_t = VALUE_BYTES_DEFAULT)]
+    value_bytes: usize,
+    /// Request distribution of every workload: zipfian (0.99, scrambled keys as YCSB's),
+    /// uniform or latest [default: each workload's own: latest for d, zipfian for the others].
+    #[arg(long)]
+    distribution: Option<DistributionKind>,
+    /// When commits are acknowledged: immediate (durable), eventual (durable within 10 ms) or
+    /// none (durable at checkpoints and a clean close).
+    #[arg(long, default_value = "immediate")]
+    durability: String,
+    /// Page size of the database in bytes (a power of two from 4096 to 65536).
+    #[arg(long, default_value_t = 4096)]
+    page_size: usize,
+    /// I/O modes, comma-separated, each on a fresh database in turn: direct, buffered, mmap.
+    #[arg(long, default_value = "direct,buffered,mmap")]
+    io: String,
+    /// Directory for the databases (one subdirectory per I/O mode, removed afterwards).
+    #[arg(long, default_value = ".")]
+    dir: PathBuf,
+    /// Records per transaction in the load phase.
+    #[arg(long, default_value_t = LOAD_BATCH_RECORDS_DEFAULT)]
+    load_batch: u64,
+    /// Do not drop the kernel's caches before each phase (by default they are dropped, as
+    /// root, so buffered and mmap runs start cold; the drop is system-wide).
+    #[arg(long)]
+    keep_caches: bool,
+}
+
+impl YcsbArgs {
+    fn options(self) -> Result<YcsbOptions, String> {
+        let stop = match (self.operations, self.seconds) {
+            (Some(count), _) => Stop::Operations(count),
+            (None, seconds) => Stop::Seconds(seconds.unwrap_or(SECONDS_DEFAULT)),
+        };
+        let pool_bytes = self
+            .pool_mb
+            .checked_mul(1 << 20)
+            .ok_or_else(|| format!("--pool-mb {} overflows", self.pool_mb))?;
+        Ok(YcsbOptions {
+            directory: self.dir,
+            workloads: Workload::parse_list(&self.workloads)?,
+            record_count: self.records,
+            stop,
+            thread_count: self.threads,
+            pool_bytes,
+            value_bytes: self.value_bytes,
+            distribution: self.distribution,
+            durability: ycsb::parse_durability(&self.durability)?,
+            page_bytes: self.page_size,
+            io_modes: crate::bench::pool::parse_io_modes(&self.io)?,
+            load_batch_records: self.load_batch,
+            drop_caches: !self.keep_caches,
+        })
+    }
+}
+
+/// Runs `bench ycsb`: progress on stderr (when a person reads the table), then the report.
+pub(super) fn run(args: YcsbArgs, format: Format) -> Result<(), CliError> {
+    let options = args.options()?;
+    let report = ycsb::run(&options, Progress::new(format.is_human()))?;
+    output::emit(format, &report, render)
+}
+
+/// The columns of the phase table.
+const COLUMNS: [(&str, usize); 14] = [
+    ("io", 8),
+    ("phase", 5),
+    ("ops/s", 9),
+    ("p50 µs", 8),
+    ("p99 µs", 8),
+    ("p99.9 µs", 9),
+    ("rd KB/op", 8),
+    ("wr KB/op", 8),
+    ("pg rd/op", 8),
+    ("pg wr/op", 8),
+    ("CPU µs/op", 9),
+    ("majflt/op", 9),
+    ("hit %", 6),
+    ("cached MiB", 10),
+];
+
+/// The columns of the comparison table.
+const RATIO_COLUMNS: [(&str, usize); 6] = [
+    ("phase", 5),
+    ("direct", 9),
+    ("buffered", 9),
+    ("mmap", 9),
+    ("direct/buffered", 15),
+    ("direct/mmap", 11),
+];
+
+fn line(cells: &[String]) -> String {
+    aligned_line(&COLUMNS, cells)
+}
+
+fn headers(columns: &[(&str, usize)]) -> Vec<String> {
+    columns.iter().map(|(name, _)| (*name).to_string()).collect()
+}
+
+fn phase_cells(row: &PhaseReport) -> Vec<String> {
+    let per = &row.per_operation;
+    vec![
+        row.io_mode.clone(),
+        row.phase.clone(),
+        format!("{:.0}", row.ops_per_second),
+        format!("{:.1}", row.latency_us.p50),
+        format!("{:.1}", row.latency_us.p99),
+        format!("{:.1}", row.latency_us.p999),
+        format!("{:.2}", per.device_read_bytes / 1024.0),
+        format!("{:.2}", per.device_write_bytes / 1024.0),
+        format!("{:.3}", per.pool_pages_read),
+        format!("{:.3}", per.pool_pages_written),
+        format!("{:.1}", per.cpu_us),
+        format!("{:.3}", per.major_faults),
+        format!("{:.1}", 100.0 * row.pool_hit_ratio),
+        row.resident_bytes_at_start
+            .map_or("-".into(), |bytes| format!("{:.0}", bytes as f64 / f64::from(1 << 20))),
+    ]
+}
+
+/// The human-readable report: the setting, one line per phase and mode, the throughput
+/// ratios between the modes, then what each column is.
+fn render(report: &YcsbReport) -> String {
+    let mut text = String::new();
+    render_settings(&mut text, report);
+    let _ = writeln!(text, "\n{}", line(&headers(&COLUMNS)));
+    for mode in &report.modes {
+        for row in std::iter::once(&mode.load).chain(&mode.runs) {
+            let _ = writeln!(text, "{}", line(&phase_cells(row)));
+        }
+    }
+    render_comparisons(&mut text, report);
+    render_anomalies(&mut text, report);
+    render_notes(&mut text, report);
+    text
+}
+
+fn render_settings(text: &mut String, report: &YcsbReport) {
+    let settings = &report.settings;
+    let stop = match settings.stop {
+        Stop::Operations(count) => format!("{count} operations per run"),
+        Stop::Seconds(seconds) => format!("{seconds} s per run"),
+    };
+    let distribution = settings
+        .distribution
+        .map_or("each workload's own (latest for d, zipfian 0.99 scrambled otherwise)", |kind| {
+            kind.name()
+        });
+    let _ = writeln!(
+        text,
+        "bench ycsb: workloads {}; {} records of {} B ({:.0} MiB, {:.1}x the {} MiB pool); {} \
+         threads; {stop}",
+        settings.workloads.join(","),
+        settings.record_count,
+        settings.value_bytes,
+        settings.dataset_bytes as f64 / f64::from(1 << 20),
+        settings.dataset_over_pool,
+        settings.pool_bytes >> 20,
+        settings.thread_count,
+    );
+    let _ = writeln!(
+        text,
+        "durability {}; {} B pages; distribution: {distribution}; load: {} records per \
+         transaction",
+        settings.durability, settings.page_bytes, settings.load_batch_records
+    );
+    for mode in &report.modes {
+        let file = &mode.file;
+        let _ = writeln!(
+            text,
+            "{}: {} ({}, {} I/O), {:.0} MiB after the load, {} pages of it free",
+            mode.io_mode,
+            file.path.display(),
+            file.file_system,
+            file.io_mode_used,
+            file.size_bytes_after_load as f64 / f64::from(1 << 20),
+            file.free_pages_after_load
+        );
+        for reason in &file.fallback_reasons {
+            let _ = writeln!(text, "note: {}: {reason}", mode.io_mode);
+        }
+    }
+    let _ = writeln!(text, "caches: {}", report.cache_policy);
+    let budget = &report.memory_budget;
+    if !budget.enforced_for_buffered_and_mmap {
+        let _ = writeln!(text, "memory budget NOT enforced for buffered/mmap: {}", budget.note);
+    }
+}
+
+fn render_comparisons(text: &mut String, report: &YcsbReport) {
+    if report.modes.len() < 2 {
+        return;
+    }
+    let _ = writeln!(text, "\nthroughput (ops/s; the load in records/s), side by side:");
+    let _ = writeln!(text, "{}", aligned_line(&RATIO_COLUMNS, &headers(&RATIO_COLUMNS)));
+    for comparison in &report.comparisons {
+        let mode = |name: &str| {
+            comparison.ops_per_second.get(name).map_or("-".into(), |ops| format!("{ops:.0}"))
+        };
+        let ratio = |ratio: Option<f64>| ratio.map_or("-".into(), |ratio| format!("{ratio:.2}"));
+        let cells = [
+            comparison.phase.clone(),
+            mode("direct"),
+            mode("buffered"),
+            mode("mmap"),
+            ratio(comparison.direct_over_buffered),
+            ratio(comparison.direct_over_mmap),
+        ];
+        let _ = writeln!(text, "{}", aligned_line(&RATIO_COLUMNS, &cells));
+    }
+}
+
+/// Lines for what should not happen or needs a second look: lost records, runs that started
+/// with more of the file cached than the budget, conflicts.
+fn render_anomalies(text: &mut String, report: &YcsbReport) {
+    let pool_bytes = report.settings.pool_bytes;
+    for row in report.modes.iter().flat_map(|mode| std::iter::once(&mode.load).chain(&mode.runs))
+    {
+        if row.not_found > 0 {
+            let _ = writeln!(
+                text,
+                "WARNING: {} {}: {} reads found no record (a record was lost)",
+                row.io_mode, row.phase, row.not_found
+            );
+        }
+        if let Some(resident_bytes) = row.resident_bytes_at_start.filter(|&bytes| bytes > pool_bytes)
+        {
+            let _ = writeln!(
+                text,
+                "WARNING: {} {}: started with {} MiB of the data file in the page cache, above the \
+                 {} MiB budget{}",
+                row.io_mode,
+                row.phase,
+                resident_bytes >> 20,
+                pool_bytes >> 20,
+                if row.io_mode == "mmap" {
+                    " (pages the process maps survive drop_caches)"
+                } else {
+                    ""
+                }
+            );
+        }
+        if row.conflict_retries > 0 {
+            let _ = writeln!(
+                text,
+                "{} {}: {} read-modify-writes retried after a conflict",
+                row.io_mode, row.phase, row.conflict_retries
+            );
+        }
+    }
+}
+
+fn render_notes(text: &mut String, report: &YcsbReport) {
+    let _ = writeln!(
+        text,
+        "\nrd/wr KB/op: /proc/self/io read_bytes/write_bytes per operation (block-layer bytes of \
+         every thread: data file and log);\npg rd/op, pg wr/op: buffer pool pages read/written \
+         per operation; CPU µs/op: utime+stime of every thread;\nmajflt/op: page faults that \
+         read the device (mmap); hit %: pool hits/(hits+misses), mmap's in-place reads in \
+         neither;\ncached MiB: the data file's bytes in the page cache as the run starts (fincore);\nload rows: per record, latency per transaction of {} inserts, I/O including \
+         the checkpoint that ends the load.",
+        report.settings.load_batch_records
+    );
+    let _ = writeln!(text, "elapsed: {:.0} s", report.elapsed_seconds);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bare `directdb bench` parses to the suite's defaults.
+    #[test]
+    fn bare_bench_runs_the_default_suite() {
+        use clap::Parser as _;
+        let cli = crate::cli::Cli::try_parse_from(["directdb", "bench"]).unwrap();
+        let crate::cli::Command::Bench(bench) = cli.command else { panic!("not bench") };
+        assert!(bench.command.is_none());
+        let args = bench.suite;
+        assert_eq!(args.workloads, "a,b,c,f");
+        assert_eq!(args.io, "direct,buffered,mmap");
+        let options = args.options().unwrap();
+        assert_eq!(options.stop, Stop::Seconds(SECONDS_DEFAULT));
+        assert_eq!(options.pool_bytes, POOL_MB_DEFAULT << 20);
+        assert_eq!(options.record_count, RECORD_COUNT_DEFAULT);
+        assert_eq!(options.validate(), Ok(()));
+    }
+
+    #[test]
+    fn phase_cells_line_up_under_their_headers() {
+        let header = line(&headers(&COLUMNS));
+        let cells: Vec<String> = COLUMNS.iter().map(|_| "9".to_string()).collect();
+        assert_eq!(header.chars().count(), line(&cells).chars().count());
+    }
+}

@@ -1,0 +1,194 @@
+//! `directdb bench ycsb`, run as a user runs it: the built binary on a temporary directory, a
+//! few hundred records and operations per workload, every workload, every I/O mode.
+//!
+//! Nothing here depends on timing: the checks are that the report has every key, that every
+//! phase counted the operations it was asked for under the kinds its mix has, that no record
+//! went missing, that the engine's counters agree with the run (one commit per load batch),
+//! that `--json=FILE` writes the same report beside the table, and that nothing is left behind.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const RECORDS: u64 = 300;
+const OPERATIONS: u64 = 200;
+const LOAD_BATCH: u64 = 25;
+
+fn directdb(arguments: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_directdb"))
+        .args(arguments)
+        .output()
+        .expect("the directdb binary runs")
+}
+
+/// `value[key]`, failing with the key's name and the whole object when it is absent.
+fn field<'a>(value: &'a Value, key: &str) -> &'a Value {
+    value.get(key).unwrap_or_else(|| panic!("no key {key:?} in {value:#}"))
+}
+
+fn count(value: &Value, key: &str) -> u64 {
+    field(value, key).as_u64().unwrap_or_else(|| panic!("{key} is not a count in {value:#}"))
+}
+
+fn number(value: &Value, key: &str) -> f64 {
+    field(value, key).as_f64().unwrap_or_else(|| panic!("{key} is not a number in {value:#}"))
+}
+
+fn array<'a>(value: &'a Value, key: &str) -> &'a Vec<Value> {
+    field(value, key).as_array().unwrap_or_else(|| panic!("{key} is not an array in {value:#}"))
+}
+
+fn tiny_run(directory: &Path, extra: &[&str]) -> Output {
+    let records = RECORDS.to_string();
+    let operations = OPERATIONS.to_string();
+    let batch = LOAD_BATCH.to_string();
+    let mut arguments = vec![
+        "bench",
+        "ycsb",
+        "--records",
+        &records,
+        "--operations",
+        &operations,
+        "--threads",
+        "2",
+        "--pool-mb",
+        "1",
+        "--value-bytes",
+        "100",
+        "--load-batch",
+        &batch,
+        "--durability",
+        "none",
+        // A system-wide drop of the kernel's caches is not the test's business.
+        "--keep-caches",
+        "--dir",
+        directory.to_str().unwrap(),
+    ];
+    arguments.extend_from_slice(extra);
+    let output = directdb(&arguments);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+/// The operation kinds each workload's mix has.
+fn kinds_of(phase: &str) -> &'static [&'static str] {
+    match phase {
+        "a" => &["read", "update"],
+        "b" => &["read", "update"],
+        "c" => &["read"],
+        "d" => &["read", "insert"],
+        "e" => &["insert", "scan"],
+        "f" => &["read", "read_modify_write"],
+        other => panic!("unexpected phase {other}"),
+    }
+}
+
+fn check_phase(row: &Value, io_mode: &str) {
+    assert_eq!(field(row, "io_mode"), io_mode);
+    let phase = field(row, "phase").as_str().unwrap();
+    assert!(number(row, "ops_per_second") > 0.0, "{row:#}");
+    assert!(number(row, "elapsed_seconds") > 0.0, "{row:#}");
+    let latency = field(row, "latency_us");
+    let (p50, p99, p999) =
+        (number(latency, "p50"), number(latency, "p99"), number(latency, "p999"));
+    assert!(0.0 < p50 && p50 <= p99 && p99 <= p999, "{latency:#}");
+    let per_operation = field(row, "per_operation");
+    for key in [
+        "device_read_bytes",
+        "device_write_bytes",
+        "pool_pages_read",
+        "pool_pages_written",
+        "wal_bytes_written",
+        "cpu_us",
+        "major_faults",
+    ] {
+        assert!(number(per_operation, key) >= 0.0, "{key} in {row:#}");
+    }
+    let hit_ratio = number(row, "pool_hit_ratio");
+    assert!((0.0..=1.0).contains(&hit_ratio), "{row:#}");
+    assert_eq!(count(row, "not_found"), 0, "no record goes missing: {row:#}");
+    assert_eq!(field(row, "caches_before"), "not dropped: --keep-caches");
+    let kinds: Vec<&str> =
+        array(row, "operations").iter().map(|kind| field(kind, "kind").as_str().unwrap()).collect();
+    if phase == "load" {
+        assert_eq!(count(row, "operation_count"), RECORDS);
+        assert_eq!(kinds, ["insert"]);
+        let commits = count(field(row, "totals"), "commits");
+        assert_eq!(commits, RECORDS.div_ceil(LOAD_BATCH), "one commit per load transaction");
+        return;
+    }
+    assert_eq!(count(row, "operation_count"), OPERATIONS, "{row:#}");
+    assert_eq!(kinds, kinds_of(phase), "{row:#}");
+    let counted: u64 = array(row, "operations").iter().map(|kind| count(kind, "count")).sum();
+    assert_eq!(counted, OPERATIONS);
+    if phase == "e" {
+        assert!(count(row, "records_scanned") > 0, "{row:#}");
+    }
+}
+
+#[test]
+fn every_workload_on_every_io_mode_reports_its_phases_as_json() {
+    let directory = tempfile::tempdir().unwrap();
+    let output = tiny_run(directory.path(), &["--workloads", "a,b,c,d,e,f", "--json"]);
+    let report: Value = serde_json::from_slice(&output.stdout).expect("one JSON object on stdout");
+    let settings = field(&report, "settings");
+    assert_eq!(count(settings, "record_count"), RECORDS);
+    assert_eq!(count(settings, "value_bytes"), 100);
+    assert_eq!(count(settings, "pool_bytes"), 1 << 20);
+    assert_eq!(field(field(settings, "stop"), "operations"), OPERATIONS);
+    let budget = field(&report, "memory_budget");
+    assert_eq!(field(budget, "enforced_for_buffered_and_mmap"), false);
+    field(&report, "cache_policy");
+    field(field(&report, "sources"), "device_read_bytes");
+    let modes = array(&report, "modes");
+    let names: Vec<&str> =
+        modes.iter().map(|mode| field(mode, "io_mode").as_str().unwrap()).collect();
+    assert_eq!(names, ["direct", "buffered", "mmap"]);
+    for mode in modes {
+        let io_mode = field(mode, "io_mode").as_str().unwrap();
+        assert!(count(field(mode, "file"), "size_bytes_after_load") > 0);
+        check_phase(field(mode, "load"), io_mode);
+        let runs = array(mode, "runs");
+        let phases: Vec<&str> =
+            runs.iter().map(|row| field(row, "phase").as_str().unwrap()).collect();
+        assert_eq!(phases, ["a", "b", "c", "d", "e", "f"]);
+        for row in runs {
+            check_phase(row, io_mode);
+        }
+    }
+    let comparisons = array(&report, "comparisons");
+    assert_eq!(comparisons.len(), 7, "the load and six workloads");
+    for comparison in comparisons {
+        assert!(number(comparison, "direct_over_buffered") > 0.0);
+        assert!(number(comparison, "direct_over_mmap") > 0.0);
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(directory.path()).unwrap().collect();
+    assert!(leftovers.is_empty(), "the databases are removed: {leftovers:?}");
+}
+
+/// `--json=FILE`: the table on stdout for the person, the same report as JSON in the file.
+#[test]
+fn json_file_gets_the_report_while_the_table_goes_to_stdout() {
+    let directory = tempfile::tempdir().unwrap();
+    let report_path = directory.path().join("report.json");
+    let json_flag = format!("--json={}", report_path.display());
+    let data = directory.path().join("data");
+    let output = tiny_run(&data, &["--workloads", "c", "--io", "buffered", &json_flag]);
+    let table = String::from_utf8(output.stdout).unwrap();
+    assert!(table.contains("ops/s") && table.contains("p99.9 µs"), "{table}");
+    assert!(table.contains("memory budget NOT enforced"), "{table}");
+    let report: Value = serde_json::from_slice(&std::fs::read(&report_path).unwrap()).unwrap();
+    let modes = array(&report, "modes");
+    assert_eq!(modes.len(), 1);
+    check_phase(&array(&modes[0], "runs")[0], "buffered");
+}
+
+#[test]
+fn bad_arguments_are_refused_with_the_flag_named() {
+    let output = directdb(&["bench", "ycsb", "--workloads", "g", "--json"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--workloads"));
+    let output = directdb(&["bench", "ycsb", "--operations", "5", "--seconds", "1"]);
+    assert!(!output.status.success(), "--operations and --seconds exclude each other");
+}
