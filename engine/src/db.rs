@@ -62,6 +62,9 @@ struct Inner {
     /// Read timestamps of live transactions and snapshots, with counts.
     active: Mutex<BTreeMap<Timestamp, usize>>,
     checkpoint: Mutex<CheckpointState>,
+    /// The redo LSN of the last checkpoint: committers compare the log's end with it without
+    /// taking the checkpoint's lock, which a running checkpoint holds through its flushes.
+    checkpoint_redo_lsn: AtomicU64,
     failure: OnceLock<String>,
     counters: Counters,
 }
@@ -84,8 +87,6 @@ struct CommitState {
 struct CheckpointState {
     /// The sequence of the last header written.
     sequence: u64,
-    /// The log position when the last checkpoint froze the tree.
-    wal_lsn: u64,
 }
 
 #[derive(Debug, Default)]
@@ -218,10 +219,8 @@ impl Db {
             commit: Mutex::new(CommitState { last_ts, ..CommitState::default() }),
             visible_ts: AtomicU64::new(last_ts),
             active: Mutex::new(BTreeMap::new()),
-            checkpoint: Mutex::new(CheckpointState {
-                sequence: header.sequence,
-                wal_lsn: header.redo_lsn,
-            }),
+            checkpoint_redo_lsn: AtomicU64::new(header.redo_lsn),
+            checkpoint: Mutex::new(CheckpointState { sequence: header.sequence }),
             failure: OnceLock::new(),
             counters: Counters::default(),
         };
@@ -678,16 +677,25 @@ impl Inner {
         if collect {
             self.versions.collect_garbage(self.collection_horizon());
         }
-        let since_checkpoint = self.wal.lsn_next().0.saturating_sub(self.checkpoint.lock().wal_lsn);
-        if since_checkpoint >= self.options.checkpoint_wal_bytes {
-            self.checkpoint()?;
+        let redo_lsn = self.checkpoint_redo_lsn.load(Ordering::Acquire);
+        if self.wal.lsn_next().0.saturating_sub(redo_lsn) >= self.options.checkpoint_wal_bytes {
+            // One committer runs it; the others carry on instead of queueing for a second one.
+            if let Some(checkpoint) = self.checkpoint.try_lock() {
+                self.checkpoint_holding(checkpoint)?;
+            }
         }
         Ok(())
     }
 
     fn checkpoint(&self) -> Result<()> {
+        self.checkpoint_holding(self.checkpoint.lock())
+    }
+
+    fn checkpoint_holding(
+        &self,
+        mut checkpoint: parking_lot::MutexGuard<'_, CheckpointState>,
+    ) -> Result<()> {
         self.check_failure()?;
-        let mut checkpoint = self.checkpoint.lock();
         let (frozen_epoch, root, page_count, redo_lsn, commit_ts) = {
             let _exclusive = self.tree_lock.write();
             let state = self.commit.lock();
@@ -716,7 +724,7 @@ impl Inner {
         })();
         let header = result.map_err(|error| self.fail(error))?;
         checkpoint.sequence = header.sequence;
-        checkpoint.wal_lsn = redo_lsn;
+        self.checkpoint_redo_lsn.store(redo_lsn, Ordering::Release);
         self.tree.space().lock().checkpoint_durable(frozen_epoch);
         self.wal.release_before(Lsn(redo_lsn)).map_err(|error| self.fail(error.into()))?;
         self.counters.checkpoints.fetch_add(1, Ordering::Relaxed);
