@@ -296,8 +296,8 @@ impl Tree {
         if self.root() != node::NO_PAGE {
             stack.push((PageId(self.root()), u8::MAX));
         }
+        let page_count = usize::try_from(self.space.lock().page_count()).unwrap_or(usize::MAX);
         while let Some((page, parent_level)) = stack.pop() {
-            let page_count = usize::try_from(self.space.lock().page_count()).unwrap_or(usize::MAX);
             if pages.len() > page_count {
                 return Err(
                     self.corrupt(page, "the tree reaches more pages than the file has".into())
@@ -312,9 +312,16 @@ impl Tree {
             }
             match node::kind(&*held) {
                 Some(PageKind::Branch) => {
-                    for index in 0..node::child_count(&*held) {
-                        stack.push((node::child_at(&*held, index), level));
+                    let children: Vec<PageId> = (0..node::child_count(&*held))
+                        .map(|index| node::child_at(&*held, index))
+                        .collect();
+                    drop(held);
+                    // Read the children in batches (one submission each) instead of one miss
+                    // at a time; visited in the order they were read.
+                    for batch in children.chunks(bufferpool::PREFETCH_PAGES_MAX) {
+                        self.pool.prefetch(batch)?;
                     }
+                    stack.extend(children.into_iter().rev().map(|child| (child, level)));
                 }
                 _ => {
                     let references: Vec<OverflowRef> = (0..node::entry_count(&*held))
