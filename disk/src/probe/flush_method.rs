@@ -296,17 +296,7 @@ mod durable_write_tests {
     #[test]
     fn write_durably_survives_a_power_loss_exactly_when_the_method_is_durable_here() {
         for method in FlushMethod::ALL {
-            let disk = SimDisk::with_seed(1);
-            let path = Path::new("/file");
-            let file = disk.open(path, OpenOptions::create()).unwrap();
-            disk.sync_dir(Path::new("/")).unwrap();
-            file.allocate(4096).unwrap();
-            let mut block = AlignedBuf::zeroed(4096, 4096);
-            block.fill(7);
-            method.write_durably(&*file, &block, 0).unwrap();
-            disk.crash_with(&mut LoseAll);
-            let survived =
-                disk.durable_content(path).unwrap()[..4096].iter().all(|&byte| byte == 7);
+            let survived = survives_power_loss(&SimDisk::with_seed(1), method);
             assert_eq!(survived, method != FlushMethod::PlainWrite, "{method:?}");
         }
     }
@@ -319,18 +309,21 @@ mod durable_write_tests {
         let (chosen, _) = FlushMethod::choose(disk.cache_mode().write_cache(), false);
         assert_eq!(chosen, FlushMethod::PlainWrite);
         for method in FlushMethod::ALL {
-            let disk = SimDisk::write_through(1);
-            let path = Path::new("/file");
-            let file = disk.open(path, OpenOptions::create()).unwrap();
-            disk.sync_dir(Path::new("/")).unwrap();
-            file.allocate(4096).unwrap();
-            let mut block = AlignedBuf::zeroed(4096, 4096);
-            block.fill(7);
-            method.write_durably(&*file, &block, 0).unwrap();
-            disk.crash_with(&mut LoseAll);
-            let survived =
-                disk.durable_content(path).unwrap()[..4096].iter().all(|&byte| byte == 7);
-            assert!(survived, "{method:?}");
+            assert!(survives_power_loss(&SimDisk::write_through(1), method), "{method:?}");
         }
+    }
+
+    /// Writes a block with `method` into allocated space of a new file on `disk`, loses every
+    /// pending write, and says whether the block survived.
+    fn survives_power_loss(disk: &SimDisk, method: FlushMethod) -> bool {
+        let path = Path::new("/file");
+        let file = disk.open(path, OpenOptions::create()).unwrap();
+        disk.sync_dir(Path::new("/")).unwrap();
+        file.allocate(4096).unwrap();
+        let mut block = AlignedBuf::zeroed(4096, 4096);
+        block.fill(7);
+        method.write_durably(&*file, &block, 0).unwrap();
+        disk.crash_with(&mut LoseAll);
+        disk.durable_content(path).unwrap()[..4096].iter().all(|&byte| byte == 7)
     }
 }
