@@ -5,35 +5,10 @@
 //! row measured something, that the pool's counters agree with the run (the hit rows never
 //! missed, the miss rows missed and evicted), and that the benchmark leaves nothing behind.
 
-use std::process::{Command, Output};
+mod common;
 
+use common::{array, count, directdb, field, positive_number};
 use serde_json::Value;
-
-fn directdb(arguments: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_directdb"))
-        .args(arguments)
-        .output()
-        .expect("the directdb binary runs")
-}
-
-/// `value[key]`, failing with the key's name and the whole object when it is absent.
-fn field<'a>(value: &'a Value, key: &str) -> &'a Value {
-    value.get(key).unwrap_or_else(|| panic!("no key {key:?} in {value:#}"))
-}
-
-fn count(value: &Value, key: &str) -> u64 {
-    field(value, key).as_u64().unwrap_or_else(|| panic!("{key} is not a count in {value:#}"))
-}
-
-fn positive_number(value: &Value, key: &str) -> f64 {
-    let number = field(value, key).as_f64().unwrap_or_else(|| panic!("{key} is not a number"));
-    assert!(number > 0.0, "{key} is not positive in {value:#}");
-    number
-}
-
-fn array<'a>(value: &'a Value, key: &str) -> &'a Vec<Value> {
-    field(value, key).as_array().unwrap_or_else(|| panic!("{key} is not an array"))
-}
 
 fn check_hit(hit: &Value, frame_count: u64) {
     assert_eq!(count(hit, "set_pages"), frame_count);

@@ -5,33 +5,10 @@
 //! committed something and wrote batches, that the counts agree with each other, and that the
 //! benchmark leaves nothing behind in the directory.
 
-use std::process::{Command, Output};
+mod common;
 
+use common::{directdb, field, positive_count, positive_number};
 use serde_json::Value;
-
-fn directdb(arguments: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_directdb"))
-        .args(arguments)
-        .output()
-        .expect("the directdb binary runs")
-}
-
-/// `value[key]`, failing with the key's name and the whole object when it is absent.
-fn field<'a>(value: &'a Value, key: &str) -> &'a Value {
-    value.get(key).unwrap_or_else(|| panic!("no key {key:?} in {value:#}"))
-}
-
-fn positive_count(value: &Value, key: &str) -> u64 {
-    let count = field(value, key).as_u64().unwrap_or_else(|| panic!("{key} is not a count"));
-    assert!(count > 0, "{key} is 0 in {value:#}");
-    count
-}
-
-fn positive_number(value: &Value, key: &str) -> f64 {
-    let number = field(value, key).as_f64().unwrap_or_else(|| panic!("{key} is not a number"));
-    assert!(number > 0.0, "{key} is not positive in {value:#}");
-    number
-}
 
 #[test]
 fn json_report_has_every_key_and_positive_counts() {

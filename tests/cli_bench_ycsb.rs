@@ -6,38 +6,17 @@
 //! went missing, that the engine's counters agree with the run (one commit per load batch),
 //! that `--json=FILE` writes the same report beside the table, and that nothing is left behind.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
+use std::path::Path;
+use std::process::Output;
+
+use common::{array, count, directdb, field, number};
 use serde_json::Value;
 
 const RECORDS: u64 = 300;
 const OPERATIONS: u64 = 200;
 const LOAD_BATCH: u64 = 25;
-
-fn directdb(arguments: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_directdb"))
-        .args(arguments)
-        .output()
-        .expect("the directdb binary runs")
-}
-
-/// `value[key]`, failing with the key's name and the whole object when it is absent.
-fn field<'a>(value: &'a Value, key: &str) -> &'a Value {
-    value.get(key).unwrap_or_else(|| panic!("no key {key:?} in {value:#}"))
-}
-
-fn count(value: &Value, key: &str) -> u64 {
-    field(value, key).as_u64().unwrap_or_else(|| panic!("{key} is not a count in {value:#}"))
-}
-
-fn number(value: &Value, key: &str) -> f64 {
-    field(value, key).as_f64().unwrap_or_else(|| panic!("{key} is not a number in {value:#}"))
-}
-
-fn array<'a>(value: &'a Value, key: &str) -> &'a Vec<Value> {
-    field(value, key).as_array().unwrap_or_else(|| panic!("{key} is not an array in {value:#}"))
-}
 
 fn tiny_run(directory: &Path, extra: &[&str]) -> Output {
     let records = RECORDS.to_string();
