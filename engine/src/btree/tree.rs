@@ -128,34 +128,15 @@ impl Tree {
     /// The value of `key`, if the tree has it: one descent, each page held only while its
     /// child is chosen.
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let mut page = PageId(self.root());
-        if page.0 == node::NO_PAGE {
-            return Ok(None);
-        }
-        for _ in 0..=LEVEL_MAX {
-            let held = self.fix_node(page)?;
-            match node::kind(&*held) {
-                Some(PageKind::Leaf) => {
-                    return match node::search(&*held, key) {
-                        SearchResult::Found(slot) => {
-                            let value = node::value_at(&*held, slot);
-                            drop(held);
-                            self.materialise(value).map(Some)
-                        }
-                        SearchResult::NotFound(_) => Ok(None),
-                    };
-                }
-                Some(PageKind::Branch) => {
-                    let child = node::child_for_key(&*held, key).1;
-                    if !node::is_tree_page(child.0) {
-                        return Err(self.corrupt(page, format!("child {child} is not a page")));
-                    }
-                    page = child;
-                }
-                _ => return Err(self.corrupt(page, "not a leaf or branch on a tree path".into())),
+        let Some((_, leaf)) = self.walk_to_leaf(key, |_, _| {})? else { return Ok(None) };
+        match node::search(&*leaf, key) {
+            SearchResult::Found(slot) => {
+                let value = node::value_at(&*leaf, slot);
+                drop(leaf);
+                self.materialise(value).map(Some)
             }
+            SearchResult::NotFound(_) => Ok(None),
         }
-        Err(self.corrupt(page, format!("the tree is deeper than {LEVEL_MAX} levels: a cycle?")))
     }
 
     /// Reads the path to `key`'s leaf into the pool: called under the shared tree lock before a
@@ -167,24 +148,36 @@ impl Tree {
 
     /// The path from the root to the leaf whose range holds `key` (`None`: empty tree).
     fn descend(&self, key: &[u8]) -> Result<Option<Path>> {
+        let mut path = Vec::new();
+        let leaf = self.walk_to_leaf(key, |page, child_index| path.push((page, child_index)))?;
+        Ok(leaf.map(|(leaf_page, _)| {
+            path.push((leaf_page, 0));
+            path
+        }))
+    }
+
+    /// Descends from the root to the leaf whose range holds `key`, calling `visit` with each
+    /// branch and the index of the child taken, and returns the leaf, still held (`None`: empty
+    /// tree). Each branch is held only while its child is chosen.
+    fn walk_to_leaf(
+        &self,
+        key: &[u8],
+        mut visit: impl FnMut(PageId, usize),
+    ) -> Result<Option<(PageId, SharedPage<'_>)>> {
         let mut page = PageId(self.root());
         if page.0 == node::NO_PAGE {
             return Ok(None);
         }
-        let mut path = Vec::new();
         for _ in 0..=LEVEL_MAX {
             let held = self.fix_node(page)?;
             match node::kind(&*held) {
-                Some(PageKind::Leaf) => {
-                    path.push((page, 0));
-                    return Ok(Some(path));
-                }
+                Some(PageKind::Leaf) => return Ok(Some((page, held))),
                 Some(PageKind::Branch) => {
                     let (child_index, child) = node::child_for_key(&*held, key);
-                    path.push((page, child_index));
                     if !node::is_tree_page(child.0) {
                         return Err(self.corrupt(page, format!("child {child} is not a page")));
                     }
+                    visit(page, child_index);
                     page = child;
                 }
                 _ => return Err(self.corrupt(page, "not a leaf or branch on a tree path".into())),
