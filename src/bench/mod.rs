@@ -3,6 +3,7 @@
 
 pub(crate) mod fio;
 pub(crate) mod io;
+pub(crate) mod kv;
 pub(crate) mod measure;
 pub(crate) mod pool;
 pub(crate) mod scratch;

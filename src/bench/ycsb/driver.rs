@@ -1,33 +1,28 @@
-//! The load and run phases: threads issuing YCSB operations against one open [`Db`], each
+//! The load and run phases: threads issuing YCSB operations against one open [`Store`], each
 //! timing its own operations into histograms per operation kind.
 //!
 //! Keys are YCSB's hashed key names: `user` and the FNV hash of the key number, zero-padded to
-//! [`KEY_DIGITS`] digits (YCSB does not pad; padding makes the byte order of keys their numeric
-//! order, which lets a scan bound its range, below). Inserts therefore land all over the tree,
-//! in the load as in the run, as YCSB's default `insertorder=hashed` has them.
+//! [`KEY_DIGITS`] digits (YCSB does not pad; padding makes every key the same length). Inserts
+//! therefore land all over the tree, in the load as in the run, as YCSB's default
+//! `insertorder=hashed` has them.
 //!
 //! **Load** inserts key numbers `0..record_count`, [`LoadSettings::batch_records`] per
 //! transaction (one durable commit each), the threads taking batches from one counter.
 //!
 //! **Run** draws each operation from the workload's mix and its key number from the chooser,
-//! below the inserts acknowledged so far ([`InsertSequence`]). A scan of n records asks
-//! `Snapshot::range` for a key range expected to hold n + 2 sqrt(n) + 2 records (hashed keys
-//! are uniform over 0..2^63, so the count in a range is about Poisson: two standard deviations
-//! over), and asks again past its end, over a doubled span, in the rare case it held fewer:
-//! `range` returns its whole range at once, so an unbounded range would read the rest of the
-//! table, and a generous one reads leaves for nothing.
+//! below the inserts acknowledged so far ([`InsertSequence`]). A scan of n records reads the n
+//! records from its chosen key on, in one consistent view ([`Store::scan`]).
 
 use std::collections::BTreeSet;
-use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Barrier, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use engine::{Db, Error as DbError};
 use hdrhistogram::Histogram;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use crate::bench::kv::Store;
 use crate::bench::measure;
 
 use super::distribution::{KeyChooser, fnv_hash64};
@@ -37,27 +32,12 @@ use super::workload::{Mix, OperationKind, scan_length};
 pub(crate) const KEY_PREFIX: &str = "user";
 /// Digits of the hashed key number: the hash is at most 2^63 = 9223372036854775808.
 pub(crate) const KEY_DIGITS: usize = 19;
-/// Times a read-modify-write is retried after `Error::Conflict` before the run fails (a
-/// transaction that loses that often means the engine is stuck, not busy).
-pub(crate) const CONFLICT_RETRIES_MAX: u32 = 1000;
-/// A scan asks for a key range expected to hold the records it wants plus this many standard
-/// deviations of the count of keys in a range (about sqrt(n))...
-const SCAN_SPAN_DEVIATIONS: f64 = 2.0;
-/// ...plus this many records, so a scan of one record usually needs one range.
-const SCAN_SPAN_SLACK_RECORDS: f64 = 2.0;
 /// How often the progress bar moves while threads run.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
-/// The largest hashed key number (`fnv_hash64` is at most this).
-const HASH_MAX: u64 = 1 << 63;
 
 /// The key of `key_number`.
 pub(crate) fn key_of(key_number: u64) -> String {
     format!("{KEY_PREFIX}{:0width$}", fnv_hash64(key_number), width = KEY_DIGITS)
-}
-
-/// The key of a position in hash space (a scan's bound).
-fn key_at_hash(hash: u64) -> String {
-    format!("{KEY_PREFIX}{hash:0width$}", width = KEY_DIGITS)
 }
 
 /// Key numbers handed to inserts, and the count acknowledged (every key number below it has
@@ -300,7 +280,7 @@ pub(crate) struct LoadSettings {
 
 /// Inserts key numbers `0..record_count`; `tick` sees the elapsed time and records inserted.
 pub(crate) fn load(
-    db: &Db,
+    store: &dyn Store,
     settings: LoadSettings,
     tick: impl Fn(Duration, u64),
 ) -> Result<PhaseRun, String> {
@@ -323,33 +303,22 @@ pub(crate) fn load(
             }
             let end = (first + settings.batch_records).min(settings.record_count);
             let started = Instant::now();
-            let mut transaction = db.begin().map_err(|error| format!("load: begin: {error}"))?;
-            for key_number in first..end {
-                vary(value, rng);
-                transaction
-                    .put(key_of(key_number).as_bytes(), value)
-                    .map_err(|error| format!("load: put of key number {key_number}: {error}"))?;
-            }
-            // Blind writes never conflict: a Conflict here is an engine bug, reported as one.
-            transaction
-                .commit()
-                .map_err(|error| format!("load: commit of key numbers {first}..{end}: {error}"))?;
+            tally.conflict_retries += u64::from(
+                store
+                    .transaction(&mut |transaction| {
+                        for key_number in first..end {
+                            vary(value, rng);
+                            transaction.put(key_of(key_number).as_bytes(), value)?;
+                        }
+                        Ok(())
+                    })
+                    .map_err(|error| format!("load of key numbers {first}..{end}: {error}"))?,
+            );
             tally.record(OperationKind::Insert, started.elapsed());
             budget.done.fetch_add(end - first, Relaxed);
         }
     };
     run_workers(settings.thread_count, &budget, setup, work, tick)
-}
-
-/// Records a scan's first range is sized for: `length` plus [`SCAN_SPAN_DEVIATIONS`] standard
-/// deviations plus [`SCAN_SPAN_SLACK_RECORDS`]. Sizing it tight matters because `range` reads
-/// its whole range, wanted or not: 100 records ask for 122, 1 record for 5.
-fn scan_span_records(length: u64) -> u64 {
-    let length_f = length as f64;
-    let span = length_f + SCAN_SPAN_DEVIATIONS * length_f.sqrt() + SCAN_SPAN_SLACK_RECORDS;
-    #[expect(clippy::cast_possible_truncation, reason = "at most a few times SCAN_LENGTH_MAX")]
-    let span = span.ceil() as u64;
-    span
 }
 
 /// How a run phase runs.
@@ -366,7 +335,7 @@ pub(crate) struct RunSettings {
 
 /// One thread's state in a run.
 struct Worker<'a> {
-    db: &'a Db,
+    store: &'a dyn Store,
     sequence: &'a InsertSequence,
     rng: SmallRng,
     chooser: KeyChooser,
@@ -377,7 +346,7 @@ struct Worker<'a> {
 /// Runs a workload on `db`, whose key numbers below `sequence.limit()` are present; `tick`
 /// sees the elapsed time and operations done.
 pub(crate) fn run(
-    db: &Db,
+    store: &dyn Store,
     sequence: &InsertSequence,
     settings: &RunSettings,
     tick: impl Fn(Duration, u64),
@@ -386,7 +355,7 @@ pub(crate) fn run(
     let setup = |thread_index: usize| {
         let mut rng = SmallRng::seed_from_u64(settings.seed ^ ((thread_index as u64 + 1) << 32));
         let value = random_value(&mut rng, settings.value_bytes);
-        Worker { db, sequence, rng, chooser: settings.chooser.clone(), value, mix: settings.mix }
+        Worker { store, sequence, rng, chooser: settings.chooser.clone(), value, mix: settings.mix }
     };
     let work =
         |worker: &mut Worker<'_>, tally: &mut Tally, budget: &Budget| -> Result<(), String> {
@@ -443,14 +412,14 @@ impl Worker<'_> {
     fn read(&mut self, tally: &mut Tally) -> Result<(), String> {
         let (_, key) = self.choose_key();
         let value =
-            self.db.get(key.as_bytes()).map_err(|error| format!("read of {key}: {error}"))?;
+            self.store.get(key.as_bytes()).map_err(|error| format!("read of {key}: {error}"))?;
         self.check_value(&key, value.as_deref(), tally)
     }
 
     fn update(&mut self) -> Result<(), String> {
         let (_, key) = self.choose_key();
         vary(&mut self.value, &mut self.rng);
-        self.db
+        self.store
             .put(key.as_bytes(), &self.value)
             .map_err(|error| format!("update of {key}: {error}"))
     }
@@ -459,7 +428,7 @@ impl Worker<'_> {
         let key_number = self.sequence.allocate();
         let key = key_of(key_number);
         vary(&mut self.value, &mut self.rng);
-        self.db
+        self.store
             .put(key.as_bytes(), &self.value)
             .map_err(|error| format!("insert of {key}: {error}"))?;
         self.sequence.acknowledge(key_number);
@@ -468,67 +437,49 @@ impl Worker<'_> {
 
     /// Reads `length` records in key order from a chosen key (fewer at the end of the table).
     fn scan(&mut self, tally: &mut Tally) -> Result<(), String> {
-        let (key_number, start_key) = self.choose_key();
-        let length = scan_length(&mut self.rng);
-        let snapshot =
-            self.db.snapshot().map_err(|error| format!("scan from {start_key}: {error}"))?;
-        // Hashed keys are uniform over 0..=2^63: `limit` records are about 2^63 / limit apart.
-        let gap = (HASH_MAX / self.sequence.limit().max(1)).max(1);
-        let mut span = scan_span_records(length).saturating_mul(gap);
-        let mut low = fnv_hash64(key_number);
-        let mut found = 0u64;
-        loop {
-            let high = low.saturating_add(span).min(HASH_MAX);
-            let (low_key, high_key) = (key_at_hash(low), key_at_hash(high));
-            let upper = if high == HASH_MAX {
-                Bound::Included(high_key.as_bytes())
-            } else {
-                Bound::Excluded(high_key.as_bytes())
-            };
-            let range = snapshot
-                .range((Bound::Included(low_key.as_bytes()), upper))
-                .map_err(|error| format!("scan from {start_key}: {error}"))?;
-            for entry in range.take(usize::try_from(length - found).unwrap_or(usize::MAX)) {
-                let (key, value) =
-                    entry.map_err(|error| format!("scan from {start_key}: {error}"))?;
-                self.check_value(&String::from_utf8_lossy(&key), Some(&value), tally)?;
-                found += 1;
-            }
-            if found == length || high == HASH_MAX {
-                break;
-            }
-            (low, span) = (high, span.saturating_mul(2));
+        let (_, start_key) = self.choose_key();
+        let length = usize::try_from(scan_length(&mut self.rng)).unwrap_or(usize::MAX);
+        let expected_bytes = self.value.len();
+        let mut damaged = None;
+        let found = self
+            .store
+            .scan(start_key.as_bytes(), length, &mut |key, value| {
+                if value.len() != expected_bytes && damaged.is_none() {
+                    damaged = Some((String::from_utf8_lossy(key).into_owned(), value.len()));
+                }
+                Ok(())
+            })
+            .map_err(|error| format!("scan from {start_key}: {error}"))?;
+        if let Some((key, length)) = damaged {
+            return Err(format!(
+                "scan from {start_key} returned {length} bytes for {key}; every record has \
+                 {expected_bytes}"
+            ));
         }
-        tally.records_scanned += found;
+        tally.records_scanned += found as u64;
         Ok(())
     }
 
     fn read_modify_write(&mut self, tally: &mut Tally) -> Result<(), String> {
         let (_, key) = self.choose_key();
-        for _ in 0..=CONFLICT_RETRIES_MAX {
-            let mut transaction =
-                self.db.begin().map_err(|error| format!("read-modify-write of {key}: {error}"))?;
-            let value = transaction
-                .get(key.as_bytes())
-                .map_err(|error| format!("read-modify-write of {key}: {error}"))?;
-            self.check_value(&key, value.as_deref(), tally)?;
-            vary(&mut self.value, &mut self.rng);
-            transaction
-                .put(key.as_bytes(), &self.value)
-                .map_err(|error| format!("read-modify-write of {key}: {error}"))?;
-            match transaction.commit() {
-                Ok(()) => return Ok(()),
-                Err(DbError::Conflict) => tally.conflict_retries += 1,
-                Err(error) => return Err(format!("read-modify-write of {key}: {error}")),
-            }
-        }
-        Err(format!("read-modify-write of {key}: {CONFLICT_RETRIES_MAX} conflicts in a row"))
+        let mut value = std::mem::take(&mut self.value);
+        let mut found = None;
+        let rng = &mut self.rng;
+        let outcome = self.store.transaction(&mut |transaction| {
+            found = Some(transaction.get(key.as_bytes())?);
+            vary(&mut value, rng);
+            transaction.put(key.as_bytes(), &value)
+        });
+        self.value = value;
+        tally.conflict_retries +=
+            u64::from(outcome.map_err(|error| format!("read-modify-write of {key}: {error}"))?);
+        self.check_value(&key, found.flatten().as_deref(), tally)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use engine::Options;
+    use engine::{Db, Options};
 
     use super::super::distribution::DistributionKind;
     use super::super::workload::Workload;
@@ -543,14 +494,6 @@ mod tests {
         let mut by_hash: Vec<u64> = (0..1000).collect();
         by_hash.sort_by_key(|&number| fnv_hash64(number));
         assert_eq!(by_key, by_hash);
-        assert_eq!(key_at_hash(HASH_MAX).len(), KEY_PREFIX.len() + KEY_DIGITS);
-    }
-
-    #[test]
-    fn scan_spans_are_sized_a_little_over_the_length() {
-        assert_eq!(scan_span_records(1), 5);
-        assert_eq!(scan_span_records(100), 122);
-        assert!((1..=100).all(|length| scan_span_records(length) > length));
     }
 
     #[test]
@@ -639,7 +582,7 @@ mod tests {
         load(&db, settings, |_, _| {}).unwrap();
         let sequence = InsertSequence::starting_at(200);
         let mut worker = Worker {
-            db: &db,
+            store: &db,
             sequence: &sequence,
             rng: SmallRng::seed_from_u64(4),
             chooser: KeyChooser::new(DistributionKind::Uniform, 200, 0),

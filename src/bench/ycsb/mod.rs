@@ -30,8 +30,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use disk::{Disk, DiskOptions, OpenOptions, RealDisk};
-use engine::{DATA_FILE_NAME, Db, DbStats, Durability, IoMode, Options};
+use engine::{DATA_FILE_NAME, Db, Durability, IoMode, Options};
 
+use crate::bench::kv::Store;
 use crate::bench::scratch::RemoveOnDrop;
 
 pub(crate) use distribution::DistributionKind;
@@ -295,14 +296,14 @@ fn load_phase(
         batch_records: options.load_batch_records,
         seed: SEED,
     };
-    let (usage_before, stats_before) = (Usage::now()?, db.stats());
+    let (usage_before, stats_before) = (Usage::now()?, Store::stats(&db));
     let run = {
         let bar = progress.bar(options.record_count, "records");
         driver::load(&db, settings, |_, done| bar.set(done))?
     };
     // The load's pages reach the file in the checkpoint; its I/O is the load's.
     let (checkpoint_seconds, checkpoint_pages_written) = checkpoint(&db)?;
-    let (usage_after, stats_after) = (Usage::now()?, db.stats());
+    let (usage_after, stats_after) = (Usage::now()?, Store::stats(&db));
     let context = PhaseContext {
         phase: "load".into(),
         io_mode,
@@ -312,14 +313,14 @@ fn load_phase(
         caches_before,
         resident_bytes_at_start: None,
         usage: usage_after.since(&usage_before),
-        stats_before: &stats_before,
-        stats_after: &stats_after,
+        stats_before: stats_before.as_ref(),
+        stats_after: stats_after.as_ref(),
     };
     let mut report = PhaseReport::new(context, &run);
     (report.checkpoint_seconds, report.checkpoint_pages_written) =
         (checkpoint_seconds, checkpoint_pages_written);
     report.open_seconds = open_seconds;
-    Ok((report, stats_after.free_pages))
+    Ok((report, stats_after.map_or(0, |stats| stats.free_pages)))
 }
 
 fn run_phase(
@@ -350,7 +351,7 @@ fn run_phase(
     };
     let resident_bytes_at_start = cache::resident_bytes(&directory.join(DATA_FILE_NAME));
     progress.step(&format!("{}: workload {}", io_mode.name(), workload.name()));
-    let (usage_before, stats_before) = (Usage::now()?, db.stats());
+    let (usage_before, stats_before) = (Usage::now()?, Store::stats(&db));
     let run = {
         let (length, unit) = match options.stop {
             Stop::Operations(count) => (count, "operations"),
@@ -362,7 +363,7 @@ fn run_phase(
             Stop::Seconds(_) => bar.set(u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)),
         })?
     };
-    let (usage_after, stats_after) = (Usage::now()?, db.stats());
+    let (usage_after, stats_after) = (Usage::now()?, Store::stats(&db));
     let context = PhaseContext {
         phase: workload.name().into(),
         io_mode,
@@ -372,8 +373,8 @@ fn run_phase(
         caches_before,
         resident_bytes_at_start,
         usage: usage_after.since(&usage_before),
-        stats_before: &stats_before,
-        stats_after: &stats_after,
+        stats_before: stats_before.as_ref(),
+        stats_after: stats_after.as_ref(),
     };
     let mut report = PhaseReport::new(context, &run);
     (report.checkpoint_seconds, report.checkpoint_pages_written) = checkpoint(&db)?;
@@ -387,13 +388,13 @@ fn seconds_to_millis(seconds: f64) -> u64 {
     millis
 }
 
-/// Runs a checkpoint; returns its duration and the pages it wrote.
-fn checkpoint(db: &Db) -> Result<(f64, u64), String> {
+/// Runs a checkpoint; returns its duration and the pages it wrote (when the store counts them).
+fn checkpoint(store: &dyn Store) -> Result<(f64, u64), String> {
+    let pages_written = || store.stats().map_or(0, |stats| stats.pool.pages_written);
     let started = Instant::now();
-    let before: DbStats = db.stats();
-    db.checkpoint().map_err(|error| format!("checkpoint of {}: {error}", db.path().display()))?;
-    let written = db.stats().pool.pages_written - before.pool.pages_written;
-    Ok((started.elapsed().as_secs_f64(), written))
+    let before = pages_written();
+    store.checkpoint().map_err(|error| format!("checkpoint: {error}"))?;
+    Ok((started.elapsed().as_secs_f64(), pages_written() - before))
 }
 
 /// The data file as `io_mode` opens it: its file system, and whether direct I/O fell back.

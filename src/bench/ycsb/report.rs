@@ -78,13 +78,19 @@ pub(crate) struct Totals {
 }
 
 impl Totals {
-    fn between(usage: &Usage, before: &DbStats, after: &DbStats) -> Totals {
-        let (pool_before, pool_after) = (&before.pool, &after.pool);
-        Totals {
+    /// The differences over a phase; the engine's counters when it has them (`before` and
+    /// `after` are both there or both missing).
+    fn between(usage: &Usage, before: Option<&DbStats>, after: Option<&DbStats>) -> Totals {
+        let process = Totals {
             device_read_bytes: usage.read_bytes,
             device_write_bytes: usage.write_bytes,
             cpu_seconds: usage.cpu_seconds,
             major_faults: usage.major_faults,
+            ..Totals::default()
+        };
+        let (Some(before), Some(after)) = (before, after) else { return process };
+        let (pool_before, pool_after) = (&before.pool, &after.pool);
+        Totals {
             pool_hits: pool_after.hits - pool_before.hits,
             pool_misses: pool_after.misses - pool_before.misses,
             pool_pages_read: pool_after.pages_read - pool_before.pages_read,
@@ -95,6 +101,7 @@ impl Totals {
             wal_batches_written: after.wal.batches_written - before.wal.batches_written,
             commits: after.commits - before.commits,
             conflicts: after.conflicts - before.conflicts,
+            ..process
         }
     }
 
@@ -165,8 +172,9 @@ pub(crate) struct PhaseContext<'a> {
     pub(crate) caches_before: String,
     pub(crate) resident_bytes_at_start: Option<u64>,
     pub(crate) usage: Usage,
-    pub(crate) stats_before: &'a DbStats,
-    pub(crate) stats_after: &'a DbStats,
+    /// The engine's counters, when it has them (directdb).
+    pub(crate) stats_before: Option<&'a DbStats>,
+    pub(crate) stats_after: Option<&'a DbStats>,
 }
 
 impl PhaseReport {
