@@ -5,6 +5,7 @@ pub(crate) mod fio;
 pub(crate) mod io;
 pub(crate) mod kv;
 pub(crate) mod measure;
+pub(crate) mod memory_limit;
 pub(crate) mod pool;
 pub(crate) mod scratch;
 pub(crate) mod timed_disk;

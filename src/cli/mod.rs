@@ -83,4 +83,7 @@ commands! {
     /// The process `crashtest --mode kill` runs and kills (not for people).
     #[command(hide = true)]
     CrashtestChild => crashtest_child,
+    /// The process `bench` runs each I/O mode in, under the memory limit (not for people).
+    #[command(hide = true)]
+    BenchChild => bench_child,
 }

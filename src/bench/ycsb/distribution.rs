@@ -136,7 +136,7 @@ impl Zipfian {
 }
 
 /// Which request distribution a run uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum DistributionKind {
     /// Scrambled zipfian, constant 0.99.

@@ -84,7 +84,7 @@ impl InsertSequence {
 }
 
 /// When a run stops.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Stop {
     /// After this many operations in all.
@@ -211,7 +211,8 @@ fn run_workers<State>(
                     let mut state = setup(thread_index);
                     let mut tally = Tally::new();
                     barrier.wait();
-                    work(&mut state, &mut tally, budget).map(|()| (tally, Instant::now()))
+                    let started = Instant::now();
+                    work(&mut state, &mut tally, budget).map(|()| (tally, started, Instant::now()))
                 })
             })
             .collect();
@@ -221,7 +222,7 @@ fn run_workers<State>(
             std::thread::sleep(PROGRESS_INTERVAL);
             tick(started.elapsed(), budget.done.load(Relaxed));
         }
-        let results: Vec<Result<(Tally, Instant), String>> = workers
+        let results: Vec<Result<(Tally, Instant, Instant), String>> = workers
             .into_iter()
             .map(|worker| {
                 worker.join().unwrap_or_else(|payload| Err(measure::panic_message(&*payload)))
@@ -229,14 +230,17 @@ fn run_workers<State>(
             .collect();
         (results, started)
     });
+    // The phase runs from the first thread's start to the last one's end: a short phase can be
+    // over before this thread, which released them, reads the clock.
     let mut merged = Tally::new();
-    let mut ended = started;
+    let (mut started, mut ended) = (started, None::<Instant>);
     let mut errors: Vec<String> = Vec::new();
     for result in results {
         match result {
-            Ok((tally, thread_ended)) => {
+            Ok((tally, thread_started, thread_ended)) => {
                 merged.merge(&tally);
-                ended = ended.max(thread_ended);
+                started = started.min(thread_started);
+                ended = Some(ended.map_or(thread_ended, |ended| ended.max(thread_ended)));
             }
             Err(error) if !errors.contains(&error) => errors.push(error),
             Err(_) => {}
@@ -247,7 +251,7 @@ fn run_workers<State>(
     }
     Ok(PhaseRun {
         tally: merged,
-        elapsed: ended - started,
+        elapsed: ended.unwrap_or(started).duration_since(started),
         operation_count: budget.done.load(Relaxed),
     })
 }

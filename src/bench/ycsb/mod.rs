@@ -10,15 +10,23 @@
 //!
 //! Every mode runs the same key sequences (one seed), so the modes differ only in how the
 //! engine reaches the file. What each number is and where it comes from is in
-//! [`report::sources`]; the memory budget is the pool, enforced only for direct I/O until the
-//! benchmark runs buffered and mmap under a memory limit (cgroup), which is what the report's
-//! [`report::MemoryBudget`] says.
+//! [`report::sources`].
+//!
+//! **Equal memory.** Every mode gets the same memory: the budget (`--pool-mb`) plus a headroom
+//! for the heap (`--memory-headroom-mb`), as the limit of a memory cgroup that counts the page
+//! cache too, with each mode in a child process of its own (`child`). Direct I/O gives the whole
+//! budget to its pool; buffered I/O and mmap give their pool `--pool-share` percent of it and
+//! leave the rest to the kernel's page cache, which the limit holds to what is left. Without
+//! root (no cgroup) the modes still run in child processes, unlimited, and the report's
+//! [`report::MemoryBudget`] says the budget was not enforced.
 //!
 //! Modules: `workload` (the mixes), `distribution` (zipfian, scrambled zipfian, uniform, latest),
-//! `driver` (threads, load, run, operations), `usage` (`/proc/self` readings), `report` (what is
-//! reported), `cache` (the kernel's page cache), `progress` (stderr).
+//! `driver` (threads, load, run, operations), `child` (a process per mode under the limit),
+//! `usage` (`/proc/self` readings), `report` (what is reported), `cache` (the kernel's page
+//! cache), `progress` (stderr).
 
 mod cache;
+mod child;
 mod distribution;
 mod driver;
 mod progress;
@@ -35,6 +43,7 @@ use engine::{DATA_FILE_NAME, Db, Durability, IoMode, Options};
 use crate::bench::kv::Store;
 use crate::bench::scratch::RemoveOnDrop;
 
+pub(crate) use child::serve as serve_child;
 pub(crate) use distribution::DistributionKind;
 pub(crate) use driver::Stop;
 pub(crate) use progress::Progress;
@@ -42,7 +51,7 @@ pub(crate) use report::{Comparison, ModeReport, PhaseReport, YcsbReport};
 pub(crate) use workload::Workload;
 
 use driver::{InsertSequence, LoadSettings, RunSettings};
-use report::{FileFacts, MemoryBudget, PhaseContext, Settings};
+use report::{FileFacts, MemoryBudget, ModeMemory, PhaseContext, Settings};
 use usage::Usage;
 
 /// Records of the default suite: 200,000 records of 1000 bytes are 191 MiB of values, 4.0
@@ -57,6 +66,18 @@ pub(crate) const VALUE_BYTES_DEFAULT: usize = 1000;
 /// Seconds of each run phase of the default suite: 3 modes x 4 workloads x 10 s, with the
 /// loads and reopens, stays under 5 minutes on a 2-vCPU machine.
 pub(crate) const SECONDS_DEFAULT: f64 = 10.0;
+/// MiB of memory each mode's process may use besides the budget: its heap (transactions, the
+/// version store, the histograms, thread stacks), measured at 22 MiB beside the pool of the
+/// default suite (see `child`), with a margin. Buffered and mmap runs' page cache lives in
+/// whatever of it the heap leaves, as direct I/O's pool cannot.
+pub(crate) const MEMORY_HEADROOM_MB_DEFAULT: u64 = 32;
+/// Percent of the budget buffered and mmap runs give their pool; the kernel's page cache gets
+/// the rest. Their pool holds the pages being changed and the hottest ones (a hit there costs
+/// no system call); the page cache serves the rest without a device read when it can.
+pub(crate) const POOL_SHARE_PERCENT_DEFAULT: u64 = 25;
+/// The smallest pool a buffered or mmap run is given, in pages: enough for every client
+/// thread's descent and the writer's batches.
+const POOL_PAGES_MIN: u64 = 256;
 /// Client threads: enough for group commit to share flushes and for misses to overlap on a
 /// 2-core machine.
 pub(crate) const THREAD_COUNT_DEFAULT: usize = 8;
@@ -79,8 +100,17 @@ pub(crate) const LOAD_BATCH_RECORDS_MAX: u64 = 10_000;
 /// same for every I/O mode so they run the same key sequences.
 const SEED: u64 = 0x7963_7362; // "ycsb"
 
+/// Whether each mode runs in a child process (the command line) or in this one (tests, whose
+/// executable is not `directdb`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Isolation {
+    InProcess,
+    ChildProcesses,
+}
+
 /// What to run.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct YcsbOptions {
     /// Parent of the per-mode database directories.
     pub(crate) directory: PathBuf,
@@ -92,13 +122,20 @@ pub(crate) struct YcsbOptions {
     pub(crate) value_bytes: usize,
     /// Overrides every workload's standard distribution when given.
     pub(crate) distribution: Option<DistributionKind>,
+    #[serde(with = "durability_serde")]
     pub(crate) durability: Durability,
     pub(crate) page_bytes: usize,
+    #[serde(with = "io_modes_serde")]
     pub(crate) io_modes: Vec<IoMode>,
     pub(crate) load_batch_records: u64,
     /// Drop the kernel's caches before each phase (as root); tests and shared machines may not
     /// want a system-wide drop.
     pub(crate) drop_caches: bool,
+    /// Memory each mode may use besides `pool_bytes` (see [`MEMORY_HEADROOM_MB_DEFAULT`]).
+    pub(crate) memory_headroom_bytes: u64,
+    /// Percent of `pool_bytes` buffered and mmap runs give their pool.
+    pub(crate) pool_share_percent: u64,
+    pub(crate) isolation: Isolation,
 }
 
 impl YcsbOptions {
@@ -141,17 +178,42 @@ impl YcsbOptions {
         if usize::try_from(self.pool_bytes).is_err() {
             return Err(format!("--pool-mb: {} bytes do not fit in memory", self.pool_bytes));
         }
+        if !(1..=100).contains(&self.pool_share_percent) {
+            return Err(format!(
+                "--pool-share must be from 1 to 100 (percent), not {}",
+                self.pool_share_percent
+            ));
+        }
+        if self.pool_bytes.checked_add(self.memory_headroom_bytes).is_none() {
+            return Err("--pool-mb plus --memory-headroom-mb overflows".into());
+        }
         if self.workloads.is_empty() || self.io_modes.is_empty() {
             return Err("--workloads and --io each need at least one entry".into());
         }
         Ok(())
     }
 
+    /// The memory limit of every mode's process: the budget and the headroom.
+    pub(crate) fn memory_limit_bytes(&self) -> u64 {
+        self.pool_bytes.saturating_add(self.memory_headroom_bytes)
+    }
+
+    /// The pool `io_mode` runs with: the whole budget for direct I/O, which has no other cache;
+    /// `pool_share_percent` of it for buffered I/O and mmap, whose page cache takes the rest.
+    pub(crate) fn pool_bytes_of(&self, io_mode: IoMode) -> u64 {
+        if io_mode == IoMode::Direct {
+            return self.pool_bytes;
+        }
+        let share = self.pool_bytes / 100 * self.pool_share_percent
+            + self.pool_bytes % 100 * self.pool_share_percent / 100;
+        share.max(POOL_PAGES_MIN * self.page_bytes as u64).min(self.pool_bytes)
+    }
+
     /// The engine's options for `io_mode` (the page size and pool are checked by `Db::open`).
     fn engine_options(&self, io_mode: IoMode) -> Options {
         Options {
             page_size: self.page_bytes,
-            pool_size: usize::try_from(self.pool_bytes).expect("checked in validate"),
+            pool_size: usize::try_from(self.pool_bytes_of(io_mode)).expect("checked in validate"),
             io: io_mode,
             durability: self.durability,
             ..Options::default()
@@ -175,6 +237,46 @@ impl YcsbOptions {
         #[expect(clippy::cast_possible_truncation, reason = "non-negative, below 2^64 operations")]
         let expected = (operations as f64 * share * 2.0).ceil() as u64;
         expected
+    }
+}
+
+/// `durability` as its `--durability` name in the child's request.
+mod durability_serde {
+    use engine::Durability;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        durability: &Durability,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(super::durability_name(*durability))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Durability, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        super::parse_durability(&name).map_err(serde::de::Error::custom)
+    }
+}
+
+/// I/O modes as their names in the child's request.
+mod io_modes_serde {
+    use engine::IoMode;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        modes: &[IoMode],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(modes.iter().map(|mode| mode.name()))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<IoMode>, D::Error> {
+        let names = Vec::<String>::deserialize(deserializer)?;
+        names.iter().map(|name| name.parse().map_err(serde::de::Error::custom)).collect()
     }
 }
 
@@ -202,19 +304,14 @@ pub(crate) fn run(options: &YcsbOptions, progress: Progress) -> Result<YcsbRepor
     options.validate()?;
     let mut modes = Vec::new();
     for &io_mode in &options.io_modes {
-        modes.push(run_mode(options, io_mode, progress)?);
+        modes.push(match options.isolation {
+            Isolation::InProcess => run_mode(options, io_mode, progress)?,
+            Isolation::ChildProcesses => child::run_mode_in_child(options, io_mode, progress)?,
+        });
     }
     Ok(YcsbReport {
         settings: settings(options),
-        memory_budget: MemoryBudget {
-            pool_bytes: options.pool_bytes,
-            enforced_for_direct: true,
-            enforced_for_buffered_and_mmap: false,
-            note: "the budget is the pool; buffered and mmap runs are not held to it (no cgroup \
-                   memory limit yet), so the kernel's page cache may give them more: compare \
-                   them with that in mind"
-                .into(),
-        },
+        memory_budget: MemoryBudget::of(options, &modes),
         cache_policy: cache::policy(options.drop_caches),
         sources: report::sources(),
         comparisons: Comparison::of(&modes),
@@ -245,7 +342,7 @@ fn settings(options: &YcsbOptions) -> Settings {
 }
 
 /// The load and every workload on one I/O mode, in a fresh directory removed afterwards.
-fn run_mode(
+pub(crate) fn run_mode(
     options: &YcsbOptions,
     io_mode: IoMode,
     progress: Progress,
@@ -264,7 +361,14 @@ fn run_mode(
     for (index, &workload) in options.workloads.iter().enumerate() {
         runs.push(run_phase(options, io_mode, &directory, workload, index, &sequence, progress)?);
     }
-    Ok(ModeReport { io_mode: io_mode.name().into(), file, load, runs })
+    let memory = ModeMemory {
+        pool_bytes: options.pool_bytes_of(io_mode),
+        limit_bytes: None,
+        peak_bytes: None,
+        enforced: false,
+        how: "not enforced: run in the benchmark's own process".into(),
+    };
+    Ok(ModeReport { io_mode: io_mode.name().into(), file, memory, load, runs })
 }
 
 /// Opens the database; returns it and the seconds the open took (recovery and the free-space
@@ -432,6 +536,9 @@ mod tests {
             io_modes: vec![IoMode::Direct, IoMode::Buffered],
             load_batch_records: 10,
             drop_caches: false,
+            memory_headroom_bytes: MEMORY_HEADROOM_MB_DEFAULT << 20,
+            pool_share_percent: POOL_SHARE_PERCENT_DEFAULT,
+            isolation: Isolation::InProcess,
         }
     }
 
@@ -439,7 +546,9 @@ mod tests {
     fn options_from_the_command_line_are_checked() {
         let good = tiny_options(PathBuf::from("/nonexistent"));
         assert_eq!(good.validate(), Ok(()));
-        let cases: [(YcsbOptions, &str); 8] = [
+        let cases: [(YcsbOptions, &str); 10] = [
+            (YcsbOptions { pool_share_percent: 0, ..good.clone() }, "--pool-share"),
+            (YcsbOptions { pool_share_percent: 101, ..good.clone() }, "--pool-share"),
             (YcsbOptions { record_count: 1, ..good.clone() }, "--records"),
             (YcsbOptions { stop: Stop::Operations(0), ..good.clone() }, "--operations"),
             (YcsbOptions { stop: Stop::Seconds(f64::NAN), ..good.clone() }, "--seconds"),

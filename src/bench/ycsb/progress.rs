@@ -27,6 +27,11 @@ impl Progress {
         Progress { enabled: false }
     }
 
+    /// Whether progress is shown (a child process shows it the same way).
+    pub(crate) fn is_enabled(self) -> bool {
+        self.enabled
+    }
+
     /// A line on stderr saying what runs next.
     pub(crate) fn step(&self, message: &str) {
         if self.enabled {

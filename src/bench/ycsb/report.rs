@@ -13,7 +13,7 @@ use super::usage::Usage;
 use super::workload::OperationKind;
 
 /// Latency percentiles, in microseconds.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Percentiles {
     pub(crate) p50: f64,
     pub(crate) p99: f64,
@@ -29,7 +29,7 @@ impl Percentiles {
 }
 
 /// One operation kind of a phase.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct OperationRow {
     pub(crate) kind: OperationKind,
     pub(crate) count: u64,
@@ -37,7 +37,7 @@ pub(crate) struct OperationRow {
 }
 
 /// Costs divided by the phase's operations (records, in the load).
-#[derive(Clone, Debug, Default, serde::Serialize)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct PerOperation {
     /// Bytes the process made the block layer read (`/proc/self/io` `read_bytes`).
     pub(crate) device_read_bytes: f64,
@@ -59,7 +59,7 @@ pub(crate) struct PerOperation {
 }
 
 /// Counter differences over a phase.
-#[derive(Clone, Debug, Default, serde::Serialize)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Totals {
     pub(crate) device_read_bytes: u64,
     pub(crate) device_write_bytes: u64,
@@ -121,7 +121,7 @@ impl Totals {
 }
 
 /// One phase (the load, or one workload's run) on one I/O mode.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct PhaseReport {
     /// `load`, or the workload's letter.
     pub(crate) phase: String,
@@ -222,7 +222,7 @@ impl PhaseReport {
 }
 
 /// The data file as the I/O mode opened it.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct FileFacts {
     pub(crate) path: PathBuf,
     pub(crate) file_system: String,
@@ -235,17 +235,32 @@ pub(crate) struct FileFacts {
     pub(crate) free_pages_after_load: usize,
 }
 
+/// The memory one I/O mode had.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct ModeMemory {
+    /// Its pool.
+    pub(crate) pool_bytes: u64,
+    /// The limit of its process, page cache included, when enforced.
+    pub(crate) limit_bytes: Option<u64>,
+    /// The most its process had charged at once (heap, pool and page cache), when limited.
+    pub(crate) peak_bytes: Option<u64>,
+    pub(crate) enforced: bool,
+    /// How the limit was set, or why it was not.
+    pub(crate) how: String,
+}
+
 /// Everything measured on one I/O mode, on its own fresh directory.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ModeReport {
     pub(crate) io_mode: String,
     pub(crate) file: FileFacts,
+    pub(crate) memory: ModeMemory,
     pub(crate) load: PhaseReport,
     pub(crate) runs: Vec<PhaseReport>,
 }
 
 /// One phase's throughput on every I/O mode, and direct I/O's over the others'.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Comparison {
     pub(crate) phase: String,
     pub(crate) ops_per_second: BTreeMap<String, f64>,
@@ -283,7 +298,7 @@ impl Comparison {
 }
 
 /// The settings a report was measured with.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Settings {
     pub(crate) directory: PathBuf,
     pub(crate) workloads: Vec<String>,
@@ -308,12 +323,49 @@ pub(crate) struct Settings {
 /// How the memory given to each I/O mode was bounded.
 #[derive(Clone, Debug, serde::Serialize)]
 pub(crate) struct MemoryBudget {
-    pub(crate) pool_bytes: u64,
-    /// Direct I/O has no page cache: the pool is all it caches.
-    pub(crate) enforced_for_direct: bool,
-    /// Buffered and mmap runs may use the kernel's page cache beyond the pool.
-    pub(crate) enforced_for_buffered_and_mmap: bool,
+    /// The budget: direct I/O's pool; buffered and mmap's pool and page cache.
+    pub(crate) budget_bytes: u64,
+    /// What each mode's process may use besides the budget (its heap).
+    pub(crate) headroom_bytes: u64,
+    /// The limit of each mode's process: budget plus headroom.
+    pub(crate) limit_bytes: u64,
+    /// Percent of the budget buffered and mmap runs give their pool.
+    pub(crate) pool_share_percent: u64,
+    /// Every mode ran under the limit (a memory cgroup, which counts the page cache).
+    pub(crate) enforced: bool,
     pub(crate) note: String,
+}
+
+impl MemoryBudget {
+    pub(crate) fn of(options: &super::YcsbOptions, modes: &[ModeReport]) -> MemoryBudget {
+        let enforced = !modes.is_empty() && modes.iter().all(|mode| mode.memory.enforced);
+        let note = if enforced {
+            "every mode ran in its own process under one memory cgroup limit (budget + \
+             headroom) that counts the page cache: buffered and mmap runs cannot cache more \
+             than direct I/O's pool holds"
+                .to_string()
+        } else {
+            let reasons: Vec<String> = modes
+                .iter()
+                .filter(|mode| !mode.memory.enforced)
+                .map(|mode| format!("{}: {}", mode.io_mode, mode.memory.how))
+                .collect();
+            format!(
+                "the budget was NOT enforced ({}), so the kernel's page cache may have given \
+                 buffered and mmap runs more memory than direct I/O's pool: compare them with \
+                 that in mind",
+                reasons.join("; ")
+            )
+        };
+        MemoryBudget {
+            budget_bytes: options.pool_bytes,
+            headroom_bytes: options.memory_headroom_bytes,
+            limit_bytes: options.memory_limit_bytes(),
+            pool_share_percent: options.pool_share_percent,
+            enforced,
+            note,
+        }
+    }
 }
 
 /// The whole report.

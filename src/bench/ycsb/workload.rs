@@ -22,7 +22,7 @@ use super::distribution::DistributionKind;
 pub(crate) const SCAN_LENGTH_MAX: u64 = 100;
 
 /// One of YCSB's core workloads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Workload {
     A,
@@ -34,7 +34,7 @@ pub(crate) enum Workload {
 }
 
 /// What one operation does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum OperationKind {
     /// Reads one record (`Db::get`).

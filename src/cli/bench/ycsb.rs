@@ -5,9 +5,10 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use crate::bench::ycsb::{
-    self, DistributionKind, LOAD_BATCH_RECORDS_DEFAULT, POOL_MB_DEFAULT, PhaseReport,
-    Progress, RECORD_COUNT_DEFAULT, SECONDS_DEFAULT, Stop, THREAD_COUNT_DEFAULT,
-    VALUE_BYTES_DEFAULT, WORKLOADS_DEFAULT, Workload, YcsbOptions, YcsbReport,
+    self, DistributionKind, Isolation, LOAD_BATCH_RECORDS_DEFAULT, MEMORY_HEADROOM_MB_DEFAULT,
+    POOL_MB_DEFAULT, POOL_SHARE_PERCENT_DEFAULT, PhaseReport, Progress, RECORD_COUNT_DEFAULT,
+    SECONDS_DEFAULT, Stop, THREAD_COUNT_DEFAULT, VALUE_BYTES_DEFAULT, WORKLOADS_DEFAULT,
+    Workload, YcsbOptions, YcsbReport,
 };
 
 use super::super::{CliError, Format, output};
@@ -33,9 +34,19 @@ pub(crate) struct YcsbArgs {
     /// Client threads, in the load and in every run.
     #[arg(long, default_value_t = THREAD_COUNT_DEFAULT)]
     threads: usize,
-    /// MiB of buffer pool: the memory budget.
+    /// MiB of the memory budget: direct I/O's pool; buffered and mmap runs split it between
+    /// their pool (--pool-share) and the kernel's page cache, held to it by a memory cgroup
+    /// (as root).
     #[arg(long, default_value_t = POOL_MB_DEFAULT)]
     pool_mb: u64,
+    /// MiB each mode's process may use besides the budget (its heap); the memory limit of
+    /// every mode is the budget plus this.
+    #[arg(long, default_value_t = MEMORY_HEADROOM_MB_DEFAULT)]
+    memory_headroom_mb: u64,
+    /// Percent of the budget buffered and mmap runs give their pool (the page cache gets the
+    /// rest under the limit).
+    #[arg(long, default_value_t = POOL_SHARE_PERCENT_DEFAULT)]
+    pool_share: u64,
     /// Bytes of each record's value (YCSB's 10 fields of 100 bytes, as one value).
     #[arg(long, default_value_t = VALUE_BYTES_DEFAULT)]
     value_bytes: usize,
@@ -89,6 +100,12 @@ impl YcsbArgs {
             io_modes: crate::bench::pool::parse_io_modes(&self.io)?,
             load_batch_records: self.load_batch,
             drop_caches: !self.keep_caches,
+            memory_headroom_bytes: self
+                .memory_headroom_mb
+                .checked_mul(1 << 20)
+                .ok_or_else(|| format!("--memory-headroom-mb {} overflows", self.memory_headroom_mb))?,
+            pool_share_percent: self.pool_share,
+            isolation: Isolation::ChildProcesses,
         })
     }
 }
@@ -215,15 +232,36 @@ fn render_settings(text: &mut String, report: &YcsbReport) {
             file.size_bytes_after_load as f64 / f64::from(1 << 20),
             file.free_pages_after_load
         );
+        let memory = &mode.memory;
+        let peak = memory
+            .peak_bytes
+            .map_or_else(String::new, |bytes| format!(", peak {:.0} MiB", mib(bytes)));
+        let _ = writeln!(
+            text,
+            "{}: pool {:.0} MiB{peak}; limit: {}",
+            mode.io_mode,
+            mib(memory.pool_bytes),
+            memory.how
+        );
         for reason in &file.fallback_reasons {
             let _ = writeln!(text, "note: {}: {reason}", mode.io_mode);
         }
     }
     let _ = writeln!(text, "caches: {}", report.cache_policy);
     let budget = &report.memory_budget;
-    if !budget.enforced_for_buffered_and_mmap {
-        let _ = writeln!(text, "memory budget NOT enforced for buffered/mmap: {}", budget.note);
-    }
+    let _ = writeln!(
+        text,
+        "memory: budget {:.0} MiB + headroom {:.0} MiB per mode; buffered/mmap pool {}% of the \
+         budget; {}",
+        mib(budget.budget_bytes),
+        mib(budget.headroom_bytes),
+        budget.pool_share_percent,
+        budget.note
+    );
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / f64::from(1 << 20)
 }
 
 fn render_comparisons(text: &mut String, report: &YcsbReport) {

@@ -1,0 +1,237 @@
+//! A memory limit on a process, page cache included: a memory cgroup, so that a benchmark run on
+//! buffered I/O or mmap cannot be given more memory by the kernel's page cache than a run on
+//! direct I/O has in its pool.
+//!
+//! A memory cgroup charges each page to the cgroup of the process that first brought it in:
+//! anonymous memory (the heap, the pool) and page-cache pages alike (cgroup v1
+//! `memory.limit_in_bytes`, v2 `memory.max`). At the limit the kernel reclaims page cache from
+//! the cgroup first; anonymous memory cannot be reclaimed without swap, so a process whose heap
+//! outgrows the limit is killed by the cgroup's OOM killer, which [`MemoryCgroup::oom_kill_count`]
+//! reports.
+//!
+//! Both hierarchies are supported: v1 with the memory controller mounted at
+//! `/sys/fs/cgroup/memory`, and v2 (unified) at `/sys/fs/cgroup` with `memory` in its
+//! `cgroup.controllers`. Creating a cgroup needs root; without one the caller runs unlimited and
+//! says so.
+
+use std::path::{Path, PathBuf};
+
+/// Where cgroup v1's memory controller is mounted on the systems this runs on.
+const V1_MEMORY_ROOT: &str = "/sys/fs/cgroup/memory";
+/// Where the cgroup v2 hierarchy is mounted when it is the only one.
+const V2_ROOT: &str = "/sys/fs/cgroup";
+
+/// The two cgroup hierarchies, which name the same things differently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Version {
+    V1,
+    V2,
+}
+
+impl Version {
+    fn limit_file(self) -> &'static str {
+        match self {
+            Version::V1 => "memory.limit_in_bytes",
+            Version::V2 => "memory.max",
+        }
+    }
+
+    fn peak_file(self) -> &'static str {
+        match self {
+            Version::V1 => "memory.max_usage_in_bytes",
+            Version::V2 => "memory.peak",
+        }
+    }
+
+    /// The file with an `oom_kill N` line.
+    fn oom_file(self) -> &'static str {
+        match self {
+            Version::V1 => "memory.oom_control",
+            Version::V2 => "memory.events",
+        }
+    }
+}
+
+/// A memory cgroup with a limit, removed when dropped (the kernel moves what is still charged
+/// to it to its parent).
+#[derive(Debug)]
+pub(crate) struct MemoryCgroup {
+    directory: PathBuf,
+    version: Version,
+    limit_bytes: u64,
+}
+
+impl MemoryCgroup {
+    /// Creates the cgroup `name` with a limit of `limit_bytes` (page cache included). `Err` says
+    /// why there is none: not root, no memory controller, or the kernel refused.
+    pub(crate) fn create(name: &str, limit_bytes: u64) -> Result<MemoryCgroup, String> {
+        if !crate::bench::io::is_root() {
+            return Err("not root, so no memory cgroup can be created".into());
+        }
+        let (root, version) = find_memory_hierarchy()?;
+        let directory = root.join(name);
+        if directory.exists() {
+            // A leftover of an interrupted run of this benchmark: its processes are gone.
+            remove(&directory)?;
+        }
+        std::fs::create_dir(&directory)
+            .map_err(|error| format!("creating the cgroup {}: {error}", directory.display()))?;
+        let cgroup = MemoryCgroup { directory, version, limit_bytes };
+        if version == Version::V2 {
+            // Without swap this changes nothing; with swap, pages pushed out to it would let a
+            // run use more memory than its limit says.
+            let _ = cgroup.write("memory.swap.max", "0");
+        }
+        cgroup.write(version.limit_file(), &limit_bytes.to_string())?;
+        Ok(cgroup)
+    }
+
+    /// The file a process writes its id to, to join the cgroup (see [`join`]).
+    pub(crate) fn procs_path(&self) -> PathBuf {
+        self.directory.join("cgroup.procs")
+    }
+
+    pub(crate) fn limit_bytes(&self) -> u64 {
+        self.limit_bytes
+    }
+
+    /// What the cgroup says about itself: the hierarchy, the path and the limit.
+    pub(crate) fn describe(&self) -> String {
+        let version = match self.version {
+            Version::V1 => "cgroup v1",
+            Version::V2 => "cgroup v2",
+        };
+        format!(
+            "{version} {} = {} bytes ({})",
+            self.directory.join(self.version.limit_file()).display(),
+            self.limit_bytes,
+            mib(self.limit_bytes)
+        )
+    }
+
+    /// The most memory the cgroup's processes had charged at once (page cache included), when
+    /// the kernel reports it (v2's `memory.peak` needs Linux 5.19).
+    pub(crate) fn peak_bytes(&self) -> Option<u64> {
+        self.read(self.version.peak_file())?.trim().parse().ok()
+    }
+
+    /// Processes the cgroup's OOM killer has killed, when the kernel reports it.
+    pub(crate) fn oom_kill_count(&self) -> Option<u64> {
+        let text = self.read(self.version.oom_file())?;
+        text.lines().find_map(|line| line.strip_prefix("oom_kill ")?.trim().parse().ok())
+    }
+
+    fn read(&self, file: &str) -> Option<String> {
+        std::fs::read_to_string(self.directory.join(file)).ok()
+    }
+
+    fn write(&self, file: &str, value: &str) -> Result<(), String> {
+        let path = self.directory.join(file);
+        std::fs::write(&path, value)
+            .map_err(|error| format!("writing {value} to {}: {error}", path.display()))
+    }
+}
+
+impl Drop for MemoryCgroup {
+    fn drop(&mut self) {
+        if let Err(error) = remove(&self.directory) {
+            eprintln!("warning: {error}");
+        }
+    }
+}
+
+/// Moves the calling process (every thread of it) into the cgroup whose `cgroup.procs` is
+/// `procs_path`: what it charges from now on counts against the cgroup's limit.
+pub(crate) fn join(procs_path: &Path) -> Result<(), String> {
+    std::fs::write(procs_path, std::process::id().to_string())
+        .map_err(|error| format!("joining the cgroup {}: {error}", procs_path.display()))
+}
+
+/// `n` bytes as MiB, for messages.
+pub(crate) fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1u32 << 20))
+}
+
+fn find_memory_hierarchy() -> Result<(PathBuf, Version), String> {
+    let v1 = Path::new(V1_MEMORY_ROOT);
+    if v1.join(Version::V1.limit_file()).exists() {
+        return Ok((v1.to_path_buf(), Version::V1));
+    }
+    let v2 = Path::new(V2_ROOT);
+    let controllers = std::fs::read_to_string(v2.join("cgroup.controllers")).unwrap_or_default();
+    if controllers.split_whitespace().any(|controller| controller == "memory") {
+        // Children get the memory controller only if the root hands it down.
+        let subtree = v2.join("cgroup.subtree_control");
+        std::fs::write(&subtree, "+memory")
+            .map_err(|error| format!("enabling memory in {}: {error}", subtree.display()))?;
+        return Ok((v2.to_path_buf(), Version::V2));
+    }
+    Err(format!(
+        "no memory cgroup controller: neither {V1_MEMORY_ROOT} (v1) nor memory in \
+         {V2_ROOT}/cgroup.controllers (v2)"
+    ))
+}
+
+/// Removes a cgroup directory once its processes have gone (an exited process can take a
+/// moment to leave it).
+fn remove(directory: &Path) -> Result<(), String> {
+    let mut last_error = None;
+    for _ in 0..50 {
+        match std::fs::remove_dir(directory) {
+            Ok(()) => return Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(error) => last_error = Some(error),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Err(format!(
+        "removing the cgroup {}: {}",
+        directory.display(),
+        last_error.map_or_else(String::new, |error| error.to_string())
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    use super::*;
+
+    const LIMIT_BYTES: u64 = 16 << 20;
+    const WRITTEN_MIB: u64 = 64;
+
+    /// Writes `WRITTEN_MIB` MiB through the page cache from a process in the cgroup and returns
+    /// the cgroup's peak.
+    fn peak_of_a_buffered_write(name: &str, limit_bytes: u64) -> Option<u64> {
+        let cgroup = match MemoryCgroup::create(name, limit_bytes) {
+            Ok(cgroup) => cgroup,
+            Err(reason) => {
+                eprintln!("skipped: {reason}");
+                return None;
+            }
+        };
+        let directory = tempfile::tempdir().unwrap();
+        let script = format!(
+            "echo $$ > {} && exec dd if=/dev/zero of={} bs=1M count={WRITTEN_MIB} status=none",
+            cgroup.procs_path().display(),
+            directory.path().join("written").display()
+        );
+        let status = Command::new("sh").args(["-c", &script]).status().unwrap();
+        assert!(status.success(), "dd in the cgroup: {status}");
+        assert_eq!(cgroup.oom_kill_count().unwrap_or(0), 0);
+        Some(cgroup.peak_bytes().expect("the kernel reports the peak"))
+    }
+
+    /// The limit holds the page cache too: 64 MiB written through the page cache by a process
+    /// held to 16 MiB never charge more than 16 MiB, while an unlimited one charges them all.
+    #[test]
+    fn the_limit_holds_the_page_cache() {
+        let name = format!("directdb-test-limited-{}", std::process::id());
+        let Some(limited_peak) = peak_of_a_buffered_write(&name, LIMIT_BYTES) else { return };
+        assert!(limited_peak <= LIMIT_BYTES, "peak {limited_peak} over {LIMIT_BYTES}");
+        let name = format!("directdb-test-unlimited-{}", std::process::id());
+        let unlimited_peak = peak_of_a_buffered_write(&name, u64::MAX >> 2).unwrap();
+        assert!(unlimited_peak > 2 * LIMIT_BYTES, "unlimited peak {unlimited_peak}");
+        assert!(!Path::new(V1_MEMORY_ROOT).join(&name).exists(), "removed when dropped");
+    }
+}

@@ -1,0 +1,23 @@
+//! `directdb bench-child` (hidden): the process `directdb bench` runs one I/O mode in, under
+//! the memory limit. It reads its request as JSON on stdin, joins the memory cgroup it names,
+//! runs the mode's load and workloads, and prints the mode's report as JSON on stdout
+//! (progress and errors go to stderr, which it shares with the parent).
+
+use std::io::{Read as _, Write as _};
+
+use super::{CliError, Format};
+
+/// Arguments of `directdb bench-child`: none; the request comes on stdin.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {}
+
+/// Runs the request on stdin; the report goes to stdout.
+pub(crate) fn run(_args: Args, _format: Format) -> Result<(), CliError> {
+    let mut request = String::new();
+    std::io::stdin()
+        .read_to_string(&mut request)
+        .map_err(|error| CliError::Bench(format!("bench-child: reading stdin: {error}")))?;
+    let report = crate::bench::ycsb::serve_child(&request).map_err(CliError::Bench)?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{report}").map_err(|error| CliError::Bench(format!("bench-child: {error}")))
+}
