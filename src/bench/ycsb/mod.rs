@@ -16,11 +16,13 @@
 //!
 //! Modules: `workload` (the mixes), `distribution` (zipfian, scrambled zipfian, uniform, latest),
 //! `driver` (threads, load, run, operations), `usage` (`/proc/self` readings), `report` (what is
-//! reported), `cache` (the kernel's page cache), `progress` (stderr).
+//! reported), `plot` (the report as an SVG), `cache` (the kernel's page cache), `progress`
+//! (stderr).
 
 mod cache;
 mod distribution;
 mod driver;
+mod plot;
 mod progress;
 mod report;
 mod usage;
@@ -37,6 +39,7 @@ use crate::bench::scratch::RemoveOnDrop;
 
 pub(crate) use distribution::DistributionKind;
 pub(crate) use driver::Stop;
+pub(crate) use plot::write_svg;
 pub(crate) use progress::Progress;
 pub(crate) use report::{Comparison, ModeReport, PhaseReport, YcsbReport};
 pub(crate) use workload::Workload;
