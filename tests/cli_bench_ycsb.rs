@@ -4,7 +4,9 @@
 //! Nothing here depends on timing: the checks are that the report has every key, that every
 //! phase counted the operations it was asked for under the kinds its mix has, that no record
 //! went missing, that the engine's counters agree with the run (one commit per load batch),
-//! that `--json=FILE` writes the same report beside the table, and that nothing is left behind.
+//! that `--json=FILE` writes the same report beside the table, that `--plot FILE` writes an SVG
+//! named on the table's last line (and nothing more on stdout with `--json`), and that nothing
+//! else is left behind.
 
 mod common;
 
@@ -199,6 +201,48 @@ fn json_file_gets_the_report_while_the_table_goes_to_stdout() {
     let modes = array(&report, "modes");
     assert_eq!(modes.len(), 1);
     check_phase(&array(&modes[0], "runs")[0], "buffered");
+}
+
+/// `--plot FILE`: the SVG is written after the run, names every mode and phase, and the table's
+/// last line names it; with `--json` stdout is still one JSON object and nothing else.
+#[test]
+fn plot_file_is_written_and_named_on_the_last_line() {
+    let directory = tempfile::tempdir().unwrap();
+    let plot_path = directory.path().join("ycsb.svg");
+    let plot = plot_path.to_str().unwrap();
+    let data = directory.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let arguments = ["--workloads", "a,c", "--io", "direct,buffered", "--plot", plot];
+    let output = tiny_run(&data, &arguments);
+    let table = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(table.lines().last(), Some(format!("plot: {plot}").as_str()), "{table}");
+    let svg = std::fs::read_to_string(&plot_path).unwrap();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    for name in ["direct", "buffered", "load", "a", "c"] {
+        assert!(svg.contains(&format!(">\n{name}\n</text>")), "no text {name:?} in the plot");
+    }
+    std::fs::remove_file(&plot_path).unwrap();
+
+    let output =
+        tiny_run(&data, &["--workloads", "c", "--io", "buffered", "--plot", plot, "--json"]);
+    let report: Value = serde_json::from_slice(&output.stdout).expect("only JSON on stdout");
+    assert_eq!(array(&report, "modes").len(), 1);
+    assert!(plot_path.exists(), "the plot is written with --json too");
+    let leftovers: Vec<_> = std::fs::read_dir(&data).unwrap().collect();
+    assert!(leftovers.is_empty(), "no plot unless asked, databases removed: {leftovers:?}");
+}
+
+/// A plot into a directory that does not exist is refused before minutes of measuring.
+#[test]
+fn plot_into_a_missing_directory_is_refused_up_front() {
+    let directory = tempfile::tempdir().unwrap();
+    let plot_path = directory.path().join("missing").join("ycsb.svg");
+    let arguments = ["bench", "ycsb", "--plot", plot_path.to_str().unwrap(), "--json"];
+    let output = directdb(&arguments);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--plot") && stderr.contains("missing"), "{stderr}");
+    assert!(output.stdout.is_empty());
 }
 
 #[test]

@@ -16,7 +16,8 @@ use crate::bench::{fio, measure};
 
 use super::{CliError, Format, output};
 
-/// `directdb bench`: with no subcommand, the default suite: `bench ycsb`, whose flags it takes.
+/// `directdb bench`: with no subcommand, the default suite: `bench ycsb`, whose flags it takes,
+/// and a plot in `--dir` unless `--plot` or `--no-plot` says otherwise.
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct Args {
@@ -112,8 +113,10 @@ pub(crate) fn run(args: Args, format: Format) -> Result<(), CliError> {
         Some(BenchCommand::Io(io_args)) => run_io(io_args, &format),
         Some(BenchCommand::Wal(wal_args)) => run_wal(wal_args, format),
         Some(BenchCommand::Pool(pool_args)) => pool::run(pool_args, format),
-        Some(BenchCommand::Ycsb(ycsb_args)) => ycsb::run(ycsb_args, format),
-        None => ycsb::run(*args.suite, format),
+        Some(BenchCommand::Ycsb(ycsb_args)) => {
+            ycsb::run(ycsb_args, format, ycsb::DefaultPlot::Nowhere)
+        }
+        None => ycsb::run(*args.suite, format, ycsb::DefaultPlot::InDirectory),
     }
 }
 

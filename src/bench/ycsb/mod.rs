@@ -22,13 +22,14 @@
 //!
 //! Modules: `workload` (the mixes), `distribution` (zipfian, scrambled zipfian, uniform, latest),
 //! `driver` (threads, load, run, operations), `child` (a process per mode under the limit),
-//! `usage` (`/proc/self` readings), `report` (what is reported), `cache` (the kernel's page
-//! cache), `progress` (stderr).
+//! `usage` (`/proc/self` readings), `report` (what is reported), `plot` (the report as an SVG),
+//! `cache` (the kernel's page cache), `progress` (stderr).
 
 mod cache;
 mod child;
 mod distribution;
 mod driver;
+mod plot;
 mod progress;
 mod report;
 mod usage;
@@ -46,6 +47,7 @@ use crate::bench::scratch::RemoveOnDrop;
 pub(crate) use child::serve as serve_child;
 pub(crate) use distribution::DistributionKind;
 pub(crate) use driver::Stop;
+pub(crate) use plot::write_svg;
 pub(crate) use progress::Progress;
 pub(crate) use report::{Comparison, ModeReport, PhaseReport, YcsbReport};
 pub(crate) use workload::Workload;

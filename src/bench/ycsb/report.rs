@@ -412,3 +412,110 @@ pub(crate) fn sources() -> BTreeMap<&'static str, &'static str> {
         ),
     ])
 }
+
+#[cfg(test)]
+impl YcsbReport {
+    /// A report of made-up numbers for the code that draws or prints reports: one mode per
+    /// label, each with the first phase as its load and the others as runs. Throughput and
+    /// latency grow with the label's and the phase's positions so every value differs: label
+    /// `l`, phase `p` (from 0) runs `1000 (l + 1) (p + 1)` ops/s at a p50 of `10 (l + 1)` µs,
+    /// a p99 ten times that and a p99.9 a hundred times.
+    pub(crate) fn synthetic(labels: &[&str], phases: &[&str]) -> YcsbReport {
+        assert!(!phases.is_empty(), "every mode has a load");
+        let modes: Vec<ModeReport> = labels
+            .iter()
+            .enumerate()
+            .map(|(label_index, label)| {
+                let mut rows = phases.iter().enumerate().map(|(phase_index, phase)| {
+                    let scale = (label_index + 1) as f64;
+                    synthetic_phase(label, phase, scale * (phase_index + 1) as f64, 10.0 * scale)
+                });
+                let load = rows.next().expect("phases is not empty");
+                ModeReport {
+                    io_mode: (*label).to_string(),
+                    file: FileFacts {
+                        path: PathBuf::from(format!("/nonexistent/{label}/data")),
+                        file_system: "tmpfs".into(),
+                        io_mode_used: (*label).to_string(),
+                        fallback_reasons: Vec::new(),
+                        size_bytes_after_load: 1 << 20,
+                        free_pages_after_load: 0,
+                    },
+                    memory: ModeMemory {
+                        pool_bytes: 1 << 20,
+                        limit_bytes: None,
+                        peak_bytes: None,
+                        enforced: false,
+                        how: "not enforced: made up".into(),
+                    },
+                    load,
+                    runs: rows.collect(),
+                }
+            })
+            .collect();
+        YcsbReport {
+            settings: Settings {
+                directory: PathBuf::from("/nonexistent"),
+                workloads: phases.iter().skip(1).map(|phase| (*phase).to_string()).collect(),
+                record_count: 1000,
+                value_bytes: 100,
+                key_bytes: 16,
+                dataset_bytes: 100_000,
+                pool_bytes: 1 << 20,
+                dataset_over_pool: 100_000.0 / f64::from(1 << 20),
+                page_bytes: 4096,
+                thread_count: 2,
+                stop: Stop::Operations(1000),
+                distribution: None,
+                durability: "none".into(),
+                load_batch_records: 10,
+                io_modes: labels.iter().map(|label| (*label).to_string()).collect(),
+            },
+            memory_budget: MemoryBudget {
+                budget_bytes: 1 << 20,
+                headroom_bytes: 1 << 20,
+                limit_bytes: 2 << 20,
+                pool_share_percent: 25,
+                enforced: false,
+                note: "made up".into(),
+            },
+            cache_policy: "synthetic".into(),
+            sources: sources(),
+            comparisons: Comparison::of(&modes),
+            modes,
+            elapsed_seconds: 1.0,
+        }
+    }
+}
+
+#[cfg(test)]
+fn synthetic_phase(label: &str, phase: &str, thousands: f64, p50_us: f64) -> PhaseReport {
+    PhaseReport {
+        phase: phase.into(),
+        io_mode: label.into(),
+        distribution: None,
+        thread_count: 2,
+        operation_count: 1000,
+        elapsed_seconds: 1.0 / thousands,
+        ops_per_second: 1000.0 * thousands,
+        latency_of: "one operation".into(),
+        latency_us: Percentiles {
+            p50: p50_us,
+            p99: 10.0 * p50_us,
+            p999: 100.0 * p50_us,
+            max: 1000.0 * p50_us,
+        },
+        operations: Vec::new(),
+        per_operation: PerOperation::default(),
+        totals: Totals::default(),
+        pool_hit_ratio: 1.0,
+        conflict_retries: 0,
+        not_found: 0,
+        records_scanned: 0,
+        caches_before: "synthetic".into(),
+        resident_bytes_at_start: None,
+        open_seconds: 0.0,
+        checkpoint_seconds: 0.0,
+        checkpoint_pages_written: 0,
+    }
+}

@@ -2,7 +2,7 @@
 //! report (the measuring is in `src/bench/ycsb/`).
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::bench::ycsb::{
     self, DistributionKind, Isolation, LOAD_BATCH_RECORDS_DEFAULT, MEMORY_HEADROOM_MB_DEFAULT,
@@ -74,9 +74,41 @@ pub(crate) struct YcsbArgs {
     /// root, so buffered and mmap runs start cold; the drop is system-wide).
     #[arg(long)]
     keep_caches: bool,
+    /// Write the throughput and latency plot of the run to FILE (SVG) and name it on the last
+    /// line of the table [default: a bare `directdb bench` writes DIR/directdb-bench.svg;
+    /// `bench ycsb` plots only when asked].
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
+    /// Write no plot (for a bare `directdb bench`, which writes one by default).
+    #[arg(long, conflicts_with = "plot")]
+    no_plot: bool,
 }
 
+/// Where the plot goes when `--plot` is not given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum DefaultPlot {
+    /// Nowhere: `bench ycsb` plots only when asked.
+    Nowhere,
+    /// [`DEFAULT_PLOT_FILE_NAME`] in `--dir`: the bare `directdb bench` suite.
+    InDirectory,
+}
+
+/// The plot's file name in `--dir` for a bare `directdb bench`.
+const DEFAULT_PLOT_FILE_NAME: &str = "directdb-bench.svg";
+
 impl YcsbArgs {
+    /// The file the plot goes to, if any.
+    fn plot_path(&self, default: DefaultPlot) -> Option<PathBuf> {
+        if self.no_plot {
+            return None;
+        }
+        match (&self.plot, default) {
+            (Some(path), _) => Some(path.clone()),
+            (None, DefaultPlot::InDirectory) => Some(self.dir.join(DEFAULT_PLOT_FILE_NAME)),
+            (None, DefaultPlot::Nowhere) => None,
+        }
+    }
+
     fn options(self) -> Result<YcsbOptions, String> {
         let stop = match (self.operations, self.seconds) {
             (Some(count), _) => Stop::Operations(count),
@@ -110,11 +142,40 @@ impl YcsbArgs {
     }
 }
 
-/// Runs `bench ycsb`: progress on stderr (when a person reads the table), then the report.
-pub(super) fn run(args: YcsbArgs, format: Format) -> Result<(), CliError> {
+/// Runs `bench ycsb`: progress on stderr (when a person reads the table), the plot when one
+/// is asked for, then the report, whose last line names the plot. A plot that cannot be written
+/// does not cost the measurements: the report is printed without the line, then the error
+/// returned.
+pub(super) fn run(
+    args: YcsbArgs,
+    format: Format,
+    default_plot: DefaultPlot,
+) -> Result<(), CliError> {
+    let plot_path = args.plot_path(default_plot);
+    if let Some(path) = &plot_path {
+        check_plot_directory(path)?;
+    }
     let options = args.options()?;
     let report = ycsb::run(&options, Progress::new(format.is_human()))?;
-    output::emit(format, &report, render)
+    let plotted = match &plot_path {
+        Some(path) => ycsb::write_svg(&report, path).map(|()| Some(path.as_path())),
+        None => Ok(None),
+    };
+    let plot_written = plotted.as_ref().ok().copied().flatten();
+    output::emit(format, &report, |report| render(report, plot_written))?;
+    plotted.map(drop).map_err(CliError::Bench)
+}
+
+/// Fails before a run of minutes when the plot's directory does not exist: the likely typo is
+/// found before the measurements rather than after them.
+fn check_plot_directory(path: &Path) -> Result<(), String> {
+    let directory = path.parent().filter(|parent| !parent.as_os_str().is_empty());
+    let directory = directory.unwrap_or(Path::new("."));
+    if directory.is_dir() {
+        Ok(())
+    } else {
+        Err(format!("--plot {}: no directory {}", path.display(), directory.display()))
+    }
 }
 
 /// The columns of the phase table.
@@ -175,8 +236,9 @@ fn phase_cells(row: &PhaseReport) -> Vec<String> {
 }
 
 /// The human-readable report: the setting, one line per phase and mode, the throughput
-/// ratios between the modes, then what each column is.
-fn render(report: &YcsbReport) -> String {
+/// ratios between the modes, what each column is, and last the plot's path when one was
+/// written.
+fn render(report: &YcsbReport, plot: Option<&Path>) -> String {
     let mut text = String::new();
     render_settings(&mut text, report);
     let _ = writeln!(text, "\n{}", line(&headers(&COLUMNS)));
@@ -188,6 +250,9 @@ fn render(report: &YcsbReport) -> String {
     render_comparisons(&mut text, report);
     render_anomalies(&mut text, report);
     render_notes(&mut text, report);
+    if let Some(path) = plot {
+        let _ = writeln!(text, "plot: {}", path.display());
+    }
     text
 }
 
@@ -360,6 +425,48 @@ mod tests {
         assert_eq!(options.pool_bytes, POOL_MB_DEFAULT << 20);
         assert_eq!(options.record_count, RECORD_COUNT_DEFAULT);
         assert_eq!(options.validate(), Ok(()));
+    }
+
+    fn parse(arguments: &[&str]) -> (Option<PathBuf>, Option<PathBuf>) {
+        use clap::Parser as _;
+        let cli = crate::cli::Cli::try_parse_from(arguments).unwrap();
+        let crate::cli::Command::Bench(bench) = cli.command else { panic!("not bench") };
+        let suite = bench.suite.plot_path(DefaultPlot::InDirectory);
+        let ycsb = match bench.command {
+            Some(super::super::BenchCommand::Ycsb(args)) => args.plot_path(DefaultPlot::Nowhere),
+            _ => None,
+        };
+        (suite, ycsb)
+    }
+
+    /// A bare `bench` plots into --dir unless told otherwise; `bench ycsb` only when asked.
+    #[test]
+    fn the_plot_goes_where_the_flags_say() {
+        let default = Some(PathBuf::from("/data").join(DEFAULT_PLOT_FILE_NAME));
+        assert_eq!(parse(&["directdb", "bench", "--dir", "/data"]).0, default);
+        assert_eq!(parse(&["directdb", "bench", "--no-plot"]).0, None);
+        assert_eq!(parse(&["directdb", "bench", "--plot", "a.svg"]).0, Some("a.svg".into()));
+        assert_eq!(parse(&["directdb", "bench", "ycsb"]).1, None);
+        let asked = parse(&["directdb", "bench", "ycsb", "--plot", "b.svg"]);
+        assert_eq!(asked.1, Some("b.svg".into()));
+        use clap::Parser as _;
+        let both = ["directdb", "bench", "--plot", "a.svg", "--no-plot"];
+        assert!(crate::cli::Cli::try_parse_from(both).is_err(), "--plot and --no-plot conflict");
+    }
+
+    #[test]
+    fn the_last_line_names_the_plot() {
+        let report = YcsbReport::synthetic(&["direct", "buffered"], &["load", "a"]);
+        let text = render(&report, Some(Path::new("/tmp/x.svg")));
+        assert_eq!(text.lines().last(), Some("plot: /tmp/x.svg"));
+        assert!(!render(&report, None).contains("plot:"));
+    }
+
+    #[test]
+    fn a_plot_into_a_missing_directory_is_refused_before_the_run() {
+        let error = check_plot_directory(Path::new("/nonexistent/dir/x.svg")).unwrap_err();
+        assert!(error.contains("/nonexistent/dir"), "{error}");
+        assert_eq!(check_plot_directory(Path::new("x.svg")), Ok(()));
     }
 
     #[test]
