@@ -7,7 +7,7 @@
 //! ([`resident_bytes`], from util-linux's `fincore`, which asks `mincore` of its own mapping)
 //! make that visible in the report instead of leaving it to be guessed.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::Command;
 
 /// What is done to the kernel's caches before each phase, when asked to drop them (`enabled`).
@@ -42,12 +42,15 @@ pub(crate) fn drop_kernel_caches(enabled: bool) -> String {
     }
 }
 
-/// Bytes of the file at `path` in the page cache now, or `None` when `fincore` is not
+/// Bytes of the files at `paths` in the page cache now, or `None` when `fincore` is not
 /// installed or fails (the report then says nothing about residency rather than guess).
-pub(crate) fn resident_bytes(path: &Path) -> Option<u64> {
+pub(crate) fn resident_bytes(paths: &[PathBuf]) -> Option<u64> {
+    if paths.is_empty() {
+        return None;
+    }
     let output = Command::new("fincore")
         .args(["--bytes", "--noheadings", "--output", "RES"])
-        .arg(path)
+        .args(paths)
         .output()
         .ok()?;
     if !output.status.success() {
@@ -56,8 +59,15 @@ pub(crate) fn resident_bytes(path: &Path) -> Option<u64> {
     parse_fincore(&String::from_utf8_lossy(&output.stdout))
 }
 
+/// The sum of fincore's lines, one number of bytes per file.
 fn parse_fincore(text: &str) -> Option<u64> {
-    text.trim().parse().ok()
+    let mut total = 0u64;
+    let mut lines = 0;
+    for line in text.lines().filter(|line| !line.trim().is_empty()) {
+        total = total.checked_add(line.trim().parse().ok()?)?;
+        lines += 1;
+    }
+    (lines > 0).then_some(total)
 }
 
 #[cfg(test)]
@@ -67,6 +77,7 @@ mod tests {
     #[test]
     fn fincore_prints_one_number_of_bytes() {
         assert_eq!(parse_fincore("  36864\n"), Some(36864));
+        assert_eq!(parse_fincore("4096\n  8192\n"), Some(12288), "one line per file");
         assert_eq!(parse_fincore(""), None);
         assert_eq!(parse_fincore("36K"), None);
     }
@@ -77,7 +88,7 @@ mod tests {
         let directory = tempfile::tempdir().unwrap();
         let path = directory.path().join("resident");
         std::fs::write(&path, vec![7u8; 64 << 10]).unwrap();
-        match resident_bytes(&path) {
+        match resident_bytes(&[path]) {
             Some(bytes) => assert!(bytes > 0 && bytes <= 64 << 10, "{bytes}"),
             None => eprintln!("skipped: fincore (util-linux) is not installed"),
         }

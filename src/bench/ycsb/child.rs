@@ -1,4 +1,5 @@
-//! Each I/O mode's load and runs in a process of its own, held to the memory budget.
+//! Each target's (I/O mode's, or other engine's) load and runs in a process of its own, held
+//! to the memory budget.
 //!
 //! The parent creates a memory cgroup whose limit is the budget plus the headroom (the same for
 //! every mode; see [`YcsbOptions::memory_limit_bytes`]), starts `directdb bench-child` with the
@@ -15,9 +16,8 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use engine::IoMode;
-
 use super::report::{ModeMemory, ModeReport};
+use super::target::Target;
 use super::{Progress, YcsbOptions, run_mode};
 use crate::bench::memory_limit::{self, MemoryCgroup};
 
@@ -25,8 +25,8 @@ use crate::bench::memory_limit::{self, MemoryCgroup};
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ChildRequest {
     pub(crate) options: YcsbOptions,
-    /// The mode's name ([`IoMode::name`]).
-    pub(crate) io_mode: String,
+    /// The target's name ([`Target::name`]).
+    pub(crate) target: String,
     /// The cgroup to join first (`cgroup.procs`), when the budget is enforced.
     pub(crate) cgroup_procs: Option<PathBuf>,
     pub(crate) progress: bool,
@@ -36,15 +36,15 @@ pub(crate) struct ChildRequest {
 /// be made (as root); unlimited otherwise, saying why.
 pub(crate) fn run_mode_in_child(
     options: &YcsbOptions,
-    io_mode: IoMode,
+    target: Target,
     progress: Progress,
 ) -> Result<ModeReport, String> {
     let limit_bytes = options.memory_limit_bytes();
-    let name = format!("directdb-bench-{}-{}", std::process::id(), io_mode.name());
+    let name = format!("directdb-bench-{}-{}", std::process::id(), target.name());
     let cgroup = MemoryCgroup::create(&name, limit_bytes);
     let request = ChildRequest {
         options: options.clone(),
-        io_mode: io_mode.name().into(),
+        target: target.name().into(),
         cgroup_procs: cgroup.as_ref().ok().map(MemoryCgroup::procs_path),
         progress: progress.is_enabled(),
     };
@@ -64,15 +64,15 @@ pub(crate) fn run_mode_in_child(
         .take()
         .expect("stdin is piped")
         .write_all(&json)
-        .map_err(|error| format!("sending the {} run its request: {error}", io_mode.name()))?;
+        .map_err(|error| format!("sending the {} run its request: {error}", target.name()))?;
     let output = child
         .wait_with_output()
-        .map_err(|error| format!("waiting for the {} run: {error}", io_mode.name()))?;
+        .map_err(|error| format!("waiting for the {} run: {error}", target.name()))?;
     if !output.status.success() {
-        return Err(failure_message(io_mode, &cgroup, output.status));
+        return Err(failure_message(target, &cgroup, output.status));
     }
     let mut report: ModeReport = serde_json::from_slice(&output.stdout)
-        .map_err(|error| format!("reading the {} run's report: {error}", io_mode.name()))?;
+        .map_err(|error| format!("reading the {} run's report: {error}", target.name()))?;
     report.memory = match &cgroup {
         Ok(cgroup) => ModeMemory {
             enforced: true,
@@ -89,7 +89,7 @@ pub(crate) fn run_mode_in_child(
 }
 
 fn failure_message(
-    io_mode: IoMode,
+    target: Target,
     cgroup: &Result<MemoryCgroup, String>,
     status: std::process::ExitStatus,
 ) -> String {
@@ -102,9 +102,9 @@ fn failure_message(
         Some(limit) => format!(
             "the {} run went over its memory limit of {limit} and was killed: its heap \
              outgrew the headroom (raise --memory-headroom-mb)",
-            io_mode.name()
+            target.name()
         ),
-        None => format!("the {} run failed ({status}); its error is above", io_mode.name()),
+        None => format!("the {} run failed ({status}); its error is above", target.name()),
     }
 }
 
@@ -116,7 +116,7 @@ pub(crate) fn serve(request_json: &str) -> Result<String, String> {
     if let Some(procs) = &request.cgroup_procs {
         memory_limit::join(procs)?;
     }
-    let io_mode: IoMode = request.io_mode.parse()?;
-    let report = run_mode(&request.options, io_mode, Progress::new(request.progress))?;
+    let target = Target::parse(&request.target)?;
+    let report = run_mode(&request.options, target, Progress::new(request.progress))?;
     serde_json::to_string(&report).map_err(|error| error.to_string())
 }

@@ -32,14 +32,14 @@ mod driver;
 mod plot;
 mod progress;
 mod report;
+mod target;
 mod usage;
 mod workload;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use disk::{Disk, DiskOptions, OpenOptions, RealDisk};
-use engine::{DATA_FILE_NAME, Db, Durability, IoMode, Options};
+use engine::{Durability, IoMode, Options};
 
 use crate::bench::kv::Store;
 use crate::bench::scratch::RemoveOnDrop;
@@ -50,10 +50,12 @@ pub(crate) use driver::Stop;
 pub(crate) use plot::write_svg;
 pub(crate) use progress::Progress;
 pub(crate) use report::{Comparison, ModeReport, PhaseReport, YcsbReport};
+pub(crate) use target::{DIRECTDB, parse_engines};
 pub(crate) use workload::Workload;
 
 use driver::{InsertSequence, LoadSettings, RunSettings};
-use report::{FileFacts, MemoryBudget, ModeMemory, PhaseContext, Settings};
+use report::{MemoryBudget, ModeMemory, PhaseContext, Settings};
+use target::Target;
 use usage::Usage;
 
 /// Records of the default suite: 200,000 records of 1000 bytes are 191 MiB of values, 4.0
@@ -133,6 +135,8 @@ pub(crate) struct YcsbOptions {
     pub(crate) page_bytes: usize,
     #[serde(with = "io_modes_serde")]
     pub(crate) io_modes: Vec<IoMode>,
+    /// `directdb` (on each of `io_modes`) and other engines' names, in run order.
+    pub(crate) engines: Vec<String>,
     pub(crate) load_batch_records: u64,
     /// Drop the kernel's caches before each phase (as root); tests and shared machines may not
     /// want a system-wide drop.
@@ -196,6 +200,9 @@ impl YcsbOptions {
         if self.workloads.is_empty() || self.io_modes.is_empty() {
             return Err("--workloads and --io each need at least one entry".into());
         }
+        if Target::all(self).is_empty() {
+            return Err("--engines names no engine".into());
+        }
         Ok(())
     }
 
@@ -216,7 +223,7 @@ impl YcsbOptions {
     }
 
     /// The engine's options for `io_mode` (the page size and pool are checked by `Db::open`).
-    fn engine_options(&self, io_mode: IoMode) -> Options {
+    pub(crate) fn engine_options(&self, io_mode: IoMode) -> Options {
         Options {
             page_size: self.page_bytes,
             pool_size: usize::try_from(self.pool_bytes_of(io_mode)).expect("checked in validate"),
@@ -309,10 +316,10 @@ pub(crate) fn run(options: &YcsbOptions, progress: Progress) -> Result<YcsbRepor
     let started = Instant::now();
     options.validate()?;
     let mut modes = Vec::new();
-    for &io_mode in &options.io_modes {
+    for target in Target::all(options) {
         modes.push(match options.isolation {
-            Isolation::InProcess => run_mode(options, io_mode, progress)?,
-            Isolation::ChildProcesses => child::run_mode_in_child(options, io_mode, progress)?,
+            Isolation::InProcess => run_mode(options, target, progress)?,
+            Isolation::ChildProcesses => child::run_mode_in_child(options, target, progress)?,
         });
     }
     Ok(YcsbReport {
@@ -347,58 +354,69 @@ fn settings(options: &YcsbOptions) -> Settings {
     }
 }
 
-/// The load and every workload on one I/O mode, in a fresh directory removed afterwards.
+/// The load and every workload on one target (an engine on an I/O path), in a fresh directory
+/// removed afterwards.
 pub(crate) fn run_mode(
     options: &YcsbOptions,
-    io_mode: IoMode,
+    target: Target,
     progress: Progress,
 ) -> Result<ModeReport, String> {
-    let directory = options.directory.join(format!("directdb-ycsb-{}", io_mode.name()));
+    let directory = options.directory.join(format!("directdb-ycsb-{}", target.name()));
     if directory.exists() {
         // A directory of this name is a leftover of an interrupted run of this benchmark.
         std::fs::remove_dir_all(&directory)
             .map_err(|error| format!("removing the leftover {}: {error}", directory.display()))?;
     }
+    std::fs::create_dir_all(&directory)
+        .map_err(|error| format!("creating {}: {error}", directory.display()))?;
     let _remove = RemoveOnDrop(directory.clone());
-    let (load, free_pages) = load_phase(options, io_mode, &directory, progress)?;
-    let file = file_facts(&directory, io_mode, free_pages)?;
+    let (load, free_pages) = load_phase(options, target, &directory, progress)?;
+    let file = target.file_facts(&directory, free_pages)?;
     let sequence = InsertSequence::starting_at(options.record_count);
     let mut runs = Vec::new();
     for (index, &workload) in options.workloads.iter().enumerate() {
-        runs.push(run_phase(options, io_mode, &directory, workload, index, &sequence, progress)?);
+        runs.push(run_phase(options, target, &directory, workload, index, &sequence, progress)?);
     }
     let memory = ModeMemory {
-        pool_bytes: options.pool_bytes_of(io_mode),
+        pool_bytes: target.cache_bytes(options),
         limit_bytes: None,
         peak_bytes: None,
         enforced: false,
         how: "not enforced: run in the benchmark's own process".into(),
     };
-    Ok(ModeReport { io_mode: io_mode.name().into(), file, memory, load, runs })
+    Ok(ModeReport {
+        io_mode: target.name().into(),
+        engine: target.engine().into(),
+        engine_notes: target.notes(options),
+        file,
+        memory,
+        load,
+        runs,
+    })
 }
 
-/// Opens the database; returns it and the seconds the open took (recovery and the free-space
-/// rebuild included).
+/// Opens the store; returns it and the seconds the open took (recovery included, and for
+/// directdb the free-space rebuild).
 fn open_timed(
     options: &YcsbOptions,
-    io_mode: IoMode,
+    target: Target,
     directory: &Path,
-) -> Result<(Db, f64), String> {
+) -> Result<(Box<dyn Store>, f64), String> {
     let started = Instant::now();
-    let db = Db::open(directory, options.engine_options(io_mode))
-        .map_err(|error| format!("opening {}: {error}", directory.display()))?;
-    Ok((db, started.elapsed().as_secs_f64()))
+    let store = target.open(options, directory)?;
+    Ok((store, started.elapsed().as_secs_f64()))
 }
 
 fn load_phase(
     options: &YcsbOptions,
-    io_mode: IoMode,
+    target: Target,
     directory: &Path,
     progress: Progress,
 ) -> Result<(PhaseReport, usize), String> {
     let caches_before = cache::drop_kernel_caches(options.drop_caches);
-    let (db, open_seconds) = open_timed(options, io_mode, directory)?;
-    progress.step(&format!("{}: load of {} records", io_mode.name(), options.record_count));
+    let (db, open_seconds) = open_timed(options, target, directory)?;
+    let db = &*db;
+    progress.step(&format!("{}: load of {} records", target.name(), options.record_count));
     let settings = LoadSettings {
         record_count: options.record_count,
         value_bytes: options.value_bytes,
@@ -406,17 +424,17 @@ fn load_phase(
         batch_records: options.load_batch_records,
         seed: SEED,
     };
-    let (usage_before, stats_before) = (Usage::now()?, Store::stats(&db));
+    let (usage_before, stats_before) = (Usage::now()?, db.stats());
     let run = {
         let bar = progress.bar(options.record_count, "records");
-        driver::load(&db, settings, |_, done| bar.set(done))?
+        driver::load(db, settings, |_, done| bar.set(done))?
     };
     // The load's pages reach the file in the checkpoint; its I/O is the load's.
-    let (checkpoint_seconds, checkpoint_pages_written) = checkpoint(&db)?;
-    let (usage_after, stats_after) = (Usage::now()?, Store::stats(&db));
+    let (checkpoint_seconds, checkpoint_pages_written) = checkpoint(db)?;
+    let (usage_after, stats_after) = (Usage::now()?, db.stats());
     let context = PhaseContext {
         phase: "load".into(),
-        io_mode,
+        label: target.name().into(),
         distribution: None,
         thread_count: options.thread_count,
         latency_of: format!("one transaction of {} inserts", options.load_batch_records),
@@ -435,14 +453,15 @@ fn load_phase(
 
 fn run_phase(
     options: &YcsbOptions,
-    io_mode: IoMode,
+    target: Target,
     directory: &Path,
     workload: Workload,
     workload_index: usize,
     sequence: &InsertSequence,
     progress: Progress,
 ) -> Result<PhaseReport, String> {
-    let (db, open_seconds) = open_timed(options, io_mode, directory)?;
+    let (db, open_seconds) = open_timed(options, target, directory)?;
+    let db = &*db;
     // After the open: it reads every page of the tree (to rebuild the free space), which
     // would otherwise start buffered and mmap runs with the whole file in the page cache.
     let caches_before = cache::drop_kernel_caches(options.drop_caches);
@@ -459,24 +478,24 @@ fn run_phase(
         stop: options.stop,
         seed: SEED ^ workload_index as u64,
     };
-    let resident_bytes_at_start = cache::resident_bytes(&directory.join(DATA_FILE_NAME));
-    progress.step(&format!("{}: workload {}", io_mode.name(), workload.name()));
-    let (usage_before, stats_before) = (Usage::now()?, Store::stats(&db));
+    let resident_bytes_at_start = cache::resident_bytes(&target.data_files(directory));
+    progress.step(&format!("{}: workload {}", target.name(), workload.name()));
+    let (usage_before, stats_before) = (Usage::now()?, db.stats());
     let run = {
         let (length, unit) = match options.stop {
             Stop::Operations(count) => (count, "operations"),
             Stop::Seconds(seconds) => (seconds_to_millis(seconds), "ms"),
         };
         let bar = progress.bar(length, unit);
-        driver::run(&db, sequence, &settings, |elapsed, done| match options.stop {
+        driver::run(db, sequence, &settings, |elapsed, done| match options.stop {
             Stop::Operations(_) => bar.set(done),
             Stop::Seconds(_) => bar.set(u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)),
         })?
     };
-    let (usage_after, stats_after) = (Usage::now()?, Store::stats(&db));
+    let (usage_after, stats_after) = (Usage::now()?, db.stats());
     let context = PhaseContext {
         phase: workload.name().into(),
-        io_mode,
+        label: target.name().into(),
         distribution: Some(distribution),
         thread_count: options.thread_count,
         latency_of: "one operation".into(),
@@ -487,7 +506,7 @@ fn run_phase(
         stats_after: stats_after.as_ref(),
     };
     let mut report = PhaseReport::new(context, &run);
-    (report.checkpoint_seconds, report.checkpoint_pages_written) = checkpoint(&db)?;
+    (report.checkpoint_seconds, report.checkpoint_pages_written) = checkpoint(db)?;
     report.open_seconds = open_seconds;
     Ok(report)
 }
@@ -507,22 +526,6 @@ fn checkpoint(store: &dyn Store) -> Result<(f64, u64), String> {
     Ok((started.elapsed().as_secs_f64(), pages_written() - before))
 }
 
-/// The data file as `io_mode` opens it: its file system, and whether direct I/O fell back.
-fn file_facts(directory: &Path, io_mode: IoMode, free_pages: usize) -> Result<FileFacts, String> {
-    let disk = RealDisk::new(DiskOptions { io_mode, ..DiskOptions::default() });
-    let path = directory.join(DATA_FILE_NAME);
-    let file = disk.open(&path, OpenOptions::existing()).map_err(|error| error.to_string())?;
-    let info = file.info();
-    Ok(FileFacts {
-        file_system: info.file_system.clone(),
-        io_mode_used: info.io_mode.name().into(),
-        fallback_reasons: info.fallback_reasons.clone(),
-        size_bytes_after_load: file.size_bytes().map_err(|error| error.to_string())?,
-        free_pages_after_load: free_pages,
-        path,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -540,6 +543,7 @@ mod tests {
             durability: Durability::None,
             page_bytes: 4096,
             io_modes: vec![IoMode::Direct, IoMode::Buffered],
+            engines: vec![DIRECTDB.into()],
             load_batch_records: 10,
             drop_caches: false,
             memory_headroom_bytes: MEMORY_HEADROOM_MB_DEFAULT << 20,

@@ -165,7 +165,8 @@ pub(crate) struct PhaseReport {
 #[derive(Debug)]
 pub(crate) struct PhaseContext<'a> {
     pub(crate) phase: String,
-    pub(crate) io_mode: IoMode,
+    /// The target's label (the I/O mode, or the other engine's name).
+    pub(crate) label: String,
     pub(crate) distribution: Option<DistributionKind>,
     pub(crate) thread_count: usize,
     pub(crate) latency_of: String,
@@ -193,7 +194,7 @@ impl PhaseReport {
             .collect();
         PhaseReport {
             phase: context.phase,
-            io_mode: context.io_mode.name().to_string(),
+            io_mode: context.label,
             distribution: context.distribution,
             thread_count: context.thread_count,
             operation_count: run.operation_count,
@@ -252,7 +253,12 @@ pub(crate) struct ModeMemory {
 /// Everything measured on one I/O mode, on its own fresh directory.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ModeReport {
+    /// The column's label: directdb's I/O mode, or the other engine's name.
     pub(crate) io_mode: String,
+    /// `directdb`, or the other engine's name.
+    pub(crate) engine: String,
+    /// What another engine says about its version, cache and durability as applied.
+    pub(crate) engine_notes: Vec<String>,
     pub(crate) file: FileFacts,
     pub(crate) memory: ModeMemory,
     pub(crate) load: PhaseReport,
@@ -266,6 +272,8 @@ pub(crate) struct Comparison {
     pub(crate) ops_per_second: BTreeMap<String, f64>,
     pub(crate) direct_over_buffered: Option<f64>,
     pub(crate) direct_over_mmap: Option<f64>,
+    /// directdb on direct I/O over every other column (other engines included).
+    pub(crate) direct_over: BTreeMap<String, f64>,
 }
 
 impl Comparison {
@@ -286,9 +294,15 @@ impl Comparison {
                     let other = ops_per_second.get(other)?;
                     (*other > 0.0).then(|| direct / other)
                 };
+                let direct_over = ops_per_second
+                    .keys()
+                    .filter(|label| *label != IoMode::Direct.name())
+                    .filter_map(|label| Some((label.clone(), over(label)?)))
+                    .collect();
                 Comparison {
                     direct_over_buffered: over(IoMode::Buffered.name()),
                     direct_over_mmap: over(IoMode::Mmap.name()),
+                    direct_over,
                     phase,
                     ops_per_second,
                 }
@@ -433,6 +447,8 @@ impl YcsbReport {
                 let load = rows.next().expect("phases is not empty");
                 ModeReport {
                     io_mode: (*label).to_string(),
+                    engine: (*label).to_string(),
+                    engine_notes: Vec::new(),
                     file: FileFacts {
                         path: PathBuf::from(format!("/nonexistent/{label}/data")),
                         file_system: "tmpfs".into(),

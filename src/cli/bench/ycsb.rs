@@ -64,6 +64,11 @@ pub(crate) struct YcsbArgs {
     /// I/O modes, comma-separated, each on a fresh database in turn: direct, buffered, mmap.
     #[arg(long, default_value = "direct,buffered,mmap")]
     io: String,
+    /// Engines, comma-separated, run in this order with the same driver, budget and
+    /// durability: directdb (on each of --io) and, in a build with the `peers` feature, lmdb,
+    /// sqlite, redb, fjall.
+    #[arg(long, default_value = ycsb::DIRECTDB)]
+    engines: String,
     /// Directory for the databases (one subdirectory per I/O mode, removed afterwards).
     #[arg(long, default_value = ".")]
     dir: PathBuf,
@@ -130,6 +135,7 @@ impl YcsbArgs {
             durability: ycsb::parse_durability(&self.durability)?,
             page_bytes: self.page_size,
             io_modes: crate::bench::pool::parse_io_modes(&self.io)?,
+            engines: ycsb::parse_engines(&self.engines)?,
             load_batch_records: self.load_batch,
             drop_caches: !self.keep_caches,
             memory_headroom_bytes: self
@@ -194,16 +200,6 @@ const COLUMNS: [(&str, usize); 14] = [
     ("majflt/op", 9),
     ("hit %", 6),
     ("cached MiB", 10),
-];
-
-/// The columns of the comparison table.
-const RATIO_COLUMNS: [(&str, usize); 6] = [
-    ("phase", 5),
-    ("direct", 9),
-    ("buffered", 9),
-    ("mmap", 9),
-    ("direct/buffered", 15),
-    ("direct/mmap", 11),
 ];
 
 fn line(cells: &[String]) -> String {
@@ -303,11 +299,14 @@ fn render_settings(text: &mut String, report: &YcsbReport) {
             .map_or_else(String::new, |bytes| format!(", peak {:.0} MiB", mib(bytes)));
         let _ = writeln!(
             text,
-            "{}: pool {:.0} MiB{peak}; limit: {}",
+            "{}: pool (cache) {:.0} MiB{peak}; limit: {}",
             mode.io_mode,
             mib(memory.pool_bytes),
             memory.how
         );
+        for note in &mode.engine_notes {
+            let _ = writeln!(text, "{}: {note}", mode.io_mode);
+        }
         for reason in &file.fallback_reasons {
             let _ = writeln!(text, "note: {}: {reason}", mode.io_mode);
         }
@@ -333,22 +332,26 @@ fn render_comparisons(text: &mut String, report: &YcsbReport) {
     if report.modes.len() < 2 {
         return;
     }
+    let labels: Vec<&str> = report.modes.iter().map(|mode| mode.io_mode.as_str()).collect();
+    let has_direct = labels.contains(&"direct");
+    let ratio_labels: Vec<&str> =
+        labels.iter().copied().filter(|label| has_direct && *label != "direct").collect();
+    let ratio_headers: Vec<String> =
+        ratio_labels.iter().map(|label| format!("direct/{label}")).collect();
+    let mut columns: Vec<(&str, usize)> = vec![("phase", 5)];
+    columns.extend(labels.iter().map(|label| (*label, label.len().max(9))));
+    columns.extend(ratio_headers.iter().map(|header| (header.as_str(), header.len().max(6))));
     let _ = writeln!(text, "\nthroughput (ops/s; the load in records/s), side by side:");
-    let _ = writeln!(text, "{}", aligned_line(&RATIO_COLUMNS, &headers(&RATIO_COLUMNS)));
+    let _ = writeln!(text, "{}", aligned_line(&columns, &headers(&columns)));
     for comparison in &report.comparisons {
-        let mode = |name: &str| {
-            comparison.ops_per_second.get(name).map_or("-".into(), |ops| format!("{ops:.0}"))
-        };
-        let ratio = |ratio: Option<f64>| ratio.map_or("-".into(), |ratio| format!("{ratio:.2}"));
-        let cells = [
-            comparison.phase.clone(),
-            mode("direct"),
-            mode("buffered"),
-            mode("mmap"),
-            ratio(comparison.direct_over_buffered),
-            ratio(comparison.direct_over_mmap),
-        ];
-        let _ = writeln!(text, "{}", aligned_line(&RATIO_COLUMNS, &cells));
+        let mut cells = vec![comparison.phase.clone()];
+        cells.extend(labels.iter().map(|label| {
+            comparison.ops_per_second.get(*label).map_or("-".into(), |ops| format!("{ops:.0}"))
+        }));
+        cells.extend(ratio_labels.iter().map(|label| {
+            comparison.direct_over.get(*label).map_or("-".into(), |ratio| format!("{ratio:.2}"))
+        }));
+        let _ = writeln!(text, "{}", aligned_line(&columns, &cells));
     }
 }
 
