@@ -5,6 +5,15 @@ pub(crate) mod fio;
 pub(crate) mod io;
 pub(crate) mod kv;
 pub(crate) mod measure;
+#[cfg(feature = "peers")]
+#[cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "the peers are wired into `bench ycsb --engines` in a later change"
+    )
+)]
+pub(crate) mod peers;
 pub(crate) mod pool;
 pub(crate) mod scratch;
 pub(crate) mod timed_disk;
