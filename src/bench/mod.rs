@@ -6,6 +6,8 @@ pub(crate) mod io;
 pub(crate) mod kv;
 pub(crate) mod measure;
 pub(crate) mod memory_limit;
+#[cfg(feature = "peers")]
+pub(crate) mod peers;
 pub(crate) mod pool;
 pub(crate) mod scratch;
 pub(crate) mod timed_disk;
