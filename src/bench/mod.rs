@@ -8,5 +8,6 @@ pub(crate) mod measure;
 pub(crate) mod pool;
 pub(crate) mod scratch;
 pub(crate) mod timed_disk;
+pub(crate) mod tpcc;
 pub(crate) mod wal;
 pub(crate) mod ycsb;
