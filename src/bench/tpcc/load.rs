@@ -12,8 +12,8 @@
 //! history row pays 10.00) and W_YTD ten times that, rather than the specification's 30,000.00
 //! and 300,000.00, so that W_YTD = sum(H_AMOUNT) holds at every scale, as it does at scale 1.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use rand::rngs::SmallRng;
@@ -184,7 +184,7 @@ pub(crate) fn load(
                     if let Err(error) = run_tasks(store, settings, &tasks, &next, &counters) {
                         // Stop the other threads at their next task.
                         next.store(tasks.len(), Relaxed);
-                        errors.lock().unwrap_or_else(|poison| poison.into_inner()).push(error);
+                        errors.lock().unwrap_or_else(PoisonError::into_inner).push(error);
                     }
                 })
             })
@@ -195,11 +195,12 @@ pub(crate) fn load(
         }
         for worker in workers {
             if let Err(payload) = worker.join() {
-                errors.lock().unwrap().push(measure::panic_message(&*payload));
+                let message = measure::panic_message(&*payload);
+                errors.lock().unwrap_or_else(PoisonError::into_inner).push(message);
             }
         }
     });
-    let errors = errors.into_inner().unwrap_or_else(|poison| poison.into_inner());
+    let errors = errors.into_inner().unwrap_or_else(PoisonError::into_inner);
     if !errors.is_empty() {
         return Err(format!("load: {}", errors.join("; ")));
     }

@@ -467,6 +467,35 @@ mod tests {
         assert_consistent(&check_consistency(&db, &cardinalities).unwrap());
     }
 
+    /// Stock-level over a loaded district reads the lines of its last 20 orders and no others:
+    /// with a threshold above every stock quantity (the load's are 10 to 100) it counts each
+    /// distinct item of those lines, read here line by line; with a threshold of 10, none.
+    #[test]
+    fn stock_level_counts_the_items_of_the_last_twenty_orders() {
+        let directory = tempfile::tempdir().unwrap();
+        let db = small_db(directory.path());
+        let cardinalities = Cardinalities::new(2, 100).unwrap();
+        load_small(&db, &cardinalities);
+        let (warehouse_id, district_id) = (2, 3);
+        let mut items = std::collections::BTreeSet::new();
+        let orders = cardinalities.orders_per_district();
+        for order_id in orders - 19..=orders {
+            for line in 1..=schema::ORDER_LINES_MAX {
+                let key = schema::order_line_key(warehouse_id, district_id, order_id, line);
+                if let Some(bytes) = Store::get(&db, &key).unwrap() {
+                    let row = <schema::OrderLine as schema::Row>::decode(&bytes).unwrap();
+                    items.insert(row.item_id);
+                }
+            }
+        }
+        assert!(items.len() > 20, "{} items", items.len());
+        for (threshold, expected) in [(101, items.len()), (10, 0)] {
+            let input = transactions::StockLevelInput { warehouse_id, district_id, threshold };
+            let (_, low_count) = transactions::stock_level(&db, &input).unwrap();
+            assert_eq!(low_count, expected, "threshold {threshold}");
+        }
+    }
+
     /// Payments to ten customers of one district from two threads at once: every payment reads
     /// and writes W_YTD, so they conflict, the losers run again, and no update is lost (W_YTD
     /// is the load's plus every payment, and the conditions hold).
