@@ -11,5 +11,6 @@ pub(crate) mod peers;
 pub(crate) mod pool;
 pub(crate) mod scratch;
 pub(crate) mod timed_disk;
+pub(crate) mod tpcc;
 pub(crate) mod wal;
 pub(crate) mod ycsb;

@@ -1,8 +1,10 @@
 //! `directdb bench …`: the benchmarks. A bare `bench` is the default OLTP suite (YCSB A, B, C
 //! and F on direct, buffered and mmap I/O, `bench ycsb` with its defaults); `bench ycsb` has
-//! every knob; `bench io`, `bench wal` and `bench pool` measure the layers below the engine.
+//! every knob; `bench tpcc` runs a TPC-C-like mix; `bench io`, `bench wal` and `bench pool`
+//! measure the layers below the engine.
 
 mod pool;
+mod tpcc;
 mod ycsb;
 
 use std::fmt::Write as _;
@@ -33,6 +35,12 @@ enum BenchCommand {
     /// mode in turn, with throughput, latency percentiles, device bytes, CPU time and pool hit
     /// ratio per operation, and the modes' throughput side by side.
     Ycsb(ycsb::YcsbArgs),
+    /// A TPC-C-like order-entry workload (new-order, payment, order-status, delivery,
+    /// stock-level at 45/43/4/4/4, no keying or think time) on each I/O mode in turn: the load,
+    /// the run, and TPC-C's consistency conditions after each; throughput, new-orders per
+    /// minute (tpmC-like, not audited), latency per transaction, device bytes and CPU time per
+    /// transaction, and the modes side by side. Exits non-zero if a consistency check fails.
+    Tpcc(tpcc::TpccArgs),
     /// The raw device table: 4 KiB random reads at QD1 and QD32, random writes, sequential
     /// 1 MiB, and write + durable flush latency, per backend, with fio as the reference.
     Io(IoArgs),
@@ -116,6 +124,7 @@ pub(crate) fn run(args: Args, format: Format) -> Result<(), CliError> {
         Some(BenchCommand::Ycsb(ycsb_args)) => {
             ycsb::run(ycsb_args, format, ycsb::DefaultPlot::Nowhere)
         }
+        Some(BenchCommand::Tpcc(tpcc_args)) => tpcc::run(tpcc_args, format),
         None => ycsb::run(*args.suite, format, ycsb::DefaultPlot::InDirectory),
     }
 }

@@ -68,8 +68,9 @@ commands! {
     /// and the WAL flush method directdb would choose for PATH.
     Probe => probe,
     /// Benchmarks: bare `bench`, the default suite (YCSB A, B, C, F on direct, buffered and
-    /// mmap I/O); `bench ycsb`, every workload and knob; `bench io`, the raw device table per
-    /// backend with fio as the reference; `bench wal`, the log's durable commits; `bench pool`,
+    /// mmap I/O); `bench ycsb`, every workload and knob; `bench tpcc`, a TPC-C-like mix with
+    /// its consistency checks; `bench io`, the raw device table per backend with fio as the
+    /// reference; `bench wal`, the log's durable commits; `bench pool`,
     /// the buffer pool's hit and miss paths.
     Bench => bench,
     /// Check a database directory: every page checksum, B+tree order and structure, free-space

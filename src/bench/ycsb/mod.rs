@@ -25,7 +25,7 @@
 //! `usage` (`/proc/self` readings), `report` (what is reported), `plot` (the report as an SVG),
 //! `cache` (the kernel's page cache), `progress` (stderr).
 
-mod cache;
+pub(crate) mod cache;
 mod child;
 mod distribution;
 mod driver;
@@ -49,14 +49,16 @@ pub(crate) use distribution::DistributionKind;
 pub(crate) use driver::Stop;
 pub(crate) use plot::write_svg;
 pub(crate) use progress::Progress;
-pub(crate) use report::{Comparison, ModeReport, PhaseReport, YcsbReport};
+pub(crate) use report::{
+    Comparison, FileFacts, ModeReport, PerOperation, Percentiles, PhaseReport, Totals, YcsbReport,
+};
 pub(crate) use target::{DIRECTDB, parse_engines};
+pub(crate) use usage::Usage;
 pub(crate) use workload::Workload;
 
 use driver::{InsertSequence, LoadSettings, RunSettings};
 use report::{MemoryBudget, ModeMemory, PhaseContext, Settings};
 use target::Target;
-use usage::Usage;
 
 /// Records of the default suite: 200,000 records of 1000 bytes are 191 MiB of values, 4.0
 /// times the default pool (the B+tree's leaves hold about two 1 KB records per 4 KiB page, so
@@ -303,7 +305,8 @@ pub(crate) fn parse_durability(text: &str) -> Result<Durability, String> {
     }
 }
 
-fn durability_name(durability: Durability) -> &'static str {
+/// The name `--durability` takes for `durability`.
+pub(crate) fn durability_name(durability: Durability) -> &'static str {
     match durability {
         Durability::Immediate => "immediate",
         Durability::Eventual => "eventual",
@@ -511,19 +514,30 @@ fn run_phase(
     Ok(report)
 }
 
-fn seconds_to_millis(seconds: f64) -> u64 {
+/// Milliseconds of a timed run, for a progress bar.
+pub(crate) fn seconds_to_millis(seconds: f64) -> u64 {
     #[expect(clippy::cast_possible_truncation, reason = "at most SECONDS_MAX * 1000")]
     let millis = (seconds * 1000.0).ceil() as u64;
     millis
 }
 
 /// Runs a checkpoint; returns its duration and the pages it wrote (when the store counts them).
-fn checkpoint(store: &dyn Store) -> Result<(f64, u64), String> {
+pub(crate) fn checkpoint(store: &dyn Store) -> Result<(f64, u64), String> {
     let pages_written = || store.stats().map_or(0, |stats| stats.pool.pages_written);
     let started = Instant::now();
     let before = pages_written();
     store.checkpoint().map_err(|error| format!("checkpoint: {error}"))?;
     Ok((started.elapsed().as_secs_f64(), pages_written() - before))
+}
+
+/// The data file as directdb on `io_mode` opens it: its file system, and whether direct I/O
+/// fell back.
+pub(crate) fn file_facts(
+    directory: &Path,
+    io_mode: IoMode,
+    free_pages: usize,
+) -> Result<FileFacts, String> {
+    Target::Directdb(io_mode).file_facts(directory, free_pages)
 }
 
 #[cfg(test)]

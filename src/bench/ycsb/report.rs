@@ -22,7 +22,7 @@ pub(crate) struct Percentiles {
 }
 
 impl Percentiles {
-    fn of(histogram: &Histogram<u64>) -> Percentiles {
+    pub(crate) fn of(histogram: &Histogram<u64>) -> Percentiles {
         let micros = |quantile| histogram.value_at_quantile(quantile) as f64 / 1000.0;
         Percentiles { p50: micros(0.5), p99: micros(0.99), p999: micros(0.999), max: micros(1.0) }
     }
@@ -80,7 +80,11 @@ pub(crate) struct Totals {
 impl Totals {
     /// The differences over a phase; the engine's counters when it has them (`before` and
     /// `after` are both there or both missing).
-    fn between(usage: &Usage, before: Option<&DbStats>, after: Option<&DbStats>) -> Totals {
+    pub(crate) fn between(
+        usage: &Usage,
+        before: Option<&DbStats>,
+        after: Option<&DbStats>,
+    ) -> Totals {
         let process = Totals {
             device_read_bytes: usage.read_bytes,
             device_write_bytes: usage.write_bytes,
@@ -105,7 +109,7 @@ impl Totals {
         }
     }
 
-    fn per_operation(&self, operation_count: u64) -> PerOperation {
+    pub(crate) fn per_operation(&self, operation_count: u64) -> PerOperation {
         let per = |total: u64| total as f64 / operation_count.max(1) as f64;
         PerOperation {
             device_read_bytes: per(self.device_read_bytes),
