@@ -253,3 +253,49 @@ fn bad_arguments_are_refused_with_the_flag_named() {
     let output = directdb(&["bench", "ycsb", "--operations", "5", "--seconds", "1"]);
     assert!(!output.status.success(), "--operations and --seconds exclude each other");
 }
+
+/// `--engines` with every other engine (a `peers` build): each runs every phase through the
+/// same driver, loses no record, and is compared with directdb on direct I/O.
+#[cfg(feature = "peers")]
+#[test]
+fn other_engines_run_the_same_workloads_side_by_side() {
+    let directory = tempfile::tempdir().unwrap();
+    let engines = ["lmdb", "sqlite", "redb", "fjall"];
+    let output = tiny_run(
+        directory.path(),
+        &[
+            "--workloads",
+            "a,e,f",
+            "--io",
+            "direct",
+            "--engines",
+            "directdb,lmdb,sqlite,redb,fjall",
+            "--json",
+        ],
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).expect("one JSON object on stdout");
+    let modes = array(&report, "modes");
+    let labels: Vec<&str> =
+        modes.iter().map(|mode| field(mode, "io_mode").as_str().unwrap()).collect();
+    assert_eq!(labels, ["direct", "lmdb", "sqlite", "redb", "fjall"]);
+    for mode in modes {
+        let label = field(mode, "io_mode").as_str().unwrap();
+        assert_eq!(field(mode, "engine"), if label == "direct" { "directdb" } else { label });
+        let load = field(mode, "load");
+        assert_eq!(field(load, "io_mode"), label);
+        assert_eq!(count(load, "operation_count"), RECORDS, "{label}");
+        for row in array(mode, "runs") {
+            assert_eq!(count(row, "operation_count"), OPERATIONS, "{label}");
+            assert_eq!(count(row, "not_found"), 0, "{label} lost a record: {row:#}");
+        }
+        if label != "direct" {
+            assert!(!array(mode, "engine_notes").is_empty(), "{label} says how it was set up");
+        }
+    }
+    for comparison in array(&report, "comparisons") {
+        let ratios = field(comparison, "direct_over");
+        for engine in engines {
+            assert!(number(ratios, engine) > 0.0, "{comparison:#}");
+        }
+    }
+}
