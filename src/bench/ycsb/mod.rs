@@ -72,16 +72,25 @@ pub(crate) const VALUE_BYTES_DEFAULT: usize = 1000;
 /// Seconds of each run phase of the default suite: 3 modes x 4 workloads x 10 s, with the
 /// loads and reopens, stays under 5 minutes on a 2-vCPU machine.
 pub(crate) const SECONDS_DEFAULT: f64 = 10.0;
-/// MiB of memory each mode's process may use besides the budget: its heap. Measured on the
-/// default suite with direct I/O (heaptrack and VmRSS sampled every 100 ms): about 30 MiB in
-/// the load (13.7 MiB of committed values the version store keeps until its next collection,
-/// 8.9 MiB of latency histograms), about 30 MiB in the runs, and a spike to 62 MiB over the
-/// pool at each open, where log recovery holds whole 16 MiB segments in memory. With 32 and
-/// 48 MiB the direct run went over the limit and was killed. What the heap leaves of it is page
-/// cache for buffered and mmap runs, which direct I/O's pool cannot use: the report gives each
-/// mode's peak so the reader can see it. With 64 MiB the default suite's direct run peaked at
-/// 110 of its 112 MiB: too close to being killed on a machine whose heap differs a little.
-pub(crate) const MEMORY_HEADROOM_MB_DEFAULT: u64 = 80;
+/// MiB of memory each mode's process may use besides the budget (its heap), before the part
+/// that grows with the client threads ([`MEMORY_HEADROOM_MB_PER_THREAD`]). Measured on the
+/// default suite (8 threads) with direct I/O (heaptrack, and VmRSS sampled every 100 ms): about
+/// 30 MiB in the load (13.7 MiB of committed values the version store keeps until its next
+/// collection, 8.9 MiB of latency histograms), about 30 MiB in the runs, and a spike to 62 MiB
+/// over the pool at each open, where log recovery holds whole 16 MiB segments in memory. With
+/// 32 and 48 MiB in all the direct run went over the limit and was killed; with 64 it peaked at
+/// 110 of 112 MiB, and at 32 threads it was killed. What the heap leaves of the headroom is
+/// page cache for buffered and mmap runs, which direct I/O's pool cannot use: the report gives
+/// each mode's peak so the reader can see it.
+pub(crate) const MEMORY_HEADROOM_MB_BASE: u64 = 64;
+/// MiB of headroom per client thread: its latency histograms (five kinds of 221 KiB), its stack
+/// and its transaction's buffers.
+pub(crate) const MEMORY_HEADROOM_MB_PER_THREAD: u64 = 2;
+
+/// The default headroom for `thread_count` client threads: 80 MiB for the default suite's 8.
+pub(crate) fn memory_headroom_mb_default(thread_count: usize) -> u64 {
+    MEMORY_HEADROOM_MB_BASE + MEMORY_HEADROOM_MB_PER_THREAD * thread_count as u64
+}
 /// Percent of the budget buffered and mmap runs give their pool; the kernel's page cache gets
 /// the rest. Their pool holds the pages being changed and the hottest ones (a hit there costs
 /// no system call); the page cache serves the rest without a device read when it can.
@@ -144,7 +153,7 @@ pub(crate) struct YcsbOptions {
     /// Drop the kernel's caches before each phase (as root); tests and shared machines may not
     /// want a system-wide drop.
     pub(crate) drop_caches: bool,
-    /// Memory each mode may use besides `pool_bytes` (see [`MEMORY_HEADROOM_MB_DEFAULT`]).
+    /// Memory each mode may use besides `pool_bytes` (see [`MEMORY_HEADROOM_MB_BASE`]).
     pub(crate) memory_headroom_bytes: u64,
     /// Percent of `pool_bytes` buffered and mmap runs give their pool.
     pub(crate) pool_share_percent: u64,
@@ -561,7 +570,7 @@ mod tests {
             engines: vec![DIRECTDB.into()],
             load_batch_records: 10,
             drop_caches: false,
-            memory_headroom_bytes: MEMORY_HEADROOM_MB_DEFAULT << 20,
+            memory_headroom_bytes: memory_headroom_mb_default(2) << 20,
             pool_share_percent: POOL_SHARE_PERCENT_DEFAULT,
             isolation: Isolation::InProcess,
         }

@@ -5,8 +5,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::bench::ycsb::{
-    self, DistributionKind, Isolation, LOAD_BATCH_RECORDS_DEFAULT, MEMORY_HEADROOM_MB_DEFAULT,
-    POOL_MB_DEFAULT, POOL_SHARE_PERCENT_DEFAULT, PhaseReport, Progress, RECORD_COUNT_DEFAULT,
+    self, DistributionKind, Isolation, LOAD_BATCH_RECORDS_DEFAULT,     POOL_MB_DEFAULT, POOL_SHARE_PERCENT_DEFAULT, PhaseReport, Progress, RECORD_COUNT_DEFAULT,
     SECONDS_DEFAULT, Stop, THREAD_COUNT_DEFAULT, VALUE_BYTES_DEFAULT, WORKLOADS_DEFAULT,
     Workload, YcsbOptions, YcsbReport,
 };
@@ -40,9 +39,9 @@ pub(crate) struct YcsbArgs {
     #[arg(long, default_value_t = POOL_MB_DEFAULT)]
     pool_mb: u64,
     /// MiB each mode's process may use besides the budget (its heap); the memory limit of
-    /// every mode is the budget plus this.
-    #[arg(long, default_value_t = MEMORY_HEADROOM_MB_DEFAULT)]
-    memory_headroom_mb: u64,
+    /// every mode is the budget plus this [default: 64 + 2 per client thread].
+    #[arg(long)]
+    memory_headroom_mb: Option<u64>,
     /// Percent of the budget buffered and mmap runs give their pool (the page cache gets the
     /// rest under the limit).
     #[arg(long, default_value_t = POOL_SHARE_PERCENT_DEFAULT)]
@@ -138,10 +137,14 @@ impl YcsbArgs {
             engines: ycsb::parse_engines(&self.engines)?,
             load_batch_records: self.load_batch,
             drop_caches: !self.keep_caches,
-            memory_headroom_bytes: self
-                .memory_headroom_mb
-                .checked_mul(1 << 20)
-                .ok_or_else(|| format!("--memory-headroom-mb {} overflows", self.memory_headroom_mb))?,
+            memory_headroom_bytes: {
+                let headroom_mb = self
+                    .memory_headroom_mb
+                    .unwrap_or_else(|| ycsb::memory_headroom_mb_default(self.threads));
+                headroom_mb
+                    .checked_mul(1 << 20)
+                    .ok_or_else(|| format!("--memory-headroom-mb {headroom_mb} overflows"))?
+            },
             pool_share_percent: self.pool_share,
             isolation: Isolation::ChildProcesses,
         })
