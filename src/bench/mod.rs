@@ -13,4 +13,5 @@ pub(crate) mod scratch;
 pub(crate) mod timed_disk;
 pub(crate) mod tpcc;
 pub(crate) mod wal;
+pub(crate) mod workers;
 pub(crate) mod ycsb;

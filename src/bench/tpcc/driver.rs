@@ -2,11 +2,10 @@
 //! the warehouses in turn), each drawing transactions from the mix and timing them into a
 //! histogram per transaction kind, until the run's transactions or seconds are spent.
 //!
-//! The thread runner is this module's own rather than `bench ycsb`'s, whose runner is tied to
-//! its tally of YCSB operation kinds.
+//! The threads, their shared budget and the merge of their tallies are `bench ycsb`'s too
+//! ([`workers`]).
 
-use std::sync::Barrier;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -15,14 +14,11 @@ use rand::rngs::SmallRng;
 
 use crate::bench::kv::Store;
 use crate::bench::measure;
-use crate::bench::ycsb::Stop;
+use crate::bench::workers::{self, Budget, Stop};
 
 use super::random::NurandConstants;
 use super::schema::{Cardinalities, HISTORY_NUMBER_RUN_FIRST, WarehouseId};
 use super::transactions::{self, Outcome, Terminal, TransactionKind};
-
-/// How often the progress callback runs.
-const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
 /// How a run runs.
 #[derive(Clone, Copy, Debug)]
@@ -91,11 +87,19 @@ pub(crate) struct Tally {
     pub(crate) kinds: Vec<KindTally>,
 }
 
-impl Tally {
-    fn new() -> Tally {
+impl workers::Tally for Tally {
+    fn empty() -> Tally {
         Tally { kinds: TransactionKind::ALL.iter().map(|_| KindTally::new()).collect() }
     }
 
+    fn merge(&mut self, other: &Tally) {
+        for (mine, theirs) in self.kinds.iter_mut().zip(&other.kinds) {
+            mine.merge(theirs);
+        }
+    }
+}
+
+impl Tally {
     /// The tally of `kind`.
     pub(crate) fn of(&self, kind: TransactionKind) -> &KindTally {
         &self.kinds[kind.index()]
@@ -116,98 +120,24 @@ impl Tally {
     }
 }
 
-/// What a run measured.
-#[derive(Debug)]
-pub(crate) struct RunResult {
-    pub(crate) tally: Tally,
-    /// From the common start to the last thread's end.
-    pub(crate) elapsed: Duration,
-}
-
-/// The transactions every thread may still start.
-#[derive(Debug)]
-struct Budget {
-    stop: Stop,
-    /// Transactions not yet claimed, when the run is counted.
-    remaining: AtomicU64,
-    done: AtomicU64,
-}
-
-impl Budget {
-    fn new(stop: Stop) -> Budget {
-        let remaining = match stop {
-            Stop::Operations(count) => count,
-            Stop::Seconds(_) => u64::MAX,
-        };
-        Budget { stop, remaining: AtomicU64::new(remaining), done: AtomicU64::new(0) }
-    }
-
-    fn deadline(&self, started: Instant) -> Option<Instant> {
-        match self.stop {
-            Stop::Seconds(seconds) => Some(started + Duration::from_secs_f64(seconds)),
-            Stop::Operations(_) => None,
-        }
-    }
-
-    /// Whether the calling thread may start one more transaction.
-    fn claim(&self, deadline: Option<Instant>) -> bool {
-        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-            return false;
-        }
-        self.remaining.fetch_update(Relaxed, Relaxed, |left| left.checked_sub(1)).is_ok()
-    }
-}
+/// What a run measured: the tally, the time from the first thread's start to the last one's
+/// end, and the transactions that ended.
+pub(crate) type RunResult = workers::Run<Tally>;
 
 /// Runs the mix on `store` (loaded at `settings.cardinalities`); `tick` sees the elapsed time
-/// and the transactions done, every [`PROGRESS_INTERVAL`].
+/// and the transactions done, every 100 ms.
 pub(crate) fn run(
     store: &dyn Store,
     settings: &RunSettings,
     tick: impl Fn(Duration, u64),
 ) -> Result<RunResult, String> {
-    assert!(settings.thread_count > 0);
     let budget = Budget::new(settings.stop);
     let history_numbers = AtomicU64::new(HISTORY_NUMBER_RUN_FIRST);
-    let barrier = Barrier::new(settings.thread_count + 1);
-    let (results, started) = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..settings.thread_count)
-            .map(|thread_index| {
-                let (barrier, budget, history_numbers) = (&barrier, &budget, &history_numbers);
-                scope.spawn(move || {
-                    let mut terminal = terminal(settings, thread_index, history_numbers);
-                    barrier.wait();
-                    let started = Instant::now();
-                    let deadline = budget.deadline(started);
-                    let (tally, ended) = run_terminal(store, &mut terminal, budget, deadline)?;
-                    Ok(ThreadRun { tally, started, ended })
-                })
-            })
-            .collect();
-        barrier.wait();
-        let started = Instant::now();
-        while !workers.iter().all(|worker| worker.is_finished()) {
-            std::thread::sleep(PROGRESS_INTERVAL);
-            tick(started.elapsed(), budget.done.load(Relaxed));
-        }
-        let results: Vec<Result<ThreadRun, String>> = workers
-            .into_iter()
-            .map(|worker| {
-                worker.join().unwrap_or_else(|payload| Err(measure::panic_message(&*payload)))
-            })
-            .collect();
-        (results, started)
-    });
-    merge(results, started)
-}
-
-/// What one thread did, and when it started and ended: the run's time is from the first
-/// thread's start to the last one's end, measured by the threads themselves, since on a busy
-/// machine the threads may run a short counted run before this thread is scheduled again.
-#[derive(Debug)]
-struct ThreadRun {
-    tally: Tally,
-    started: Instant,
-    ended: Instant,
+    let setup = |thread_index: usize| terminal(settings, thread_index, &history_numbers);
+    let work = |terminal: &mut Terminal<'_>, tally: &mut Tally, budget: &Budget| {
+        run_terminal(store, terminal, tally, budget)
+    };
+    workers::run(settings.thread_count, &budget, setup, work, tick)
 }
 
 /// The terminal of thread `thread_index`: home warehouse by turns, its own random generator.
@@ -232,18 +162,18 @@ fn terminal<'a>(
 fn run_terminal(
     store: &dyn Store,
     terminal: &mut Terminal<'_>,
+    tally: &mut Tally,
     budget: &Budget,
-    deadline: Option<Instant>,
-) -> Result<(Tally, Instant), String> {
-    let mut tally = Tally::new();
+) -> Result<(), String> {
+    let deadline = budget.deadline();
     while budget.claim(deadline) {
         let kind = TransactionKind::choose(&mut terminal.rng);
         let started = Instant::now();
         let outcome = perform(store, terminal, kind)?;
         tally.kinds[kind.index()].record(outcome, started.elapsed());
-        budget.done.fetch_add(1, Relaxed);
+        budget.add_done(1);
     }
-    Ok((tally, Instant::now()))
+    Ok(())
 }
 
 /// Draws the input of one transaction of `kind` and runs it.
@@ -261,29 +191,4 @@ fn perform(
             transactions::stock_level(store, &terminal.stock_level()).map(|(outcome, _)| outcome)
         }
     }
-}
-
-/// The threads' tallies merged, and the time from the first thread's start (or `started`,
-/// if earlier) to the last thread's end; the distinct errors of failed threads, if any.
-fn merge(results: Vec<Result<ThreadRun, String>>, started: Instant) -> Result<RunResult, String> {
-    let mut tally = Tally::new();
-    let (mut started, mut ended) = (started, started);
-    let mut errors: Vec<String> = Vec::new();
-    for result in results {
-        match result {
-            Ok(thread) => {
-                for (mine, theirs) in tally.kinds.iter_mut().zip(&thread.tally.kinds) {
-                    mine.merge(theirs);
-                }
-                started = started.min(thread.started);
-                ended = ended.max(thread.ended);
-            }
-            Err(error) if !errors.contains(&error) => errors.push(error),
-            Err(_) => {}
-        }
-    }
-    if !errors.is_empty() {
-        return Err(errors.join("; "));
-    }
-    Ok(RunResult { tally, elapsed: ended - started })
 }

@@ -33,7 +33,8 @@ use rand::rngs::SmallRng;
 
 use crate::bench::kv::Store;
 use crate::bench::scratch::RemoveOnDrop;
-use crate::bench::ycsb::{self, Progress, Stop, Usage, cache};
+use crate::bench::workers::Stop;
+use crate::bench::ycsb::{self, Progress, Usage, cache};
 
 pub(crate) use consistency::{ConditionReport, ConsistencyReport};
 pub(crate) use report::{KindReport, ModeReport, TpccReport};

@@ -15,7 +15,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Barrier, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -24,6 +24,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::bench::kv::Store;
 use crate::bench::measure;
+use crate::bench::workers::{self, Budget, Run, Stop};
 
 use super::distribution::{KeyChooser, fnv_hash64};
 use super::workload::{Mix, OperationKind, scan_length};
@@ -32,8 +33,6 @@ use super::workload::{Mix, OperationKind, scan_length};
 pub(crate) const KEY_PREFIX: &str = "user";
 /// Digits of the hashed key number: the hash is at most 2^63 = 9223372036854775808.
 pub(crate) const KEY_DIGITS: usize = 19;
-/// How often the progress bar moves while threads run.
-const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
 /// The key of `key_number`.
 pub(crate) fn key_of(key_number: u64) -> String {
@@ -83,51 +82,6 @@ impl InsertSequence {
     }
 }
 
-/// When a run stops.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum Stop {
-    /// After this many operations in all.
-    Operations(u64),
-    /// After this many seconds.
-    Seconds(f64),
-}
-
-/// What every thread of a phase shares: the stop condition and the count of operations done.
-#[derive(Debug)]
-struct Budget {
-    stop: Stop,
-    /// Operations not yet claimed, when the run is counted.
-    remaining: AtomicU64,
-    done: AtomicU64,
-}
-
-impl Budget {
-    fn new(stop: Stop) -> Budget {
-        let remaining = match stop {
-            Stop::Operations(count) => count,
-            Stop::Seconds(_) => u64::MAX,
-        };
-        Budget { stop, remaining: AtomicU64::new(remaining), done: AtomicU64::new(0) }
-    }
-
-    /// The deadline of a thread that starts now, if the run is timed.
-    fn deadline(&self) -> Option<Instant> {
-        match self.stop {
-            Stop::Seconds(seconds) => Some(Instant::now() + Duration::from_secs_f64(seconds)),
-            Stop::Operations(_) => None,
-        }
-    }
-
-    /// Whether the calling thread may run one more operation.
-    fn claim(&self, deadline: Option<Instant>) -> bool {
-        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-            return false;
-        }
-        self.remaining.fetch_update(Relaxed, Relaxed, |left| left.checked_sub(1)).is_ok()
-    }
-}
-
 /// One thread's latencies per operation kind, and its counters; merged across threads.
 #[derive(Debug)]
 pub(crate) struct Tally {
@@ -139,6 +93,21 @@ pub(crate) struct Tally {
     pub(crate) conflict_retries: u64,
     /// Records returned by scans.
     pub(crate) records_scanned: u64,
+}
+
+impl workers::Tally for Tally {
+    fn empty() -> Tally {
+        Tally::new()
+    }
+
+    fn merge(&mut self, other: &Tally) {
+        for (mine, theirs) in self.latencies.iter_mut().zip(&other.latencies) {
+            mine.add(theirs).expect("histograms of the same bounds");
+        }
+        self.not_found += other.not_found;
+        self.conflict_retries += other.conflict_retries;
+        self.records_scanned += other.records_scanned;
+    }
 }
 
 impl Tally {
@@ -157,15 +126,6 @@ impl Tally {
             .saturating_record(latency_ns.clamp(1, measure::LATENCY_NS_MAX));
     }
 
-    fn merge(&mut self, other: &Tally) {
-        for (mine, theirs) in self.latencies.iter_mut().zip(&other.latencies) {
-            mine.add(theirs).expect("histograms of the same bounds");
-        }
-        self.not_found += other.not_found;
-        self.conflict_retries += other.conflict_retries;
-        self.records_scanned += other.records_scanned;
-    }
-
     /// The latencies of one operation kind.
     pub(crate) fn latencies(&self, kind: OperationKind) -> &Histogram<u64> {
         &self.latencies[kind.index()]
@@ -181,80 +141,9 @@ impl Tally {
     }
 }
 
-/// What a phase measured: the merged tally and the time from the common start to the last
-/// thread's end.
-#[derive(Debug)]
-pub(crate) struct PhaseRun {
-    pub(crate) tally: Tally,
-    pub(crate) elapsed: Duration,
-    /// Operations done (records, in the load).
-    pub(crate) operation_count: u64,
-}
-
-/// Runs `work` on `thread_count` threads from a common start, each with the state `setup`
-/// made for it before the start, and calls `tick` with the elapsed time and the operations
-/// done every [`PROGRESS_INTERVAL`] while they run. A failing or panicking thread fails the
-/// phase with its message once every thread has stopped (the others stop at their budget).
-fn run_workers<State>(
-    thread_count: usize,
-    budget: &Budget,
-    setup: impl Fn(usize) -> State + Sync,
-    work: impl Fn(&mut State, &mut Tally, &Budget) -> Result<(), String> + Sync,
-    tick: impl Fn(Duration, u64),
-) -> Result<PhaseRun, String> {
-    let barrier = Barrier::new(thread_count + 1);
-    let (results, started) = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..thread_count)
-            .map(|thread_index| {
-                let (barrier, setup, work) = (&barrier, &setup, &work);
-                scope.spawn(move || {
-                    let mut state = setup(thread_index);
-                    let mut tally = Tally::new();
-                    barrier.wait();
-                    let started = Instant::now();
-                    work(&mut state, &mut tally, budget).map(|()| (tally, started, Instant::now()))
-                })
-            })
-            .collect();
-        barrier.wait();
-        let started = Instant::now();
-        while !workers.iter().all(|worker| worker.is_finished()) {
-            std::thread::sleep(PROGRESS_INTERVAL);
-            tick(started.elapsed(), budget.done.load(Relaxed));
-        }
-        let results: Vec<Result<(Tally, Instant, Instant), String>> = workers
-            .into_iter()
-            .map(|worker| {
-                worker.join().unwrap_or_else(|payload| Err(measure::panic_message(&*payload)))
-            })
-            .collect();
-        (results, started)
-    });
-    // The phase runs from the first thread's start to the last one's end: a short phase can be
-    // over before this thread, which released them, reads the clock.
-    let mut merged = Tally::new();
-    let (mut started, mut ended) = (started, None::<Instant>);
-    let mut errors: Vec<String> = Vec::new();
-    for result in results {
-        match result {
-            Ok((tally, thread_started, thread_ended)) => {
-                merged.merge(&tally);
-                started = started.min(thread_started);
-                ended = Some(ended.map_or(thread_ended, |ended| ended.max(thread_ended)));
-            }
-            Err(error) if !errors.contains(&error) => errors.push(error),
-            Err(_) => {}
-        }
-    }
-    if !errors.is_empty() {
-        return Err(errors.join("; "));
-    }
-    Ok(PhaseRun {
-        tally: merged,
-        elapsed: ended.unwrap_or(started).duration_since(started),
-        operation_count: budget.done.load(Relaxed),
-    })
-}
+/// What a phase measured: the merged tally, the time from the first thread's start to the
+/// last one's end, and the operations done (records, in the load).
+pub(crate) type PhaseRun = Run<Tally>;
 
 /// A value of `value_bytes` random bytes, the same length for every record, so a read that
 /// returns another length is a damaged record.
@@ -319,10 +208,10 @@ pub(crate) fn load(
                     .map_err(|error| format!("load of key numbers {first}..{end}: {error}"))?,
             );
             tally.record(OperationKind::Insert, started.elapsed());
-            budget.done.fetch_add(end - first, Relaxed);
+            budget.add_done(end - first);
         }
     };
-    run_workers(settings.thread_count, &budget, setup, work, tick)
+    workers::run(settings.thread_count, &budget, setup, work, tick)
 }
 
 /// How a run phase runs.
@@ -369,11 +258,11 @@ pub(crate) fn run(
                 let started = Instant::now();
                 worker.perform(kind, tally)?;
                 tally.record(kind, started.elapsed());
-                budget.done.fetch_add(1, Relaxed);
+                budget.add_done(1);
             }
             Ok(())
         };
-    run_workers(settings.thread_count, &budget, setup, work, tick)
+    workers::run(settings.thread_count, &budget, setup, work, tick)
 }
 
 impl Worker<'_> {

@@ -44,9 +44,9 @@ use engine::{Durability, IoMode, Options};
 use crate::bench::kv::Store;
 use crate::bench::scratch::RemoveOnDrop;
 
+pub(crate) use crate::bench::workers::Stop;
 pub(crate) use child::serve as serve_child;
 pub(crate) use distribution::DistributionKind;
-pub(crate) use driver::Stop;
 pub(crate) use plot::write_svg;
 pub(crate) use progress::Progress;
 pub(crate) use report::{

@@ -8,9 +8,10 @@ use engine::{DbStats, IoMode};
 use hdrhistogram::Histogram;
 
 use super::distribution::DistributionKind;
-use super::driver::{PhaseRun, Stop};
+use super::driver::PhaseRun;
 use super::usage::Usage;
 use super::workload::OperationKind;
+use crate::bench::workers::Stop;
 
 /// Latency percentiles, in microseconds.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
