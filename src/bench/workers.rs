@@ -8,6 +8,11 @@ use std::time::{Duration, Instant};
 
 use crate::bench::measure;
 
+/// Most client threads.
+pub(crate) const THREAD_COUNT_MAX: usize = 1024;
+/// Longest run (an hour): `--seconds 50000` is a typo, not a plan.
+pub(crate) const SECONDS_MAX: f64 = 3600.0;
+
 /// How often the progress callback runs while the threads work.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -19,6 +24,28 @@ pub(crate) enum Stop {
     Operations(u64),
     /// After this many seconds.
     Seconds(f64),
+}
+
+impl Stop {
+    /// Checks a stop from the command line; `operations_flag` names the counted form's flag.
+    pub(crate) fn check(self, operations_flag: &str) -> Result<(), String> {
+        match self {
+            Stop::Operations(0) => Err(format!("{operations_flag} must be above 0")),
+            Stop::Seconds(seconds) if !(seconds > 0.0 && seconds <= SECONDS_MAX) => {
+                Err(format!("--seconds must be above 0 and at most {SECONDS_MAX}, not {seconds}"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Checks `--threads`.
+pub(crate) fn check_thread_count(thread_count: usize) -> Result<(), String> {
+    if (1..=THREAD_COUNT_MAX).contains(&thread_count) {
+        Ok(())
+    } else {
+        Err(format!("--threads must be from 1 to {THREAD_COUNT_MAX}, not {thread_count}"))
+    }
 }
 
 /// What every thread of a run shares: the stop condition and the count of operations done.

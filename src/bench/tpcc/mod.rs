@@ -33,7 +33,7 @@ use rand::rngs::SmallRng;
 
 use crate::bench::kv::Store;
 use crate::bench::scratch::RemoveOnDrop;
-use crate::bench::workers::Stop;
+use crate::bench::workers::{self, Stop};
 use crate::bench::ycsb::{self, Progress, Usage, cache};
 
 pub(crate) use consistency::{ConditionReport, ConsistencyReport};
@@ -57,10 +57,6 @@ pub(crate) const SECONDS_DEFAULT: f64 = 20.0;
 /// and fewer than a warehouse's ten districts, so that new-orders do not all queue on one
 /// district's D_NEXT_O_ID.
 pub(crate) const THREAD_COUNT_DEFAULT: usize = 8;
-/// Most client threads.
-pub(crate) const THREAD_COUNT_MAX: usize = 1024;
-/// Longest run (an hour).
-pub(crate) const SECONDS_MAX: f64 = 3600.0;
 /// Rows per load transaction: one durable commit per 200 rows (about 40 KB of rows) keeps the
 /// load from being a test of the log's flush rate.
 pub(crate) const LOAD_BATCH_ROWS: usize = 200;
@@ -90,21 +86,8 @@ impl TpccOptions {
     /// cardinalities.
     pub(crate) fn validate(&self) -> Result<Cardinalities, String> {
         let cardinalities = Cardinalities::new(self.warehouse_count, self.scale)?;
-        match self.stop {
-            Stop::Operations(0) => return Err("--transactions must be above 0".into()),
-            Stop::Seconds(seconds) if !(seconds > 0.0 && seconds <= SECONDS_MAX) => {
-                return Err(format!(
-                    "--seconds must be above 0 and at most {SECONDS_MAX}, not {seconds}"
-                ));
-            }
-            _ => {}
-        }
-        if !(1..=THREAD_COUNT_MAX).contains(&self.thread_count) {
-            return Err(format!(
-                "--threads must be from 1 to {THREAD_COUNT_MAX}, not {}",
-                self.thread_count
-            ));
-        }
+        self.stop.check("--transactions")?;
+        workers::check_thread_count(self.thread_count)?;
         if usize::try_from(self.pool_bytes).is_err() {
             return Err(format!("--pool-mb: {} bytes do not fit in memory", self.pool_bytes));
         }

@@ -43,6 +43,7 @@ use engine::{Durability, IoMode, Options};
 
 use crate::bench::kv::Store;
 use crate::bench::scratch::RemoveOnDrop;
+use crate::bench::workers;
 
 pub(crate) use crate::bench::workers::Stop;
 pub(crate) use child::serve as serve_child;
@@ -110,10 +111,6 @@ pub(crate) const WORKLOADS_DEFAULT: &str = "a,b,c,f";
 pub(crate) const RECORD_COUNT_MIN: u64 = 2;
 /// Most records: 10^10 is the scrambled zipfian's item space, past which keys stop spreading.
 pub(crate) const RECORD_COUNT_MAX: u64 = distribution::SCRAMBLED_ITEM_COUNT;
-/// Most client threads.
-pub(crate) const THREAD_COUNT_MAX: usize = 1024;
-/// Longest run phase (an hour): `--seconds 50000` is a typo, not a plan.
-pub(crate) const SECONDS_MAX: f64 = 3600.0;
 /// Most records per load transaction (the whole batch is held in memory until commit).
 pub(crate) const LOAD_BATCH_RECORDS_MAX: u64 = 10_000;
 /// Seed of every thread's random generator (each thread and workload derives its own), the
@@ -169,21 +166,8 @@ impl YcsbOptions {
                 self.record_count
             ));
         }
-        match self.stop {
-            Stop::Operations(0) => return Err("--operations must be above 0".into()),
-            Stop::Seconds(seconds) if !(seconds > 0.0 && seconds <= SECONDS_MAX) => {
-                return Err(format!(
-                    "--seconds must be above 0 and at most {SECONDS_MAX}, not {seconds}"
-                ));
-            }
-            _ => {}
-        }
-        if !(1..=THREAD_COUNT_MAX).contains(&self.thread_count) {
-            return Err(format!(
-                "--threads must be from 1 to {THREAD_COUNT_MAX}, not {}",
-                self.thread_count
-            ));
-        }
+        self.stop.check("--operations")?;
+        workers::check_thread_count(self.thread_count)?;
         if !(1..=engine::VALUE_BYTES_MAX).contains(&self.value_bytes) {
             return Err(format!(
                 "--value-bytes must be from 1 to {}, not {}",
@@ -586,7 +570,10 @@ mod tests {
             (YcsbOptions { record_count: 1, ..good.clone() }, "--records"),
             (YcsbOptions { stop: Stop::Operations(0), ..good.clone() }, "--operations"),
             (YcsbOptions { stop: Stop::Seconds(f64::NAN), ..good.clone() }, "--seconds"),
-            (YcsbOptions { stop: Stop::Seconds(SECONDS_MAX + 1.0), ..good.clone() }, "--seconds"),
+            (
+                YcsbOptions { stop: Stop::Seconds(workers::SECONDS_MAX + 1.0), ..good.clone() },
+                "--seconds",
+            ),
             (YcsbOptions { thread_count: 0, ..good.clone() }, "--threads"),
             (YcsbOptions { value_bytes: 0, ..good.clone() }, "--value-bytes"),
             (YcsbOptions { load_batch_records: 0, ..good.clone() }, "--load-batch"),
