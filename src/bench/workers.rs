@@ -27,6 +27,19 @@ pub(crate) enum Stop {
 }
 
 impl Stop {
+    /// The stop the command line asks for: a count of operations when given, otherwise
+    /// `seconds` or `seconds_default`.
+    pub(crate) fn from_flags(
+        count: Option<u64>,
+        seconds: Option<f64>,
+        seconds_default: f64,
+    ) -> Stop {
+        match (count, seconds) {
+            (Some(count), _) => Stop::Operations(count),
+            (None, seconds) => Stop::Seconds(seconds.unwrap_or(seconds_default)),
+        }
+    }
+
     /// Checks a stop from the command line; `operations_flag` names the counted form's flag.
     pub(crate) fn check(self, operations_flag: &str) -> Result<(), String> {
         match self {

@@ -317,6 +317,11 @@ fn wal_line(cells: &[String]) -> String {
 
 /// One table line: the first cell left-aligned, the others right-aligned, each to its column's
 /// width.
+/// `mb` MiB of the flag `flag` in bytes, or an error naming the flag when that overflows.
+fn mib_to_bytes(flag: &str, mb: u64) -> Result<u64, String> {
+    mb.checked_mul(1 << 20).ok_or_else(|| format!("{flag} {mb} overflows"))
+}
+
 fn aligned_line(columns: &[(&str, usize)], cells: &[String]) -> String {
     let mut line = String::new();
     for (index, (cell, &(_, width))) in cells.iter().zip(columns).enumerate() {

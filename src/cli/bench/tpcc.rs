@@ -11,7 +11,7 @@ use crate::bench::tpcc::{
 use crate::bench::ycsb::{self, Progress, Stop};
 
 use super::super::{CliError, Format, output};
-use super::aligned_line;
+use super::{aligned_line, mib_to_bytes};
 
 /// `directdb bench tpcc`.
 #[derive(Debug, clap::Args)]
@@ -56,14 +56,8 @@ pub(crate) struct TpccArgs {
 
 impl TpccArgs {
     fn options(self) -> Result<TpccOptions, String> {
-        let stop = match (self.transactions, self.seconds) {
-            (Some(count), _) => Stop::Operations(count),
-            (None, seconds) => Stop::Seconds(seconds.unwrap_or(SECONDS_DEFAULT)),
-        };
-        let pool_bytes = self
-            .pool_mb
-            .checked_mul(1 << 20)
-            .ok_or_else(|| format!("--pool-mb {} overflows", self.pool_mb))?;
+        let stop = Stop::from_flags(self.transactions, self.seconds, SECONDS_DEFAULT);
+        let pool_bytes = mib_to_bytes("--pool-mb", self.pool_mb)?;
         Ok(TpccOptions {
             directory: self.dir,
             warehouse_count: self.warehouses,

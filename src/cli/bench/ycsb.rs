@@ -11,7 +11,7 @@ use crate::bench::ycsb::{
 };
 
 use super::super::{CliError, Format, output};
-use super::aligned_line;
+use super::{aligned_line, mib_to_bytes};
 
 /// `directdb bench ycsb`.
 #[derive(Debug, clap::Args)]
@@ -114,14 +114,8 @@ impl YcsbArgs {
     }
 
     fn options(self) -> Result<YcsbOptions, String> {
-        let stop = match (self.operations, self.seconds) {
-            (Some(count), _) => Stop::Operations(count),
-            (None, seconds) => Stop::Seconds(seconds.unwrap_or(SECONDS_DEFAULT)),
-        };
-        let pool_bytes = self
-            .pool_mb
-            .checked_mul(1 << 20)
-            .ok_or_else(|| format!("--pool-mb {} overflows", self.pool_mb))?;
+        let stop = Stop::from_flags(self.operations, self.seconds, SECONDS_DEFAULT);
+        let pool_bytes = mib_to_bytes("--pool-mb", self.pool_mb)?;
         Ok(YcsbOptions {
             directory: self.dir,
             workloads: Workload::parse_list(&self.workloads)?,
@@ -141,9 +135,7 @@ impl YcsbArgs {
                 let headroom_mb = self
                     .memory_headroom_mb
                     .unwrap_or_else(|| ycsb::memory_headroom_mb_default(self.threads));
-                headroom_mb
-                    .checked_mul(1 << 20)
-                    .ok_or_else(|| format!("--memory-headroom-mb {headroom_mb} overflows"))?
+                mib_to_bytes("--memory-headroom-mb", headroom_mb)?
             },
             pool_share_percent: self.pool_share,
             isolation: Isolation::ChildProcesses,
