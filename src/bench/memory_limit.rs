@@ -234,4 +234,25 @@ mod tests {
         assert!(unlimited_peak > 2 * LIMIT_BYTES, "unlimited peak {unlimited_peak}");
         assert!(!Path::new(V1_MEMORY_ROOT).join(&name).exists(), "removed when dropped");
     }
+
+    /// A process whose heap outgrows the limit is killed by the cgroup, and the cgroup counts
+    /// it: what the benchmark reads to say a mode went over its limit. (`dd` with a 64 MiB block
+    /// allocates and fills a 64 MiB buffer: anonymous memory, which nothing can reclaim.)
+    #[test]
+    fn a_heap_over_the_limit_is_killed_and_counted() {
+        let name = format!("directdb-test-oom-{}", std::process::id());
+        let cgroup = match MemoryCgroup::create(&name, LIMIT_BYTES) {
+            Ok(cgroup) => cgroup,
+            Err(reason) => return eprintln!("skipped: {reason}"),
+        };
+        assert_eq!(cgroup.oom_kill_count().unwrap_or(0), 0);
+        let script = format!(
+            "echo $$ > {} && exec dd if=/dev/zero of=/dev/null bs={WRITTEN_MIB}M count=1 \
+             status=none",
+            cgroup.procs_path().display()
+        );
+        let status = Command::new("sh").args(["-c", &script]).status().unwrap();
+        assert!(!status.success(), "a {WRITTEN_MIB} MiB heap in a 16 MiB cgroup: {status}");
+        assert_eq!(cgroup.oom_kill_count(), Some(1));
+    }
 }
