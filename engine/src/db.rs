@@ -203,9 +203,10 @@ impl Db {
             ..wal_options(&*disk, &wal_directory, options.wal_flush)?
         };
         let (wal, records) = Wal::open(disk, &wal_directory, wal_options, Lsn(header.redo_lsn))?;
+        let replayed_any = !records.is_empty();
         let wal = Arc::new(wal);
         log_rule.wal.set(Arc::clone(&wal)).expect("set once");
-        let last_ts = replay(&tree, header.commit_ts, &records)?;
+        let last_ts = replay(&tree, header.commit_ts, records)?;
         let inner = Inner {
             path,
             options: options.clone(),
@@ -226,7 +227,7 @@ impl Db {
         let inner = Arc::new(inner);
         let flusher = (options.durability == Durability::Eventual).then(|| start_flusher(&inner));
         let db = Db { inner, flusher };
-        if !records.is_empty() {
+        if replayed_any {
             // The replayed commits are in the tree now; a checkpoint lets the log go.
             db.checkpoint()?;
         }
@@ -889,11 +890,13 @@ fn wal_options(disk: &dyn Disk, directory: &Path, flush: WalFlush) -> Result<Wal
     }
 }
 
-/// Replays the log's commits into the tree; returns the newest commit timestamp.
-fn replay(tree: &Tree, checkpoint_ts: Timestamp, records: &[wal::Record]) -> Result<Timestamp> {
+/// Replays the log's commits into the tree; returns the newest commit timestamp. Records are
+/// read from the log one at a time, so replay holds one commit's writes, not the log's.
+fn replay(tree: &Tree, checkpoint_ts: Timestamp, records: wal::Replay) -> Result<Timestamp> {
     let mut decoder = Decoder::default();
     let mut last_ts = checkpoint_ts;
     for record in records {
+        let record = record?;
         let commit =
             decoder.feed(record.tag, &record.payload).map_err(|reason| Error::Corruption {
                 path: PathBuf::from(WAL_DIRECTORY_NAME),

@@ -49,7 +49,9 @@ fuzz_target!(|input: Input| {
     for patch in input.patches.iter().take(8) {
         apply(&disk, patch);
     }
-    let Ok((log, records)) = Wal::open(shared, DIRECTORY, options(), Lsn::ZERO) else { return };
+    let Ok((log, replay)) = Wal::open(shared, DIRECTORY, options(), Lsn::ZERO) else { return };
+    // Open judged the log; nothing changes it before the replay, so reading it cannot fail.
+    let records: Vec<_> = replay.map(|record| record.expect("the replay of an opened log")).collect();
     assert!(records.len() <= appended.len());
     for (record, payload) in records.iter().zip(&appended) {
         assert_eq!(&record.payload, payload, "a recovered record differs from the one appended");

@@ -15,7 +15,8 @@
 //! log.wait_durable(appended.lsn_end)?; // many committers share one flush here
 //! drop(log);
 //!
-//! let (_log, replayed) = Wal::open(disk, "/db/wal", WalOptions::default(), Lsn::ZERO)?;
+//! let (_log, replay) = Wal::open(disk, "/db/wal", WalOptions::default(), Lsn::ZERO)?;
+//! let replayed = replay.collect::<wal::Result<Vec<_>>>()?; // read as it is iterated
 //! assert_eq!(replayed[0].payload, b"put k v");
 //! # Ok(())
 //! # }
@@ -30,7 +31,9 @@ mod options;
 pub mod planted;
 mod record;
 mod recovery;
+mod replay;
 mod segment;
+mod segment_reader;
 mod sync;
 mod wal;
 mod writer;
@@ -39,4 +42,5 @@ pub use error::{Error, Result};
 pub use lsn::Lsn;
 pub use options::WalOptions;
 pub use record::Record;
+pub use replay::Replay;
 pub use wal::{Appended, Wal, WalStats};

@@ -85,6 +85,19 @@ pub(crate) fn encoded_bytes_of(header: &[u8]) -> usize {
     encoded_bytes(read_u32(header, PAYLOAD_BYTES_OFFSET) as usize)
 }
 
+/// Bytes the record whose header starts `header_bytes` claims to occupy, read from disk and not
+/// yet checked: at most the largest record, and the header's own length if it is cut short.
+/// Only says how much to read before [`decode`] judges the record.
+pub(crate) fn claimed_bytes(header_bytes: &[u8]) -> usize {
+    match header_bytes.get(..HEADER_END) {
+        Some(header) => {
+            let payload_bytes = read_u32(header, PAYLOAD_BYTES_OFFSET) as usize;
+            encoded_bytes(payload_bytes.min(RECORD_PAYLOAD_BYTES_MAX))
+        }
+        None => HEADER_END,
+    }
+}
+
 /// Writes a record into `out` (exactly [`encoded_bytes`] long).
 pub(crate) fn encode(out: &mut [u8], header: &Header, payload: &[u8], salt: u64) {
     assert_eq!(out.len(), header.encoded_bytes());

@@ -32,27 +32,22 @@ use std::sync::Arc;
 use disk::{AlignedBuf, Disk, File, IoMode, OpenOptions};
 
 use crate::error::{Error, Result};
-use crate::limits::{RECORD_ALIGN_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
+use crate::limits::{
+    RECORD_ALIGN_BYTES, RECORD_HEADER_BYTES, RECORD_PAYLOAD_BYTES_MAX, SEGMENT_HEADER_BYTES,
+};
 use crate::lsn::Lsn;
-use crate::record::{self, Kind, Record};
+use crate::record::{self, Kind};
+use crate::replay::Replay;
 use crate::segment::{self, Geometry, HeaderError, SegmentHeader};
-
-/// One segment read whole.
-pub(crate) struct Loaded {
-    pub(crate) file: Arc<dyn File>,
-    pub(crate) header: SegmentHeader,
-    /// The segment's data area (everything after the header block).
-    pub(crate) data: AlignedBuf,
-}
+use crate::segment_reader::{SegmentFile, SegmentReader};
 
 /// What recovery found.
 pub(crate) struct Recovered {
     pub(crate) geometry: Geometry,
-    pub(crate) records: Vec<Record>,
     /// Where the valid log ends: the next record goes here.
     pub(crate) tail: Lsn,
     /// The segment holding `tail`, if it exists and is initialised.
-    pub(crate) tail_segment: Option<Loaded>,
+    pub(crate) tail_segment: Option<SegmentReader>,
     /// End of the last record beyond `tail` in its segment that is valid under the segment's
     /// salt (left by a torn batch); `[tail, garbage_end)` is zeroed before the log is written
     /// again.
@@ -65,13 +60,14 @@ pub(crate) struct Recovered {
     pub(crate) beyond_tail: Vec<PathBuf>,
 }
 
-/// Recovers the log in `directory` from `start` (a record boundary: 0 or a checkpoint's LSN).
+/// Recovers the log in `directory` from `start` (a record boundary: 0 or a checkpoint's LSN):
+/// what the writer needs, and the records from `start` to the tail, to be read.
 pub(crate) fn recover(
     disk: &Arc<dyn Disk>,
     directory: &Path,
     segment_bytes: u32,
     start: Lsn,
-) -> Result<Recovered> {
+) -> Result<(Recovered, Replay)> {
     let inventory = Inventory::read(disk, directory)?;
     let Some(geometry) = inventory.geometry(disk)? else {
         inventory.refuse_if_any_looks_used(disk)?;
@@ -82,15 +78,10 @@ pub(crate) fn recover(
                 "no initialised log segment, but recovery must start here",
             ));
         }
-        return Ok(inventory.fresh(Geometry::new(segment_bytes)));
+        let geometry = Geometry::new(segment_bytes);
+        return Ok((inventory.fresh(geometry), Replay::new(geometry, Vec::new(), start, start)));
     };
-    let mut scan = Scan {
-        disk,
-        inventory: &inventory,
-        geometry,
-        records: Vec::new(),
-        loaded: BTreeMap::new(),
-    };
+    let mut scan = Scan { disk, inventory: &inventory, geometry, loaded: BTreeMap::new() };
     let first_index = geometry.segment_of(start);
     if scan.load(first_index)?.is_none() {
         let path = inventory.path_of(first_index);
@@ -102,20 +93,23 @@ pub(crate) fn recover(
     }
     let (tail, garbage_end) = scan.run(start)?;
     let tail_index = geometry.segment_of(tail);
-    let records = std::mem::take(&mut scan.records);
+    let walked =
+        scan.loaded.range(first_index..=tail_index).filter_map(|(_, reader)| reader.as_ref());
+    let replay =
+        Replay::new(geometry, walked.map(|reader| reader.segment().clone()).collect(), start, tail);
     let tail_segment = scan.loaded.remove(&tail_index).flatten();
     let beyond_tail =
         inventory.segments.range(tail_index + 1..).map(|(_, path)| path.clone()).collect();
-    Ok(Recovered {
+    let recovered = Recovered {
         geometry,
-        records,
         tail,
         tail_segment,
         garbage_end,
         spares: inventory.spares,
         spare_counter: inventory.spare_counter,
         beyond_tail,
-    })
+    };
+    Ok((recovered, replay))
 }
 
 fn corruption(path: &Path, lsn: Lsn, reason: impl Into<String>) -> Error {
@@ -193,7 +187,6 @@ impl Inventory {
     fn fresh(self, geometry: Geometry) -> Recovered {
         Recovered {
             geometry,
-            records: Vec::new(),
             tail: Lsn::ZERO,
             tail_segment: None,
             garbage_end: None,
@@ -249,9 +242,12 @@ fn looks_used(disk: &Arc<dyn Disk>, path: &Path, index: u64, geometry: Geometry)
     // Judge what the file holds of its data area, in whole blocks: a file cut short still shows
     // whether it starts with a record. (Reading the whole area used to fail on such a file and
     // answer "no", and a segment cut after it was written lost its records without a word.)
+    // Only the first record matters, so no more than the largest one is read.
     let block_bytes = u64::from(file.info().alignment.offset_bytes).max(1);
     let held_bytes = file.size_bytes()?.saturating_sub(SEGMENT_HEADER_BYTES as u64);
-    let read_bytes = held_bytes.min(geometry.data_bytes) / block_bytes * block_bytes;
+    let record_bytes_max = record::encoded_bytes(RECORD_PAYLOAD_BYTES_MAX) as u64;
+    let wanted_bytes = geometry.data_bytes.min(record_bytes_max.next_multiple_of(block_bytes));
+    let read_bytes = held_bytes.min(wanted_bytes) / block_bytes * block_bytes;
     if read_bytes == 0 {
         return Ok(false);
     }
@@ -299,7 +295,7 @@ fn is_zero(bytes: &[u8]) -> bool {
 
 /// What the scan found at one position.
 enum Step {
-    Data { tag: u8, payload: Vec<u8>, encoded_bytes: usize },
+    Data { encoded_bytes: usize },
     SegmentEnd,
     NoRoom,
     Invalid(&'static str),
@@ -309,34 +305,40 @@ struct Scan<'a> {
     disk: &'a Arc<dyn Disk>,
     inventory: &'a Inventory,
     geometry: Geometry,
-    records: Vec<Record>,
-    /// Segments read so far; `None` for one missing or uninitialised.
-    loaded: BTreeMap<u64, Option<Loaded>>,
+    /// Segments opened so far (their headers checked; their data read through a window, which
+    /// the scan releases once it has passed them); `None` for one missing, short or
+    /// uninitialised.
+    loaded: BTreeMap<u64, Option<SegmentReader>>,
 }
 
 impl Scan<'_> {
-    /// Reads segment `index` whole (once); `None` if it is missing, short or has a bad header.
-    fn load(&mut self, index: u64) -> Result<Option<&Loaded>> {
+    /// Opens segment `index` (once); `None` if it is missing, short or has a bad header.
+    fn load(&mut self, index: u64) -> Result<Option<&mut SegmentReader>> {
         if !self.loaded.contains_key(&index) {
-            let loaded = self.read_segment(index)?;
+            let loaded = self.open_segment(index)?;
             self.loaded.insert(index, loaded);
         }
-        Ok(self.loaded[&index].as_ref())
+        Ok(self.loaded.get_mut(&index).expect("inserted").as_mut())
     }
 
-    fn read_segment(&self, index: u64) -> Result<Option<Loaded>> {
+    fn open_segment(&self, index: u64) -> Result<Option<SegmentReader>> {
         let Some(path) = self.inventory.segments.get(&index) else { return Ok(None) };
         let Some(header) = read_header(self.disk, path)? else { return Ok(None) };
         if header.index != index || header.segment_bytes != self.geometry.segment_bytes {
             return Ok(None); // a renamed spare whose initialisation did not complete
         }
         let file = open_segment(self.disk, path)?;
-        let data_bytes = usize::try_from(self.geometry.data_bytes).expect("segment fits memory");
-        let mut data = AlignedBuf::for_alignment(data_bytes, file.info().alignment);
-        match file.read_at(&mut data, SEGMENT_HEADER_BYTES as u64) {
-            Ok(()) => Ok(Some(Loaded { file, header, data })),
-            Err(disk::Error::ShortRead { .. }) => Ok(None),
-            Err(error) => Err(error.into()),
+        if file.size_bytes()? < u64::from(self.geometry.segment_bytes) {
+            return Ok(None);
+        }
+        let segment = SegmentFile { path: path.clone(), file, header };
+        Ok(Some(SegmentReader::new(segment, self.geometry)))
+    }
+
+    /// Frees the read window of segment `index`, which the scan has passed.
+    fn release(&mut self, index: u64) {
+        if let Some(Some(reader)) = self.loaded.get_mut(&index) {
+            reader.release();
         }
     }
 
@@ -356,11 +358,9 @@ impl Scan<'_> {
                 return Ok((lsn, None));
             }
             match self.step(lsn)? {
-                Step::Data { tag, payload, encoded_bytes } => {
-                    self.records.push(Record { lsn, tag, payload });
-                    lsn = lsn.plus(encoded_bytes as u64);
-                }
+                Step::Data { encoded_bytes } => lsn = lsn.plus(encoded_bytes as u64),
                 Step::SegmentEnd => {
+                    self.release(index);
                     let next_start = self.geometry.segment_start(index + 1);
                     if self.load(index + 1)?.is_none() {
                         let path = self.inventory.path_of(index + 1);
@@ -372,6 +372,7 @@ impl Scan<'_> {
                 // No room for a record: the log continues in the next segment if the writer
                 // got there, else it ends here.
                 Step::NoRoom if self.load(index + 1)?.is_some() => {
+                    self.release(index);
                     lsn = self.geometry.segment_start(index + 1);
                 }
                 Step::NoRoom => {
@@ -419,15 +420,14 @@ impl Scan<'_> {
     fn step(&mut self, lsn: Lsn) -> Result<Step> {
         let index = self.geometry.segment_of(lsn);
         let segment_start = self.geometry.segment_start(index);
-        let loaded = self.load(index)?.expect("the scan only enters loaded segments");
+        let reader = self.load(index)?.expect("the scan only enters loaded segments");
         let offset = usize::try_from(lsn.0 - segment_start.0).expect("inside the segment");
-        let room_bytes = loaded.data.len() - offset;
-        Ok(match record::decode(&loaded.data[offset..], lsn, loaded.header.salt) {
-            Ok((header, payload)) if header.kind == Kind::Data => Step::Data {
-                tag: header.tag,
-                payload: payload.to_vec(),
-                encoded_bytes: header.encoded_bytes(),
-            },
+        let room_bytes = reader.data_bytes() - offset;
+        let salt = reader.salt();
+        Ok(match record::decode(reader.record_at(offset)?, lsn, salt) {
+            Ok((header, _)) if header.kind == Kind::Data => {
+                Step::Data { encoded_bytes: header.encoded_bytes() }
+            }
             Ok(_) => Step::SegmentEnd,
             Err(_) if room_bytes < RECORD_HEADER_BYTES => Step::NoRoom,
             Err(reason) => Step::Invalid(reason),
@@ -438,19 +438,35 @@ impl Scan<'_> {
     fn classify(&mut self, lsn: Lsn, reason: &str) -> Result<(Lsn, Option<Lsn>)> {
         let index = self.geometry.segment_of(lsn);
         let segment_start = self.geometry.segment_start(index);
-        let loaded = self.loaded[&index].as_ref().expect("loaded");
+        let reader = self.loaded.get_mut(&index).and_then(Option::as_mut).expect("loaded");
         let offset = usize::try_from(lsn.0 - segment_start.0).expect("inside the segment");
-        let salt = loaded.header.salt;
+        let salt = reader.salt();
+        let data_bytes = reader.data_bytes();
         // The end of the last record beyond `lsn` that is valid under this segment's salt: only
         // such records (left by the torn batch) could ever line up behind new appends and be
         // replayed. Anything else — zeros, a recycled file's records under an older salt, torn
-        // records — can never become valid, so it need not be zeroed.
+        // records — can never become valid, so it need not be zeroed. The rest of the segment
+        // is searched a chunk at a time.
         let mut garbage_end = None;
         let mut next = offset + RECORD_ALIGN_BYTES;
-        while let Some(candidate) = next_candidate(&loaded.data, next) {
+        while next < data_bytes {
+            let chunk = reader.chunk_at(next)?;
+            let chunk_bytes = chunk.len();
+            let Some(found) = next_candidate(chunk, 0) else {
+                if next + chunk_bytes == data_bytes {
+                    break;
+                }
+                // Every header wholly inside the chunk is zeros; the next position to judge
+                // is the first whose header runs past the chunk's end.
+                next +=
+                    (chunk_bytes + 1 - RECORD_HEADER_BYTES).next_multiple_of(RECORD_ALIGN_BYTES);
+                continue;
+            };
+            let candidate = next + found;
             next = candidate + RECORD_ALIGN_BYTES;
             let candidate_lsn = segment_start.plus(candidate as u64);
-            if let Ok((header, _)) = record::decode(&loaded.data[candidate..], candidate_lsn, salt)
+            if let Ok((header, _)) =
+                record::decode(reader.record_at(candidate)?, candidate_lsn, salt)
             {
                 if header.durable_lsn > lsn {
                     return Err(self.damaged(lsn, reason, candidate_lsn));
@@ -458,6 +474,7 @@ impl Scan<'_> {
                 garbage_end = Some(candidate_lsn.plus(header.encoded_bytes() as u64));
             }
         }
+        reader.release();
         self.check_later_segments(lsn, reason)?;
         Ok((lsn, garbage_end))
     }
@@ -473,21 +490,27 @@ impl Scan<'_> {
             .collect();
         for index in later {
             let segment_start = self.geometry.segment_start(index);
-            let Some(loaded) = self.load(index)? else { continue };
+            let Some(reader) = self.load(index)? else { continue };
+            let salt = reader.salt();
             let mut offset = 0;
-            while let Ok((header, _)) = record::decode(
-                &loaded.data[offset..],
-                segment_start.plus(offset as u64),
-                loaded.header.salt,
-            ) {
+            let mut witness = None;
+            while offset < reader.data_bytes() {
+                let at = segment_start.plus(offset as u64);
+                let Ok((header, _)) = record::decode(reader.record_at(offset)?, at, salt) else {
+                    break;
+                };
                 if header.durable_lsn > lsn {
-                    let witness = segment_start.plus(offset as u64);
-                    return Err(self.damaged(lsn, reason, witness));
+                    witness = Some(at);
+                    break;
                 }
                 if header.kind == Kind::SegmentEnd {
                     break;
                 }
                 offset += header.encoded_bytes();
+            }
+            reader.release();
+            if let Some(witness) = witness {
+                return Err(self.damaged(lsn, reason, witness));
             }
         }
         Ok(())

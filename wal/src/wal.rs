@@ -10,9 +10,10 @@ use crate::group_commit::GroupCommit;
 use crate::limits::SPARE_SEGMENT_COUNT_MAX;
 use crate::lsn::Lsn;
 use crate::options::WalOptions;
-use crate::record::Record;
 use crate::recovery::{self, Recovered};
+use crate::replay::Replay;
 use crate::segment::{self, Geometry};
+use crate::segment_reader::SegmentFile;
 use crate::writer::{OpenSegment, Tail, TailStats, write_batch};
 
 /// Where an appended record went.
@@ -68,27 +69,27 @@ impl std::fmt::Debug for Wal {
 
 impl Wal {
     /// Opens (or creates) the log in `directory` and recovers it: returns the log, ready for
-    /// appends, and every record from `replay_from` (0, or the LSN a checkpoint recorded) to the
-    /// end of the valid log, in order. A torn tail is cut; damage to a record the log had made
-    /// durable is [`Error::Corruption`].
+    /// appends, and a [`Replay`] of every record from `replay_from` (0, or the LSN a checkpoint
+    /// recorded) to the end of the valid log, in order, read as it is iterated. A torn tail is
+    /// cut; damage to a record the log had made durable is [`Error::Corruption`], found here,
+    /// before any record is handed out.
     pub fn open(
         disk: Arc<dyn Disk>,
         directory: impl AsRef<Path>,
         options: WalOptions,
         replay_from: Lsn,
-    ) -> Result<(Wal, Vec<Record>)> {
+    ) -> Result<(Wal, Replay)> {
         let directory = directory.as_ref().to_path_buf();
         Geometry::check(options.segment_bytes)
             .map_err(|reason| Error::InvalidOptions { reason })?;
         disk.create_dir_all(&directory)?;
-        let mut recovered =
+        let (recovered, replay) =
             recovery::recover(&disk, &directory, options.segment_bytes, replay_from)?;
-        let records = std::mem::take(&mut recovered.records);
         let mut tail = start_tail(disk, directory.clone(), &options, recovered)?;
         let flush_reason = check_flush_method(&mut tail, options.flush_reason);
         tail.check_invariants();
         let wal = Wal { commit: GroupCommit::new(tail), directory, flush_reason };
-        Ok((wal, records))
+        Ok((wal, replay))
     }
 
     /// Appends a record to the log buffer. It is durable once [`Wal::wait_durable`] returns for
@@ -254,7 +255,8 @@ fn start_tail(
         stats: TailStats::default(),
     };
     discard(&tail, &recovered.beyond_tail)?;
-    if let Some(loaded) = recovered.tail_segment {
+    if let Some(mut reader) = recovered.tail_segment {
+        let loaded = reader.segment().clone();
         let block_bytes = u64::from(loaded.file.info().alignment.offset_bytes).max(512);
         assert!(
             4096 % block_bytes == 0,
@@ -265,7 +267,8 @@ fn start_tail(
         tail.buffer_start = Lsn(tail_lsn.0 - tail_lsn.0 % block_bytes);
         let from = usize::try_from(tail.buffer_start.0 - segment_start.0).expect("in segment");
         let to = usize::try_from(tail_lsn.0 - segment_start.0).expect("in segment");
-        tail.buffer = loaded.data[from..to].to_vec();
+        tail.buffer = reader.read(from, to)?.to_vec();
+        drop(reader);
         if let Some(garbage_end) = recovered.garbage_end {
             zero_garbage(&tail, &loaded, garbage_end)?;
         }
@@ -282,7 +285,7 @@ fn start_tail(
 
 /// Overwrites `[tail, garbage_end)` with zeros (keeping the valid bytes of the tail block) and
 /// makes it durable, so no record of the torn batch can ever line up behind new appends.
-fn zero_garbage(tail: &Tail, loaded: &recovery::Loaded, garbage_end: Lsn) -> Result<()> {
+fn zero_garbage(tail: &Tail, loaded: &SegmentFile, garbage_end: Lsn) -> Result<()> {
     let segment_start = tail.geometry.segment_start(loaded.header.index);
     let segment_end = segment_start.plus(tail.geometry.data_bytes);
     let end = Lsn(garbage_end.0.next_multiple_of(tail.block_bytes)).min(segment_end);

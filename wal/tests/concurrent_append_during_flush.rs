@@ -37,6 +37,7 @@ fn appends_during_a_flush_survive_the_next_batch() {
         );
     }
     drop(log);
-    let (_log, replayed) = Wal::open(disk, "/wal", WalOptions::default(), Lsn::ZERO).unwrap();
+    let (_log, replay) = Wal::open(disk, "/wal", WalOptions::default(), Lsn::ZERO).unwrap();
+    let replayed: Vec<_> = replay.map(Result::unwrap).collect();
     check_committers(&replayed, THREAD_COUNT, RECORDS_PER_THREAD);
 }

@@ -151,7 +151,8 @@ fn record_bytes(rng: &mut ChaCha8Rng) -> usize {
 
 fn open(setup: Setup, disk: &SimDisk, seed: u64) -> wal::Result<(Wal, Vec<Record>)> {
     let disk = Arc::new(disk.clone()) as Arc<dyn Disk>;
-    Wal::open(disk, DIRECTORY, setup.options(seed), Lsn::ZERO)
+    let (log, replay) = Wal::open(disk, DIRECTORY, setup.options(seed), Lsn::ZERO)?;
+    Ok((log, replay.collect::<wal::Result<_>>()?))
 }
 
 /// Lets the machine die a few operations into a recovery; if it does, crashes the disk.

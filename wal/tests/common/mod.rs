@@ -15,8 +15,11 @@ pub(crate) fn small_segments() -> WalOptions {
     WalOptions { segment_bytes: wal::limits::SEGMENT_BYTES_MIN, ..WalOptions::default() }
 }
 
+/// Opens the log and reads its whole replay.
 pub(crate) fn open(disk: &SimDisk, start: Lsn) -> wal::Result<(Wal, Vec<Record>)> {
-    Wal::open(Arc::new(disk.clone()) as Arc<dyn Disk>, DIRECTORY, small_segments(), start)
+    let disk = Arc::new(disk.clone()) as Arc<dyn Disk>;
+    let (log, replay) = Wal::open(disk, DIRECTORY, small_segments(), start)?;
+    Ok((log, replay.collect::<wal::Result<_>>()?))
 }
 
 /// A payload that names its record, so a misplaced or altered one is visible.
