@@ -64,8 +64,7 @@ impl KindTally {
     }
 
     fn record(&mut self, outcome: Outcome, latency: Duration) {
-        let latency_ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
-        self.latencies.saturating_record(latency_ns.clamp(1, measure::LATENCY_NS_MAX));
+        measure::record_latency(&mut self.latencies, latency);
         if outcome.rolled_back {
             self.rolled_back += 1;
         } else {

@@ -121,9 +121,7 @@ impl Tally {
     }
 
     fn record(&mut self, kind: OperationKind, latency: Duration) {
-        let latency_ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
-        self.latencies[kind.index()]
-            .saturating_record(latency_ns.clamp(1, measure::LATENCY_NS_MAX));
+        measure::record_latency(&mut self.latencies[kind.index()], latency);
     }
 
     /// The latencies of one operation kind.
