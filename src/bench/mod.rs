@@ -5,6 +5,7 @@ pub(crate) mod fio;
 pub(crate) mod io;
 pub(crate) mod kv;
 pub(crate) mod measure;
+pub(crate) mod memory_budget;
 pub(crate) mod memory_limit;
 #[cfg(feature = "peers")]
 pub(crate) mod peers;

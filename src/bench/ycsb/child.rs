@@ -2,7 +2,7 @@
 //! to the memory budget.
 //!
 //! The parent creates a memory cgroup whose limit is the budget plus the headroom (the same for
-//! every mode; see [`YcsbOptions::memory_limit_bytes`]), starts `directdb bench-child` with the
+//! every mode; see [`crate::bench::memory_budget::MemoryBudget::limit_bytes`]), starts `directdb bench-child` with the
 //! request as JSON on its stdin, and reads the mode's report as JSON from its stdout; the child
 //! joins the cgroup before it opens anything. A process per mode also starts every mode with a
 //! fresh heap, so one mode's freed memory is not another's.
@@ -16,9 +16,10 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use super::report::{ModeMemory, ModeReport};
+use super::report::ModeReport;
 use super::target::Target;
 use super::{Progress, YcsbOptions, run_mode};
+use crate::bench::memory_budget::ModeMemory;
 use crate::bench::memory_limit::{self, MemoryCgroup};
 
 /// What the parent asks of a child.
@@ -39,7 +40,7 @@ pub(crate) fn run_mode_in_child(
     target: Target,
     progress: Progress,
 ) -> Result<ModeReport, String> {
-    let limit_bytes = options.memory_limit_bytes();
+    let limit_bytes = options.memory.limit_bytes();
     let name = format!("directdb-bench-{}-{}", std::process::id(), target.name());
     let cgroup = MemoryCgroup::create(&name, limit_bytes);
     let request = ChildRequest {

@@ -18,7 +18,8 @@
 //! budget to its pool; buffered I/O and mmap give their pool `--pool-share` percent of it and
 //! leave the rest to the kernel's page cache, which the limit holds to what is left. Without
 //! root (no cgroup) the modes still run in child processes, unlimited, and the report's
-//! [`report::MemoryBudget`] says the budget was not enforced.
+//! [`BudgetReport`] says the budget was not enforced. The budget's terms are shared with
+//! `bench tpcc` ([`crate::bench::memory_budget`]).
 //!
 //! Modules: `workload` (the mixes), `distribution` (zipfian, scrambled zipfian, uniform, latest),
 //! `driver` (threads, load, run, operations), `child` (a process per mode under the limit),
@@ -42,6 +43,7 @@ use std::time::Instant;
 use engine::{Durability, IoMode, Options};
 
 use crate::bench::kv::Store;
+use crate::bench::memory_budget::{BudgetReport, MemoryBudget, ModeMemory};
 use crate::bench::scratch::RemoveOnDrop;
 use crate::bench::workers;
 
@@ -58,7 +60,7 @@ pub(crate) use usage::Usage;
 pub(crate) use workload::Workload;
 
 use driver::{InsertSequence, LoadSettings, RunSettings};
-use report::{MemoryBudget, ModeMemory, PhaseContext, Settings};
+use report::{PhaseContext, Settings};
 use target::Target;
 
 /// Records of the default suite: 200,000 records of 1000 bytes are 191 MiB of values, 4.0
@@ -66,39 +68,11 @@ use target::Target;
 /// the file is about 10 times the pool). With the loads and the reopens, 250,000 records took
 /// the default suite to 5 minutes on a 2-vCPU machine; this leaves a margin.
 pub(crate) const RECORD_COUNT_DEFAULT: u64 = 200_000;
-/// MiB of pool of the default suite: the memory budget.
-pub(crate) const POOL_MB_DEFAULT: u64 = 48;
 /// Bytes of each value: YCSB's ten fields of 100 bytes, as one value.
 pub(crate) const VALUE_BYTES_DEFAULT: usize = 1000;
 /// Seconds of each run phase of the default suite: 3 modes x 4 workloads x 10 s, with the
 /// loads and reopens, stays under 5 minutes on a 2-vCPU machine.
 pub(crate) const SECONDS_DEFAULT: f64 = 10.0;
-/// MiB of memory each mode's process may use besides the budget (its heap), before the part
-/// that grows with the client threads ([`MEMORY_HEADROOM_MB_PER_THREAD`]). Measured on the
-/// default suite (8 threads) with direct I/O (heaptrack, and VmRSS sampled every 100 ms): about
-/// 30 MiB in the load (13.7 MiB of committed values the version store keeps until its next
-/// collection, 8.9 MiB of latency histograms), about 30 MiB in the runs, and a spike to 62 MiB
-/// over the pool at each open, where log recovery holds whole 16 MiB segments in memory. With
-/// 32 and 48 MiB in all the direct run went over the limit and was killed; with 64 it peaked at
-/// 110 of 112 MiB, and at 32 threads it was killed. What the heap leaves of the headroom is
-/// page cache for buffered and mmap runs, which direct I/O's pool cannot use: the report gives
-/// each mode's peak so the reader can see it.
-pub(crate) const MEMORY_HEADROOM_MB_BASE: u64 = 64;
-/// MiB of headroom per client thread: its latency histograms (five kinds of 221 KiB), its stack
-/// and its transaction's buffers.
-pub(crate) const MEMORY_HEADROOM_MB_PER_THREAD: u64 = 2;
-
-/// The default headroom for `thread_count` client threads: 80 MiB for the default suite's 8.
-pub(crate) fn memory_headroom_mb_default(thread_count: usize) -> u64 {
-    MEMORY_HEADROOM_MB_BASE + MEMORY_HEADROOM_MB_PER_THREAD * thread_count as u64
-}
-/// Percent of the budget buffered and mmap runs give their pool; the kernel's page cache gets
-/// the rest. Their pool holds the pages being changed and the hottest ones (a hit there costs
-/// no system call); the page cache serves the rest without a device read when it can.
-pub(crate) const POOL_SHARE_PERCENT_DEFAULT: u64 = 25;
-/// The smallest pool a buffered or mmap run is given, in pages: enough for every client
-/// thread's descent and the writer's batches.
-const POOL_PAGES_MIN: u64 = 256;
 /// Client threads: enough for group commit to share flushes and for misses to overlap on a
 /// 2-core machine.
 pub(crate) const THREAD_COUNT_DEFAULT: usize = 8;
@@ -135,7 +109,8 @@ pub(crate) struct YcsbOptions {
     pub(crate) record_count: u64,
     pub(crate) stop: Stop,
     pub(crate) thread_count: usize,
-    pub(crate) pool_bytes: u64,
+    /// The budget (`--pool-mb`), the headroom and the pool share of every mode.
+    pub(crate) memory: MemoryBudget,
     pub(crate) value_bytes: usize,
     /// Overrides every workload's standard distribution when given.
     pub(crate) distribution: Option<DistributionKind>,
@@ -150,10 +125,6 @@ pub(crate) struct YcsbOptions {
     /// Drop the kernel's caches before each phase (as root); tests and shared machines may not
     /// want a system-wide drop.
     pub(crate) drop_caches: bool,
-    /// Memory each mode may use besides `pool_bytes` (see [`MEMORY_HEADROOM_MB_BASE`]).
-    pub(crate) memory_headroom_bytes: u64,
-    /// Percent of `pool_bytes` buffered and mmap runs give their pool.
-    pub(crate) pool_share_percent: u64,
     pub(crate) isolation: Isolation,
 }
 
@@ -181,18 +152,7 @@ impl YcsbOptions {
                 self.load_batch_records
             ));
         }
-        if usize::try_from(self.pool_bytes).is_err() {
-            return Err(format!("--pool-mb: {} bytes do not fit in memory", self.pool_bytes));
-        }
-        if !(1..=100).contains(&self.pool_share_percent) {
-            return Err(format!(
-                "--pool-share must be from 1 to 100 (percent), not {}",
-                self.pool_share_percent
-            ));
-        }
-        if self.pool_bytes.checked_add(self.memory_headroom_bytes).is_none() {
-            return Err("--pool-mb plus --memory-headroom-mb overflows".into());
-        }
+        self.memory.validate()?;
         if self.workloads.is_empty() || self.io_modes.is_empty() {
             return Err("--workloads and --io each need at least one entry".into());
         }
@@ -202,20 +162,9 @@ impl YcsbOptions {
         Ok(())
     }
 
-    /// The memory limit of every mode's process: the budget and the headroom.
-    pub(crate) fn memory_limit_bytes(&self) -> u64 {
-        self.pool_bytes.saturating_add(self.memory_headroom_bytes)
-    }
-
-    /// The pool `io_mode` runs with: the whole budget for direct I/O, which has no other cache;
-    /// `pool_share_percent` of it for buffered I/O and mmap, whose page cache takes the rest.
+    /// The pool `io_mode` runs with ([`MemoryBudget::pool_bytes_of`]).
     pub(crate) fn pool_bytes_of(&self, io_mode: IoMode) -> u64 {
-        if io_mode == IoMode::Direct {
-            return self.pool_bytes;
-        }
-        let share = self.pool_bytes / 100 * self.pool_share_percent
-            + self.pool_bytes % 100 * self.pool_share_percent / 100;
-        share.max(POOL_PAGES_MIN * self.page_bytes as u64).min(self.pool_bytes)
+        self.memory.pool_bytes_of(io_mode, self.page_bytes)
     }
 
     /// The engine's options for `io_mode` (the page size and pool are checked by `Db::open`).
@@ -321,7 +270,10 @@ pub(crate) fn run(options: &YcsbOptions, progress: Progress) -> Result<YcsbRepor
     }
     Ok(YcsbReport {
         settings: settings(options),
-        memory_budget: MemoryBudget::of(options, &modes),
+        memory_budget: BudgetReport::of(
+            &options.memory,
+            modes.iter().map(|mode| (mode.io_mode.as_str(), &mode.memory)),
+        ),
         cache_policy: cache::policy(options.drop_caches),
         sources: report::sources(),
         comparisons: Comparison::of(&modes),
@@ -339,8 +291,8 @@ fn settings(options: &YcsbOptions) -> Settings {
         value_bytes: options.value_bytes,
         key_bytes: driver::KEY_PREFIX.len() + driver::KEY_DIGITS,
         dataset_bytes,
-        pool_bytes: options.pool_bytes,
-        dataset_over_pool: dataset_bytes as f64 / options.pool_bytes.max(1) as f64,
+        pool_bytes: options.memory.budget_bytes,
+        dataset_over_pool: dataset_bytes as f64 / options.memory.budget_bytes.max(1) as f64,
         page_bytes: options.page_bytes,
         thread_count: options.thread_count,
         stop: options.stop,
@@ -374,13 +326,7 @@ pub(crate) fn run_mode(
     for (index, &workload) in options.workloads.iter().enumerate() {
         runs.push(run_phase(options, target, &directory, workload, index, &sequence, progress)?);
     }
-    let memory = ModeMemory {
-        pool_bytes: target.cache_bytes(options),
-        limit_bytes: None,
-        peak_bytes: None,
-        enforced: false,
-        how: "not enforced: run in the benchmark's own process".into(),
-    };
+    let memory = ModeMemory::in_process(target.cache_bytes(options));
     Ok(ModeReport {
         io_mode: target.name().into(),
         engine: target.engine().into(),
@@ -537,6 +483,7 @@ pub(crate) fn file_facts(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::memory_budget;
 
     pub(super) fn tiny_options(directory: PathBuf) -> YcsbOptions {
         YcsbOptions {
@@ -545,7 +492,11 @@ mod tests {
             record_count: 200,
             stop: Stop::Operations(300),
             thread_count: 2,
-            pool_bytes: 1 << 20,
+            memory: MemoryBudget {
+                budget_bytes: 1 << 20,
+                headroom_bytes: memory_budget::headroom_mb_default(2) << 20,
+                pool_share_percent: memory_budget::POOL_SHARE_PERCENT_DEFAULT,
+            },
             value_bytes: 100,
             distribution: None,
             durability: Durability::None,
@@ -554,8 +505,6 @@ mod tests {
             engines: vec![DIRECTDB.into()],
             load_batch_records: 10,
             drop_caches: false,
-            memory_headroom_bytes: memory_headroom_mb_default(2) << 20,
-            pool_share_percent: POOL_SHARE_PERCENT_DEFAULT,
             isolation: Isolation::InProcess,
         }
     }
@@ -564,9 +513,9 @@ mod tests {
     fn options_from_the_command_line_are_checked() {
         let good = tiny_options(PathBuf::from("/nonexistent"));
         assert_eq!(good.validate(), Ok(()));
-        let cases: [(YcsbOptions, &str); 10] = [
-            (YcsbOptions { pool_share_percent: 0, ..good.clone() }, "--pool-share"),
-            (YcsbOptions { pool_share_percent: 101, ..good.clone() }, "--pool-share"),
+        let no_share = MemoryBudget { pool_share_percent: 0, ..good.memory };
+        let cases: [(YcsbOptions, &str); 9] = [
+            (YcsbOptions { memory: no_share, ..good.clone() }, "--pool-share"),
             (YcsbOptions { record_count: 1, ..good.clone() }, "--records"),
             (YcsbOptions { stop: Stop::Operations(0), ..good.clone() }, "--operations"),
             (YcsbOptions { stop: Stop::Seconds(f64::NAN), ..good.clone() }, "--seconds"),
