@@ -14,20 +14,19 @@
 //!
 //! **Equal memory.** Every mode gets the same memory: the budget (`--pool-mb`) plus a headroom
 //! for the heap (`--memory-headroom-mb`), as the limit of a memory cgroup that counts the page
-//! cache too, with each mode in a child process of its own (`child`). Direct I/O gives the whole
-//! budget to its pool; buffered I/O and mmap give their pool `--pool-share` percent of it and
-//! leave the rest to the kernel's page cache, which the limit holds to what is left. Without
-//! root (no cgroup) the modes still run in child processes, unlimited, and the report's
-//! [`BudgetReport`] says the budget was not enforced. The budget's terms are shared with
-//! `bench tpcc` ([`crate::bench::memory_budget`]).
+//! cache too, with each mode in a child process of its own ([`crate::bench::child`]). Direct
+//! I/O gives the whole budget to its pool; buffered I/O and mmap give their pool `--pool-share`
+//! percent of it and leave the rest to the kernel's page cache, which the limit holds to what
+//! is left. Without root (no cgroup) the modes still run in child processes, unlimited, and the
+//! report's [`BudgetReport`] says the budget was not enforced. The budget and the child process
+//! are shared with `bench tpcc` ([`crate::bench::memory_budget`], [`crate::bench::child`]).
 //!
 //! Modules: `workload` (the mixes), `distribution` (zipfian, scrambled zipfian, uniform, latest),
-//! `driver` (threads, load, run, operations), `child` (a process per mode under the limit),
-//! `usage` (`/proc/self` readings), `report` (what is reported), `plot` (the report as an SVG),
-//! `cache` (the kernel's page cache), `progress` (stderr).
+//! `driver` (threads, load, run, operations), `target` (directdb on an I/O mode, or another
+//! engine), `usage` (`/proc/self` readings), `report` (what is reported), `plot` (the report as
+//! an SVG), `cache` (the kernel's page cache), `progress` (stderr).
 
 pub(crate) mod cache;
-mod child;
 mod distribution;
 mod driver;
 mod plot;
@@ -42,13 +41,13 @@ use std::time::Instant;
 
 use engine::{Durability, IoMode, Options};
 
+use crate::bench::child::{self, Benchmark, Isolation, durability_serde, io_modes_serde};
 use crate::bench::kv::Store;
 use crate::bench::memory_budget::{BudgetReport, MemoryBudget, ModeMemory};
 use crate::bench::scratch::RemoveOnDrop;
 use crate::bench::workers;
 
 pub(crate) use crate::bench::workers::Stop;
-pub(crate) use child::serve as serve_child;
 pub(crate) use distribution::DistributionKind;
 pub(crate) use plot::write_svg;
 pub(crate) use progress::Progress;
@@ -90,15 +89,6 @@ pub(crate) const LOAD_BATCH_RECORDS_MAX: u64 = 10_000;
 /// Seed of every thread's random generator (each thread and workload derives its own), the
 /// same for every I/O mode so they run the same key sequences.
 const SEED: u64 = 0x7963_7362; // "ycsb"
-
-/// Whether each mode runs in a child process (the command line) or in this one (tests, whose
-/// executable is not `directdb`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum Isolation {
-    InProcess,
-    ChildProcesses,
-}
 
 /// What to run.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -198,46 +188,6 @@ impl YcsbOptions {
     }
 }
 
-/// `durability` as its `--durability` name in the child's request.
-mod durability_serde {
-    use engine::Durability;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(
-        durability: &Durability,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(super::durability_name(*durability))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Durability, D::Error> {
-        let name = String::deserialize(deserializer)?;
-        super::parse_durability(&name).map_err(serde::de::Error::custom)
-    }
-}
-
-/// I/O modes as their names in the child's request.
-mod io_modes_serde {
-    use engine::IoMode;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(
-        modes: &[IoMode],
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(modes.iter().map(|mode| mode.name()))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Vec<IoMode>, D::Error> {
-        let names = Vec::<String>::deserialize(deserializer)?;
-        names.iter().map(|name| name.parse().map_err(serde::de::Error::custom)).collect()
-    }
-}
-
 /// Parses `--durability`.
 pub(crate) fn parse_durability(text: &str) -> Result<Durability, String> {
     match text {
@@ -265,7 +215,12 @@ pub(crate) fn run(options: &YcsbOptions, progress: Progress) -> Result<YcsbRepor
     for target in Target::all(options) {
         modes.push(match options.isolation {
             Isolation::InProcess => run_mode(options, target, progress)?,
-            Isolation::ChildProcesses => child::run_mode_in_child(options, target, progress)?,
+            Isolation::ChildProcesses => {
+                let request =
+                    ModeRequest { options: options.clone(), target: target.name().into() };
+                let limit_bytes = options.memory.limit_bytes();
+                child::run_in_child(Benchmark::Ycsb(request), target.name(), limit_bytes, progress)?
+            }
         });
     }
     Ok(YcsbReport {
@@ -300,6 +255,23 @@ fn settings(options: &YcsbOptions) -> Settings {
         durability: durability_name(options.durability).into(),
         load_batch_records: options.load_batch_records,
         io_modes: options.io_modes.iter().map(|mode| mode.name().to_string()).collect(),
+    }
+}
+
+/// What a child process runs of `bench ycsb` ([`Benchmark::Ycsb`]): one target, with the run's
+/// options.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct ModeRequest {
+    pub(crate) options: YcsbOptions,
+    /// The target's name ([`Target::name`]).
+    pub(crate) target: String,
+}
+
+impl ModeRequest {
+    /// Runs the target in this process: the child's side of [`child::run_in_child`].
+    pub(crate) fn run(&self, progress: Progress) -> Result<ModeReport, String> {
+        let target = Target::parse(&self.target)?;
+        run_mode(&self.options, target, progress)
     }
 }
 
@@ -542,6 +514,35 @@ mod tests {
         assert_eq!(options.expected_insert_count(Workload::A), 0);
         let timed = YcsbOptions { stop: Stop::Seconds(1.0), ..options };
         assert_eq!(timed.expected_insert_count(Workload::E), 20);
+    }
+
+    /// The child's side of a mode run in a child process, here in this process: the request
+    /// goes through JSON to [`child::serve`], which runs the target it names and answers with
+    /// its report as JSON, which reads back as that target's report (the memory is the
+    /// in-process one until the parent fills in the cgroup's).
+    #[test]
+    fn a_child_request_and_its_report_round_trip_through_json() {
+        let directory = tempfile::tempdir().unwrap();
+        let options = YcsbOptions {
+            workloads: vec![Workload::C],
+            ..tiny_options(directory.path().to_path_buf())
+        };
+        let pool_bytes = options.pool_bytes_of(IoMode::Buffered);
+        let request = child::ChildRequest {
+            benchmark: Benchmark::Ycsb(ModeRequest { options, target: "buffered".into() }),
+            cgroup_procs: None,
+            progress: false,
+        };
+        let answer = child::serve(&serde_json::to_string(&request).unwrap()).unwrap();
+        let report: ModeReport = serde_json::from_str(&answer).unwrap();
+        assert_eq!(report.io_mode, "buffered");
+        assert_eq!(report.load.operation_count, 200);
+        let phases: Vec<&str> = report.runs.iter().map(|run| run.phase.as_str()).collect();
+        assert_eq!(phases, ["c"]);
+        assert_eq!(report.runs[0].operation_count, 300);
+        assert_eq!(report.memory, ModeMemory::in_process(pool_bytes));
+        let leftovers: Vec<_> = std::fs::read_dir(directory.path()).unwrap().collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 
     /// The whole benchmark on two I/O modes, tiny: every phase ran and counted its operations,

@@ -11,6 +11,7 @@ use super::distribution::DistributionKind;
 use super::driver::PhaseRun;
 use super::usage::Usage;
 use super::workload::OperationKind;
+use crate::bench::child::ChildReport;
 use crate::bench::memory_budget::{BudgetReport, ModeMemory};
 use crate::bench::workers::Stop;
 
@@ -255,6 +256,12 @@ pub(crate) struct ModeReport {
     pub(crate) memory: ModeMemory,
     pub(crate) load: PhaseReport,
     pub(crate) runs: Vec<PhaseReport>,
+}
+
+impl ChildReport for ModeReport {
+    fn memory_mut(&mut self) -> &mut ModeMemory {
+        &mut self.memory
+    }
 }
 
 /// One phase's throughput on every I/O mode, and direct I/O's over the others'.

@@ -4,8 +4,9 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::bench::child::Isolation;
 use crate::bench::ycsb::{
-    self, DistributionKind, Isolation, LOAD_BATCH_RECORDS_DEFAULT, PhaseReport, Progress,
+    self, DistributionKind, LOAD_BATCH_RECORDS_DEFAULT, PhaseReport, Progress,
     RECORD_COUNT_DEFAULT, SECONDS_DEFAULT, Stop, THREAD_COUNT_DEFAULT, VALUE_BYTES_DEFAULT,
     WORKLOADS_DEFAULT, Workload, YcsbOptions, YcsbReport,
 };
