@@ -22,6 +22,7 @@ use serde::de::DeserializeOwned;
 
 use crate::bench::memory_budget::ModeMemory;
 use crate::bench::memory_limit::{self, MemoryCgroup};
+use crate::bench::tpcc;
 use crate::bench::ycsb::{self, Progress};
 
 /// Whether each mode runs in a child process (the command line) or in this one (tests, whose
@@ -38,6 +39,7 @@ pub(crate) enum Isolation {
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Benchmark {
     Ycsb(ycsb::ModeRequest),
+    Tpcc(tpcc::ModeRequest),
 }
 
 /// What the parent asks of a child.
@@ -150,6 +152,7 @@ pub(crate) fn serve(request_json: &str) -> Result<String, String> {
     let progress = Progress::new(request.progress);
     let report = match &request.benchmark {
         Benchmark::Ycsb(mode) => serde_json::to_string(&mode.run(progress)?),
+        Benchmark::Tpcc(mode) => serde_json::to_string(&mode.run(progress)?),
     };
     report.map_err(|error| format!("bench-child: writing the report: {error}"))
 }

@@ -23,9 +23,11 @@ pub(crate) const BUDGET_MB_DEFAULT: u64 = 48;
 /// collection, 8.9 MiB of latency histograms), about 30 MiB in the runs, and a spike to 62 MiB
 /// over the pool at each open, where log recovery holds whole 16 MiB segments in memory. With
 /// 32 and 48 MiB in all the direct run went over the limit and was killed; with 64 it peaked at
-/// 110 of 112 MiB, and at 32 threads it was killed. What the heap leaves of the headroom is
-/// page cache for buffered and mmap runs, which direct I/O's pool cannot use: the report gives
-/// each mode's peak so the reader can see it.
+/// 110 of 112 MiB, and at 32 threads it was killed. `bench tpcc`'s default (one warehouse, 8
+/// threads) on direct I/O peaked at 82 of 128 MiB in a 5 s run: its heap fits the same
+/// headroom. What the heap leaves of the headroom is page cache for buffered and mmap runs,
+/// which direct I/O's pool cannot use: the report gives each mode's peak so the reader can see
+/// it.
 pub(crate) const HEADROOM_MB_BASE: u64 = 64;
 /// MiB of headroom per client thread: its latency histograms (five kinds of 221 KiB), its stack
 /// and its transaction's buffers.

@@ -1,4 +1,4 @@
-//! `directdb bench-child` (hidden): the process `directdb bench` (and `bench ycsb`) runs one I/O
+//! `directdb bench-child` (hidden): the process `directdb bench` (`ycsb`, `tpcc`) runs one I/O
 //! mode in, under the memory limit. It reads its request as JSON on stdin, joins the memory
 //! cgroup it names, runs the benchmark the request names on the mode (the load and the runs),
 //! and prints the mode's report as JSON on stdout (progress and errors go to stderr, which it
