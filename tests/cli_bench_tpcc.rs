@@ -4,16 +4,19 @@
 //!
 //! Nothing here depends on timing: the checks are that the report has every key, that the run
 //! counted the transactions it was asked for under the five kinds, that both consistency checks
-//! of every mode passed (and checked something), that the load committed in batches, that the
-//! table goes to stdout with `--json=FILE` writing the same report, and that nothing is left
-//! behind.
+//! of every mode passed (and checked something), that the load committed in batches, that each
+//! mode's memory (pool, limit, peak) and the budget are reported, enforced where this runs as
+//! root with a memory cgroup controller, that the table goes to stdout with `--json=FILE`
+//! writing the same report, and that nothing is left behind.
 
 mod common;
 
 use std::path::Path;
 use std::process::Output;
 
-use common::{array, count, directdb, field, number, positive_count, positive_number};
+use common::{
+    array, check_memory, count, directdb, field, number, positive_count, positive_number,
+};
 use serde_json::Value;
 
 const TRANSACTIONS: u64 = 300;
@@ -97,6 +100,7 @@ fn every_io_mode_loads_runs_and_stays_consistent_as_json() {
     assert_eq!(count(cardinalities, "item_count"), 333);
     assert_eq!(count(cardinalities, "customers_per_district"), 10);
     assert!(!array(&report, "departures_from_tpcc").is_empty());
+    check_memory(&report, 1 << 20);
     let modes = array(&report, "modes");
     let names: Vec<&str> =
         modes.iter().map(|mode| field(mode, "io_mode").as_str().unwrap()).collect();
@@ -123,13 +127,22 @@ fn json_file_gets_the_report_while_the_table_goes_to_stdout() {
     let data = directory.path().join("data");
     let output = tiny_run(&data, &["--io", "buffered", &json_flag]);
     let table = String::from_utf8(output.stdout).unwrap();
-    for expected in ["tpmC-like", "p99.9 µs", "new-order", "stock-level", "consistent: true"] {
+    for expected in [
+        "tpmC-like",
+        "p99.9 µs",
+        "new-order",
+        "stock-level",
+        "consistent: true",
+        "buffered: pool (cache) 1 MiB",
+        "memory: budget 1 MiB + headroom 68 MiB per mode; buffered/mmap pool 25% of the budget",
+    ] {
         assert!(table.contains(expected), "{expected:?} in\n{table}");
     }
     let report: Value = serde_json::from_slice(&std::fs::read(&report_path).unwrap()).unwrap();
     let modes = array(&report, "modes");
     assert_eq!(modes.len(), 1);
     check_mode(&modes[0]);
+    check_memory(&report, 1 << 20);
 }
 
 #[test]

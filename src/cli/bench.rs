@@ -3,6 +3,7 @@
 //! every knob; `bench tpcc` runs a TPC-C-like mix; `bench io`, `bench wal` and `bench pool`
 //! measure the layers below the engine.
 
+mod memory;
 mod pool;
 mod tpcc;
 mod ycsb;

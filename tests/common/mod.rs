@@ -1,6 +1,7 @@
 //! Helpers shared by the CLI tests: run the built binary, read fields of its JSON report.
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
+use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
@@ -45,4 +46,48 @@ pub(crate) fn positive_number(value: &Value, key: &str) -> f64 {
 /// `value[key]` as an array.
 pub(crate) fn array<'a>(value: &'a Value, key: &str) -> &'a Vec<Value> {
     field(value, key).as_array().unwrap_or_else(|| panic!("{key} is not an array in {value:#}"))
+}
+
+/// The memory section of a `bench ycsb` or `bench tpcc` report of a run with a budget of
+/// `budget_bytes`: `memory_budget`, and each mode's `memory`. Where the machine has a memory
+/// cgroup controller (v1) and this runs as root, every mode ran under the limit (budget +
+/// headroom) and its peak stayed within it; elsewhere the report says the budget was not
+/// enforced, and each mode why. The pool of direct I/O is the budget; buffered and mmap's is at
+/// most that.
+pub(crate) fn check_memory(report: &Value, budget_bytes: u64) {
+    let budget = field(report, "memory_budget");
+    assert_eq!(count(budget, "budget_bytes"), budget_bytes);
+    let limit_bytes = count(budget, "limit_bytes");
+    assert_eq!(limit_bytes, budget_bytes + count(budget, "headroom_bytes"));
+    let cgroups = Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists();
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|line| line.starts_with("Uid:") && line.split_whitespace().nth(1) == Some("0"));
+    let enforced = field(budget, "enforced").as_bool().unwrap();
+    if root && cgroups {
+        assert!(enforced, "{budget:#}");
+    }
+    if !enforced {
+        assert!(field(budget, "note").as_str().unwrap().contains("NOT enforced"), "{budget:#}");
+    }
+    for mode in array(report, "modes") {
+        let memory = field(mode, "memory");
+        let pool_bytes = count(memory, "pool_bytes");
+        if field(mode, "io_mode") == "direct" {
+            assert_eq!(pool_bytes, budget_bytes);
+        } else {
+            // A share of 1 MiB is below the smallest pool a mode gets (256 pages).
+            assert!(pool_bytes <= budget_bytes, "{memory:#}");
+        }
+        assert_eq!(field(memory, "enforced").as_bool(), Some(enforced), "{memory:#}");
+        if enforced {
+            assert_eq!(count(memory, "limit_bytes"), limit_bytes);
+            let peak_bytes = count(memory, "peak_bytes");
+            assert!(0 < peak_bytes && peak_bytes <= limit_bytes, "{memory:#}");
+        } else {
+            let how = field(memory, "how").as_str().unwrap();
+            assert!(how.starts_with("not enforced: "), "{memory:#}");
+        }
+    }
 }

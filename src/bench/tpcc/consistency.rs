@@ -39,11 +39,13 @@ const SCAN_CHUNK_RECORDS: usize = 1024;
 const EXAMPLES_MAX: usize = 5;
 
 /// One condition's result.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ConditionReport {
     /// The clause 3.3.2 number, or "rows" for the rows of directdb's own (cursor, newest order).
-    pub(crate) condition: &'static str,
-    pub(crate) rule: &'static str,
+    /// Owned, not the `&'static str` of [`CONDITIONS`], so that a report read back from a child
+    /// process's JSON has a place to keep it.
+    pub(crate) condition: String,
+    pub(crate) rule: String,
     /// Warehouses, districts, orders or customers checked.
     pub(crate) checked: u64,
     pub(crate) violation_count: u64,
@@ -52,7 +54,7 @@ pub(crate) struct ConditionReport {
 }
 
 /// Every condition's result.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ConsistencyReport {
     /// No condition has a violation.
     pub(crate) consistent: bool,
@@ -116,8 +118,8 @@ impl Checker {
         let conditions = CONDITIONS
             .iter()
             .map(|&(condition, rule)| ConditionReport {
-                condition,
-                rule,
+                condition: condition.into(),
+                rule: rule.into(),
                 checked: 0,
                 violation_count: 0,
                 examples: Vec::new(),

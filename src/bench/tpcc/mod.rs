@@ -12,6 +12,15 @@
 //! Every mode loads the same rows and draws the same inputs (one seed), so the modes differ only
 //! in how the engine reaches the file (and in the interleaving of the threads).
 //!
+//! **Equal memory**, as in `bench ycsb` and with its flags ([`crate::bench::memory_budget`]):
+//! each mode's load, run and checks run in a child process of its own ([`crate::bench::child`])
+//! under a memory cgroup whose limit, page cache included, is the budget (`--pool-mb`) plus the
+//! headroom (`--memory-headroom-mb`), the same for every mode. Direct I/O gives the whole budget
+//! to its pool; buffered I/O and mmap give their pool `--pool-share` percent of it and leave the
+//! rest to the page cache. The child sends its mode's report, consistency checks included, back
+//! as JSON; the parent adds the limit and the peak. Without root the modes run unlimited and
+//! the report's `memory_budget` says so.
+//!
 //! Modules: `schema` (keys, row layouts, cardinalities), `random` (NURand, names, strings),
 //! `load`, `transactions` (the five transactions and their inputs), `driver` (threads and the
 //! mix), `consistency` (clause 3.3.2's conditions), `report`.
@@ -31,7 +40,9 @@ use engine::{DATA_FILE_NAME, Db, Durability, IoMode, Options};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
+use crate::bench::child::{self, Benchmark, Isolation, durability_serde, io_modes_serde};
 use crate::bench::kv::Store;
+use crate::bench::memory_budget::{BudgetReport, MemoryBudget, ModeMemory};
 use crate::bench::scratch::RemoveOnDrop;
 use crate::bench::workers::{self, Stop};
 use crate::bench::ycsb::{self, Progress, Usage, cache};
@@ -46,10 +57,9 @@ use random::NurandConstants;
 use report::{LoadReport, RunContext, RunReport, Settings};
 use schema::Cardinalities;
 
-/// Warehouses of the default run: one is about 100 MB of rows, twice the default pool.
+/// Warehouses of the default run: one is about 100 MB of rows, twice the default budget
+/// ([`crate::bench::memory_budget::BUDGET_MB_DEFAULT`]).
 pub(crate) const WAREHOUSE_COUNT_DEFAULT: u16 = 1;
-/// MiB of pool of the default run: the memory budget (as `bench ycsb`'s).
-pub(crate) const POOL_MB_DEFAULT: u64 = 48;
 /// Seconds of the run: at a few thousand transactions per second, the 4% kinds get enough
 /// samples for a p99.
 pub(crate) const SECONDS_DEFAULT: f64 = 20.0;
@@ -64,7 +74,7 @@ pub(crate) const LOAD_BATCH_ROWS: usize = 200;
 const SEED: u64 = 0x7470_6363; // "tpcc"
 
 /// What to run.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct TpccOptions {
     /// Parent of the per-mode database directories.
     pub(crate) directory: PathBuf,
@@ -73,12 +83,16 @@ pub(crate) struct TpccOptions {
     /// Transactions (`Stop::Operations`) or seconds of the run.
     pub(crate) stop: Stop,
     pub(crate) thread_count: usize,
-    pub(crate) pool_bytes: u64,
+    /// The budget (`--pool-mb`), the headroom and the pool share of every mode.
+    pub(crate) memory: MemoryBudget,
+    #[serde(with = "durability_serde")]
     pub(crate) durability: Durability,
     pub(crate) page_bytes: usize,
+    #[serde(with = "io_modes_serde")]
     pub(crate) io_modes: Vec<IoMode>,
     /// Drop the kernel's caches before each run (as root).
     pub(crate) drop_caches: bool,
+    pub(crate) isolation: Isolation,
 }
 
 impl TpccOptions {
@@ -88,20 +102,23 @@ impl TpccOptions {
         let cardinalities = Cardinalities::new(self.warehouse_count, self.scale)?;
         self.stop.check("--transactions")?;
         workers::check_thread_count(self.thread_count)?;
-        if usize::try_from(self.pool_bytes).is_err() {
-            return Err(format!("--pool-mb: {} bytes do not fit in memory", self.pool_bytes));
-        }
+        self.memory.validate()?;
         if self.io_modes.is_empty() {
             return Err("--io: no I/O mode".into());
         }
         Ok(cardinalities)
     }
 
+    /// The pool `io_mode` runs with ([`MemoryBudget::pool_bytes_of`]).
+    pub(crate) fn pool_bytes_of(&self, io_mode: IoMode) -> u64 {
+        self.memory.pool_bytes_of(io_mode, self.page_bytes)
+    }
+
     /// The engine's options for `io_mode`.
     fn engine_options(&self, io_mode: IoMode) -> Options {
         Options {
             page_size: self.page_bytes,
-            pool_size: usize::try_from(self.pool_bytes).expect("checked in validate"),
+            pool_size: usize::try_from(self.pool_bytes_of(io_mode)).expect("checked in validate"),
             io: io_mode,
             durability: self.durability,
             ..Options::default()
@@ -122,7 +139,20 @@ pub(crate) fn run(options: &TpccOptions, progress: Progress) -> Result<TpccRepor
     let cardinalities = options.validate()?;
     let mut modes = Vec::new();
     for &io_mode in &options.io_modes {
-        modes.push(run_mode(options, &cardinalities, io_mode, progress)?);
+        modes.push(match options.isolation {
+            Isolation::InProcess => run_mode(options, &cardinalities, io_mode, progress)?,
+            Isolation::ChildProcesses => {
+                let request =
+                    ModeRequest { options: options.clone(), io_mode: io_mode.name().into() };
+                let limit_bytes = options.memory.limit_bytes();
+                child::run_in_child(
+                    Benchmark::Tpcc(request),
+                    io_mode.name(),
+                    limit_bytes,
+                    progress,
+                )?
+            }
+        });
     }
     let (load_constants, run_constants) = constants();
     Ok(TpccReport {
@@ -133,22 +163,42 @@ pub(crate) fn run(options: &TpccOptions, progress: Progress) -> Result<TpccRepor
             run_constants,
             thread_count: options.thread_count,
             stop: options.stop,
-            pool_bytes: options.pool_bytes,
+            pool_bytes: options.memory.budget_bytes,
             page_bytes: options.page_bytes,
             durability: ycsb::durability_name(options.durability).into(),
             load_batch_rows: LOAD_BATCH_ROWS,
             io_modes: options.io_modes.iter().map(|mode| mode.name().to_string()).collect(),
         },
         consistent: modes.iter().all(ModeReport::consistent),
-        memory_budget: "the pool; buffered and mmap runs are not held to it (no cgroup memory \
-                        limit yet), so the kernel's page cache may give them more"
-            .into(),
+        memory_budget: BudgetReport::of(
+            &options.memory,
+            modes.iter().map(|mode| (mode.io_mode.as_str(), &mode.memory)),
+        ),
         cache_policy: cache::policy(options.drop_caches),
         departures_from_tpcc: report::departures(),
         comparisons: report::Comparison::of(&modes),
         modes,
         elapsed_seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// What a child process runs of `bench tpcc` ([`Benchmark::Tpcc`]): one I/O mode, with the
+/// run's options.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct ModeRequest {
+    pub(crate) options: TpccOptions,
+    /// The I/O mode's name ([`IoMode::name`]).
+    pub(crate) io_mode: String,
+}
+
+impl ModeRequest {
+    /// Runs the mode in this process, consistency checks included: the child's side of
+    /// [`child::run_in_child`].
+    pub(crate) fn run(&self, progress: Progress) -> Result<ModeReport, String> {
+        let cardinalities = self.options.validate()?;
+        let io_mode: IoMode = self.io_mode.parse()?;
+        run_mode(&self.options, &cardinalities, io_mode, progress)
+    }
 }
 
 /// The load, the run and both checks on one I/O mode, in a fresh directory removed afterwards.
@@ -173,6 +223,7 @@ fn run_mode(
     Ok(ModeReport {
         io_mode: io_mode.name().into(),
         file,
+        memory: ModeMemory::in_process(options.pool_bytes_of(io_mode)),
         load,
         consistency_after_load,
         run,
@@ -285,6 +336,7 @@ mod tests {
         CustomerSelector, LineInput, NewOrderInput, Outcome, PaymentInput, TransactionKind,
     };
     use super::*;
+    use crate::bench::memory_budget;
 
     fn small_db(directory: &Path) -> Db {
         let options =
@@ -522,23 +574,35 @@ mod tests {
         assert_eq!(ytd.unwrap().cents, loaded_cents + 400 * 100, "after {retries} retries");
     }
 
-    /// The whole benchmark on two I/O modes, tiny: both checks pass on both modes, every
-    /// transaction is counted, the modes are compared, and nothing is left behind.
-    #[test]
-    fn a_tiny_benchmark_reports_every_mode() {
-        let directory = tempfile::tempdir().unwrap();
-        let options = TpccOptions {
-            directory: directory.path().to_path_buf(),
+    /// One warehouse at scale 300 (333 items, 10 customers per district), 400 transactions on
+    /// two threads, a 4 MiB budget (direct's pool; buffered's is 1 MiB), in this process.
+    fn tiny_options(directory: &Path) -> TpccOptions {
+        TpccOptions {
+            directory: directory.to_path_buf(),
             warehouse_count: 1,
             scale: 300,
             stop: Stop::Operations(400),
             thread_count: 2,
-            pool_bytes: 1 << 20,
+            memory: MemoryBudget {
+                budget_bytes: 4 << 20,
+                headroom_bytes: memory_budget::headroom_mb_default(2) << 20,
+                pool_share_percent: memory_budget::POOL_SHARE_PERCENT_DEFAULT,
+            },
             durability: Durability::None,
             page_bytes: 4096,
             io_modes: vec![IoMode::Direct, IoMode::Buffered],
             drop_caches: false,
-        };
+            isolation: Isolation::InProcess,
+        }
+    }
+
+    /// The whole benchmark on two I/O modes, tiny: both checks pass on both modes, every
+    /// transaction is counted, each mode has its pool of the budget, the modes are compared,
+    /// and nothing is left behind. In this process, the budget is reported as not enforced.
+    #[test]
+    fn a_tiny_benchmark_reports_every_mode() {
+        let directory = tempfile::tempdir().unwrap();
+        let options = tiny_options(directory.path());
         let report = run(&options, Progress::off()).unwrap();
         assert!(report.consistent);
         assert_eq!(report.modes.len(), 2);
@@ -547,9 +611,51 @@ mod tests {
             assert_eq!(mode.run.kinds.iter().map(|kind| kind.count).sum::<u64>(), 400);
             assert!(mode.load.row_count > 0 && mode.load.commit_count > 0);
             assert!(mode.consistent());
+            assert!(!mode.memory.enforced && mode.memory.limit_bytes.is_none(), "{mode:?}");
         }
+        let pools: Vec<u64> = report.modes.iter().map(|mode| mode.memory.pool_bytes).collect();
+        assert_eq!(pools, [4 << 20, 1 << 20], "the budget, and 25% of it");
+        assert_eq!(report.memory_budget.limit_bytes, (4 + 68) << 20);
+        assert!(!report.memory_budget.enforced);
+        assert!(report.memory_budget.note.contains("NOT enforced"), "{:?}", report.memory_budget);
         assert_eq!(report.comparisons.len(), 3);
         assert!(report.comparisons.iter().all(|row| row.direct_over_buffered.is_some()));
+        let leftovers: Vec<_> = std::fs::read_dir(directory.path()).unwrap().collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    /// The child's side of a mode run in a child process, here in this process (no cgroup to
+    /// join): the request goes through JSON to [`child::serve`], which loads, runs and checks
+    /// the mode it names and answers with the mode's report as JSON, consistency checks
+    /// included. The request reads back as it was sent, and the report reads back whole: parsed
+    /// and written again it is the JSON the child wrote, so no field is lost on the way.
+    #[test]
+    fn a_child_request_and_its_report_round_trip_through_json() {
+        let directory = tempfile::tempdir().unwrap();
+        let options = tiny_options(directory.path());
+        let mode = ModeRequest { options: options.clone(), io_mode: "mmap".into() };
+        let request = child::ChildRequest {
+            benchmark: Benchmark::Tpcc(mode),
+            cgroup_procs: None,
+            progress: false,
+        };
+        let json = serde_json::to_string(&request).unwrap();
+        let read_back: child::ChildRequest = serde_json::from_str(&json).unwrap();
+        let Benchmark::Tpcc(mode) = read_back.benchmark else { panic!("not tpcc: {json}") };
+        assert_eq!(mode.io_mode, "mmap");
+        let as_value = |options: &TpccOptions| serde_json::to_value(options).unwrap();
+        assert_eq!(as_value(&mode.options), as_value(&options));
+
+        let answer = child::serve(&json).unwrap();
+        let report: ModeReport = serde_json::from_str(&answer).unwrap();
+        assert_eq!(report.io_mode, "mmap");
+        assert_eq!(report.run.transaction_count, 400);
+        assert!(report.consistent());
+        assert_every_condition_checked(&report.consistency_after_load);
+        assert_eq!(report.consistency_after_run.conditions.len(), 12);
+        assert_eq!(report.memory, ModeMemory::in_process(options.pool_bytes_of(IoMode::Mmap)));
+        let written: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        assert_eq!(serde_json::to_value(&report).unwrap(), written);
         let leftovers: Vec<_> = std::fs::read_dir(directory.path()).unwrap().collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
     }
@@ -557,19 +663,16 @@ mod tests {
     #[test]
     fn options_from_the_command_line_are_checked() {
         let good = TpccOptions {
-            directory: PathBuf::from("/nonexistent"),
-            warehouse_count: 1,
             scale: 1,
             stop: Stop::Seconds(1.0),
             thread_count: 1,
-            pool_bytes: 1 << 20,
-            durability: Durability::None,
-            page_bytes: 4096,
             io_modes: vec![IoMode::Direct],
-            drop_caches: false,
+            ..tiny_options(Path::new("/nonexistent"))
         };
         assert!(good.validate().is_ok());
-        let cases: [(TpccOptions, &str); 6] = [
+        let no_share = MemoryBudget { pool_share_percent: 0, ..good.memory };
+        let cases: [(TpccOptions, &str); 7] = [
+            (TpccOptions { memory: no_share, ..good.clone() }, "--pool-share"),
             (TpccOptions { warehouse_count: 0, ..good.clone() }, "--warehouses"),
             (TpccOptions { scale: 0, ..good.clone() }, "--scale"),
             (TpccOptions { stop: Stop::Operations(0), ..good.clone() }, "--transactions"),

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use engine::{DbStats, IoMode};
 
+use crate::bench::child::ChildReport;
+use crate::bench::memory_budget::{BudgetReport, ModeMemory};
 use crate::bench::ycsb::{FileFacts, PerOperation, Percentiles, Stop, Totals, Usage};
 
 use super::consistency::ConsistencyReport;
@@ -17,7 +19,7 @@ use super::schema::Cardinalities;
 use super::transactions::TransactionKind;
 
 /// The load on one I/O mode.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct LoadReport {
     /// From the first row to the end of the checkpoint that puts every row in the data file.
     pub(crate) seconds: f64,
@@ -53,7 +55,7 @@ impl LoadReport {
 }
 
 /// One transaction kind of a run.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct KindReport {
     pub(crate) kind: TransactionKind,
     /// Transactions that ended: committed and rolled back.
@@ -70,7 +72,7 @@ pub(crate) struct KindReport {
 }
 
 /// The run on one I/O mode.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct RunReport {
     /// Seconds `Db::open` took before the run (recovery and the free-space rebuild).
     pub(crate) open_seconds: f64,
@@ -157,11 +159,14 @@ impl RunReport {
     }
 }
 
-/// Everything measured on one I/O mode, on its own fresh directory.
-#[derive(Clone, Debug, serde::Serialize)]
+/// Everything measured on one I/O mode, on its own fresh directory (in a child process of its
+/// own, which sends it back as JSON, when the memory budget is enforced).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ModeReport {
     pub(crate) io_mode: String,
     pub(crate) file: FileFacts,
+    /// Its pool, and its process's limit and peak.
+    pub(crate) memory: ModeMemory,
     pub(crate) load: LoadReport,
     pub(crate) consistency_after_load: ConsistencyReport,
     pub(crate) run: RunReport,
@@ -172,6 +177,12 @@ impl ModeReport {
     /// Both consistency checks passed.
     pub(crate) fn consistent(&self) -> bool {
         self.consistency_after_load.consistent && self.consistency_after_run.consistent
+    }
+}
+
+impl ChildReport for ModeReport {
+    fn memory_mut(&mut self) -> &mut ModeMemory {
+        &mut self.memory
     }
 }
 
@@ -227,6 +238,7 @@ pub(crate) struct Settings {
     pub(crate) thread_count: usize,
     /// Transactions (`operations`) or seconds of the run.
     pub(crate) stop: Stop,
+    /// The memory budget (`--pool-mb`): direct I/O's pool.
     pub(crate) pool_bytes: u64,
     pub(crate) page_bytes: usize,
     pub(crate) durability: String,
@@ -241,7 +253,7 @@ pub(crate) struct TpccReport {
     /// Every consistency check of every mode passed.
     pub(crate) consistent: bool,
     /// How the memory given to each mode was bounded.
-    pub(crate) memory_budget: String,
+    pub(crate) memory_budget: BudgetReport,
     /// What is done to the kernel's caches before each run.
     pub(crate) cache_policy: String,
     /// Where TPC-C's rules are not followed, and why.

@@ -49,7 +49,7 @@ pub(crate) const ROLLBACK: &str = "tpc-c new-order rollback: an unused item id (
 const STOCK_LEVEL_ORDERS: u32 = 20;
 
 /// One of the five transactions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum TransactionKind {
     NewOrder,

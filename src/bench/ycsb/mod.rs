@@ -14,19 +14,19 @@
 //!
 //! **Equal memory.** Every mode gets the same memory: the budget (`--pool-mb`) plus a headroom
 //! for the heap (`--memory-headroom-mb`), as the limit of a memory cgroup that counts the page
-//! cache too, with each mode in a child process of its own (`child`). Direct I/O gives the whole
-//! budget to its pool; buffered I/O and mmap give their pool `--pool-share` percent of it and
-//! leave the rest to the kernel's page cache, which the limit holds to what is left. Without
-//! root (no cgroup) the modes still run in child processes, unlimited, and the report's
-//! [`report::MemoryBudget`] says the budget was not enforced.
+//! cache too, with each mode in a child process of its own ([`crate::bench::child`]). Direct
+//! I/O gives the whole budget to its pool; buffered I/O and mmap give their pool `--pool-share`
+//! percent of it and leave the rest to the kernel's page cache, which the limit holds to what
+//! is left. Without root (no cgroup) the modes still run in child processes, unlimited, and the
+//! report's [`BudgetReport`] says the budget was not enforced. The budget and the child process
+//! are shared with `bench tpcc` ([`crate::bench::memory_budget`], [`crate::bench::child`]).
 //!
 //! Modules: `workload` (the mixes), `distribution` (zipfian, scrambled zipfian, uniform, latest),
-//! `driver` (threads, load, run, operations), `child` (a process per mode under the limit),
-//! `usage` (`/proc/self` readings), `report` (what is reported), `plot` (the report as an SVG),
-//! `cache` (the kernel's page cache), `progress` (stderr).
+//! `driver` (threads, load, run, operations), `target` (directdb on an I/O mode, or another
+//! engine), `usage` (`/proc/self` readings), `report` (what is reported), `plot` (the report as
+//! an SVG), `cache` (the kernel's page cache), `progress` (stderr).
 
 pub(crate) mod cache;
-mod child;
 mod distribution;
 mod driver;
 mod plot;
@@ -41,12 +41,13 @@ use std::time::Instant;
 
 use engine::{Durability, IoMode, Options};
 
+use crate::bench::child::{self, Benchmark, Isolation, durability_serde, io_modes_serde};
 use crate::bench::kv::Store;
+use crate::bench::memory_budget::{BudgetReport, MemoryBudget, ModeMemory};
 use crate::bench::scratch::RemoveOnDrop;
 use crate::bench::workers;
 
 pub(crate) use crate::bench::workers::Stop;
-pub(crate) use child::serve as serve_child;
 pub(crate) use distribution::DistributionKind;
 pub(crate) use plot::write_svg;
 pub(crate) use progress::Progress;
@@ -58,7 +59,7 @@ pub(crate) use usage::Usage;
 pub(crate) use workload::Workload;
 
 use driver::{InsertSequence, LoadSettings, RunSettings};
-use report::{MemoryBudget, ModeMemory, PhaseContext, Settings};
+use report::{PhaseContext, Settings};
 use target::Target;
 
 /// Records of the default suite: 200,000 records of 1000 bytes are 191 MiB of values, 4.0
@@ -66,39 +67,11 @@ use target::Target;
 /// the file is about 10 times the pool). With the loads and the reopens, 250,000 records took
 /// the default suite to 5 minutes on a 2-vCPU machine; this leaves a margin.
 pub(crate) const RECORD_COUNT_DEFAULT: u64 = 200_000;
-/// MiB of pool of the default suite: the memory budget.
-pub(crate) const POOL_MB_DEFAULT: u64 = 48;
 /// Bytes of each value: YCSB's ten fields of 100 bytes, as one value.
 pub(crate) const VALUE_BYTES_DEFAULT: usize = 1000;
 /// Seconds of each run phase of the default suite: 3 modes x 4 workloads x 10 s, with the
 /// loads and reopens, stays under 5 minutes on a 2-vCPU machine.
 pub(crate) const SECONDS_DEFAULT: f64 = 10.0;
-/// MiB of memory each mode's process may use besides the budget (its heap), before the part
-/// that grows with the client threads ([`MEMORY_HEADROOM_MB_PER_THREAD`]). Measured on the
-/// default suite (8 threads) with direct I/O (heaptrack, and VmRSS sampled every 100 ms): about
-/// 30 MiB in the load (13.7 MiB of committed values the version store keeps until its next
-/// collection, 8.9 MiB of latency histograms), about 30 MiB in the runs, and a spike to 62 MiB
-/// over the pool at each open, where log recovery holds whole 16 MiB segments in memory. With
-/// 32 and 48 MiB in all the direct run went over the limit and was killed; with 64 it peaked at
-/// 110 of 112 MiB, and at 32 threads it was killed. What the heap leaves of the headroom is
-/// page cache for buffered and mmap runs, which direct I/O's pool cannot use: the report gives
-/// each mode's peak so the reader can see it.
-pub(crate) const MEMORY_HEADROOM_MB_BASE: u64 = 64;
-/// MiB of headroom per client thread: its latency histograms (five kinds of 221 KiB), its stack
-/// and its transaction's buffers.
-pub(crate) const MEMORY_HEADROOM_MB_PER_THREAD: u64 = 2;
-
-/// The default headroom for `thread_count` client threads: 80 MiB for the default suite's 8.
-pub(crate) fn memory_headroom_mb_default(thread_count: usize) -> u64 {
-    MEMORY_HEADROOM_MB_BASE + MEMORY_HEADROOM_MB_PER_THREAD * thread_count as u64
-}
-/// Percent of the budget buffered and mmap runs give their pool; the kernel's page cache gets
-/// the rest. Their pool holds the pages being changed and the hottest ones (a hit there costs
-/// no system call); the page cache serves the rest without a device read when it can.
-pub(crate) const POOL_SHARE_PERCENT_DEFAULT: u64 = 25;
-/// The smallest pool a buffered or mmap run is given, in pages: enough for every client
-/// thread's descent and the writer's batches.
-const POOL_PAGES_MIN: u64 = 256;
 /// Client threads: enough for group commit to share flushes and for misses to overlap on a
 /// 2-core machine.
 pub(crate) const THREAD_COUNT_DEFAULT: usize = 8;
@@ -117,15 +90,6 @@ pub(crate) const LOAD_BATCH_RECORDS_MAX: u64 = 10_000;
 /// same for every I/O mode so they run the same key sequences.
 const SEED: u64 = 0x7963_7362; // "ycsb"
 
-/// Whether each mode runs in a child process (the command line) or in this one (tests, whose
-/// executable is not `directdb`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum Isolation {
-    InProcess,
-    ChildProcesses,
-}
-
 /// What to run.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct YcsbOptions {
@@ -135,7 +99,8 @@ pub(crate) struct YcsbOptions {
     pub(crate) record_count: u64,
     pub(crate) stop: Stop,
     pub(crate) thread_count: usize,
-    pub(crate) pool_bytes: u64,
+    /// The budget (`--pool-mb`), the headroom and the pool share of every mode.
+    pub(crate) memory: MemoryBudget,
     pub(crate) value_bytes: usize,
     /// Overrides every workload's standard distribution when given.
     pub(crate) distribution: Option<DistributionKind>,
@@ -150,10 +115,6 @@ pub(crate) struct YcsbOptions {
     /// Drop the kernel's caches before each phase (as root); tests and shared machines may not
     /// want a system-wide drop.
     pub(crate) drop_caches: bool,
-    /// Memory each mode may use besides `pool_bytes` (see [`MEMORY_HEADROOM_MB_BASE`]).
-    pub(crate) memory_headroom_bytes: u64,
-    /// Percent of `pool_bytes` buffered and mmap runs give their pool.
-    pub(crate) pool_share_percent: u64,
     pub(crate) isolation: Isolation,
 }
 
@@ -181,18 +142,7 @@ impl YcsbOptions {
                 self.load_batch_records
             ));
         }
-        if usize::try_from(self.pool_bytes).is_err() {
-            return Err(format!("--pool-mb: {} bytes do not fit in memory", self.pool_bytes));
-        }
-        if !(1..=100).contains(&self.pool_share_percent) {
-            return Err(format!(
-                "--pool-share must be from 1 to 100 (percent), not {}",
-                self.pool_share_percent
-            ));
-        }
-        if self.pool_bytes.checked_add(self.memory_headroom_bytes).is_none() {
-            return Err("--pool-mb plus --memory-headroom-mb overflows".into());
-        }
+        self.memory.validate()?;
         if self.workloads.is_empty() || self.io_modes.is_empty() {
             return Err("--workloads and --io each need at least one entry".into());
         }
@@ -202,20 +152,9 @@ impl YcsbOptions {
         Ok(())
     }
 
-    /// The memory limit of every mode's process: the budget and the headroom.
-    pub(crate) fn memory_limit_bytes(&self) -> u64 {
-        self.pool_bytes.saturating_add(self.memory_headroom_bytes)
-    }
-
-    /// The pool `io_mode` runs with: the whole budget for direct I/O, which has no other cache;
-    /// `pool_share_percent` of it for buffered I/O and mmap, whose page cache takes the rest.
+    /// The pool `io_mode` runs with ([`MemoryBudget::pool_bytes_of`]).
     pub(crate) fn pool_bytes_of(&self, io_mode: IoMode) -> u64 {
-        if io_mode == IoMode::Direct {
-            return self.pool_bytes;
-        }
-        let share = self.pool_bytes / 100 * self.pool_share_percent
-            + self.pool_bytes % 100 * self.pool_share_percent / 100;
-        share.max(POOL_PAGES_MIN * self.page_bytes as u64).min(self.pool_bytes)
+        self.memory.pool_bytes_of(io_mode, self.page_bytes)
     }
 
     /// The engine's options for `io_mode` (the page size and pool are checked by `Db::open`).
@@ -249,46 +188,6 @@ impl YcsbOptions {
     }
 }
 
-/// `durability` as its `--durability` name in the child's request.
-mod durability_serde {
-    use engine::Durability;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(
-        durability: &Durability,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(super::durability_name(*durability))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Durability, D::Error> {
-        let name = String::deserialize(deserializer)?;
-        super::parse_durability(&name).map_err(serde::de::Error::custom)
-    }
-}
-
-/// I/O modes as their names in the child's request.
-mod io_modes_serde {
-    use engine::IoMode;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(
-        modes: &[IoMode],
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(modes.iter().map(|mode| mode.name()))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Vec<IoMode>, D::Error> {
-        let names = Vec::<String>::deserialize(deserializer)?;
-        names.iter().map(|name| name.parse().map_err(serde::de::Error::custom)).collect()
-    }
-}
-
 /// Parses `--durability`.
 pub(crate) fn parse_durability(text: &str) -> Result<Durability, String> {
     match text {
@@ -316,12 +215,20 @@ pub(crate) fn run(options: &YcsbOptions, progress: Progress) -> Result<YcsbRepor
     for target in Target::all(options) {
         modes.push(match options.isolation {
             Isolation::InProcess => run_mode(options, target, progress)?,
-            Isolation::ChildProcesses => child::run_mode_in_child(options, target, progress)?,
+            Isolation::ChildProcesses => {
+                let request =
+                    ModeRequest { options: options.clone(), target: target.name().into() };
+                let limit_bytes = options.memory.limit_bytes();
+                child::run_in_child(Benchmark::Ycsb(request), target.name(), limit_bytes, progress)?
+            }
         });
     }
     Ok(YcsbReport {
         settings: settings(options),
-        memory_budget: MemoryBudget::of(options, &modes),
+        memory_budget: BudgetReport::of(
+            &options.memory,
+            modes.iter().map(|mode| (mode.io_mode.as_str(), &mode.memory)),
+        ),
         cache_policy: cache::policy(options.drop_caches),
         sources: report::sources(),
         comparisons: Comparison::of(&modes),
@@ -339,8 +246,8 @@ fn settings(options: &YcsbOptions) -> Settings {
         value_bytes: options.value_bytes,
         key_bytes: driver::KEY_PREFIX.len() + driver::KEY_DIGITS,
         dataset_bytes,
-        pool_bytes: options.pool_bytes,
-        dataset_over_pool: dataset_bytes as f64 / options.pool_bytes.max(1) as f64,
+        pool_bytes: options.memory.budget_bytes,
+        dataset_over_pool: dataset_bytes as f64 / options.memory.budget_bytes.max(1) as f64,
         page_bytes: options.page_bytes,
         thread_count: options.thread_count,
         stop: options.stop,
@@ -348,6 +255,23 @@ fn settings(options: &YcsbOptions) -> Settings {
         durability: durability_name(options.durability).into(),
         load_batch_records: options.load_batch_records,
         io_modes: options.io_modes.iter().map(|mode| mode.name().to_string()).collect(),
+    }
+}
+
+/// What a child process runs of `bench ycsb` ([`Benchmark::Ycsb`]): one target, with the run's
+/// options.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct ModeRequest {
+    pub(crate) options: YcsbOptions,
+    /// The target's name ([`Target::name`]).
+    pub(crate) target: String,
+}
+
+impl ModeRequest {
+    /// Runs the target in this process: the child's side of [`child::run_in_child`].
+    pub(crate) fn run(&self, progress: Progress) -> Result<ModeReport, String> {
+        let target = Target::parse(&self.target)?;
+        run_mode(&self.options, target, progress)
     }
 }
 
@@ -374,13 +298,7 @@ pub(crate) fn run_mode(
     for (index, &workload) in options.workloads.iter().enumerate() {
         runs.push(run_phase(options, target, &directory, workload, index, &sequence, progress)?);
     }
-    let memory = ModeMemory {
-        pool_bytes: target.cache_bytes(options),
-        limit_bytes: None,
-        peak_bytes: None,
-        enforced: false,
-        how: "not enforced: run in the benchmark's own process".into(),
-    };
+    let memory = ModeMemory::in_process(target.cache_bytes(options));
     Ok(ModeReport {
         io_mode: target.name().into(),
         engine: target.engine().into(),
@@ -537,6 +455,7 @@ pub(crate) fn file_facts(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::memory_budget;
 
     pub(super) fn tiny_options(directory: PathBuf) -> YcsbOptions {
         YcsbOptions {
@@ -545,7 +464,11 @@ mod tests {
             record_count: 200,
             stop: Stop::Operations(300),
             thread_count: 2,
-            pool_bytes: 1 << 20,
+            memory: MemoryBudget {
+                budget_bytes: 1 << 20,
+                headroom_bytes: memory_budget::headroom_mb_default(2) << 20,
+                pool_share_percent: memory_budget::POOL_SHARE_PERCENT_DEFAULT,
+            },
             value_bytes: 100,
             distribution: None,
             durability: Durability::None,
@@ -554,8 +477,6 @@ mod tests {
             engines: vec![DIRECTDB.into()],
             load_batch_records: 10,
             drop_caches: false,
-            memory_headroom_bytes: memory_headroom_mb_default(2) << 20,
-            pool_share_percent: POOL_SHARE_PERCENT_DEFAULT,
             isolation: Isolation::InProcess,
         }
     }
@@ -564,9 +485,9 @@ mod tests {
     fn options_from_the_command_line_are_checked() {
         let good = tiny_options(PathBuf::from("/nonexistent"));
         assert_eq!(good.validate(), Ok(()));
-        let cases: [(YcsbOptions, &str); 10] = [
-            (YcsbOptions { pool_share_percent: 0, ..good.clone() }, "--pool-share"),
-            (YcsbOptions { pool_share_percent: 101, ..good.clone() }, "--pool-share"),
+        let no_share = MemoryBudget { pool_share_percent: 0, ..good.memory };
+        let cases: [(YcsbOptions, &str); 9] = [
+            (YcsbOptions { memory: no_share, ..good.clone() }, "--pool-share"),
             (YcsbOptions { record_count: 1, ..good.clone() }, "--records"),
             (YcsbOptions { stop: Stop::Operations(0), ..good.clone() }, "--operations"),
             (YcsbOptions { stop: Stop::Seconds(f64::NAN), ..good.clone() }, "--seconds"),
@@ -593,6 +514,35 @@ mod tests {
         assert_eq!(options.expected_insert_count(Workload::A), 0);
         let timed = YcsbOptions { stop: Stop::Seconds(1.0), ..options };
         assert_eq!(timed.expected_insert_count(Workload::E), 20);
+    }
+
+    /// The child's side of a mode run in a child process, here in this process: the request
+    /// goes through JSON to [`child::serve`], which runs the target it names and answers with
+    /// its report as JSON, which reads back as that target's report (the memory is the
+    /// in-process one until the parent fills in the cgroup's).
+    #[test]
+    fn a_child_request_and_its_report_round_trip_through_json() {
+        let directory = tempfile::tempdir().unwrap();
+        let options = YcsbOptions {
+            workloads: vec![Workload::C],
+            ..tiny_options(directory.path().to_path_buf())
+        };
+        let pool_bytes = options.pool_bytes_of(IoMode::Buffered);
+        let request = child::ChildRequest {
+            benchmark: Benchmark::Ycsb(ModeRequest { options, target: "buffered".into() }),
+            cgroup_procs: None,
+            progress: false,
+        };
+        let answer = child::serve(&serde_json::to_string(&request).unwrap()).unwrap();
+        let report: ModeReport = serde_json::from_str(&answer).unwrap();
+        assert_eq!(report.io_mode, "buffered");
+        assert_eq!(report.load.operation_count, 200);
+        let phases: Vec<&str> = report.runs.iter().map(|run| run.phase.as_str()).collect();
+        assert_eq!(phases, ["c"]);
+        assert_eq!(report.runs[0].operation_count, 300);
+        assert_eq!(report.memory, ModeMemory::in_process(pool_bytes));
+        let leftovers: Vec<_> = std::fs::read_dir(directory.path()).unwrap().collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 
     /// The whole benchmark on two I/O modes, tiny: every phase ran and counted its operations,

@@ -11,6 +11,8 @@ use super::distribution::DistributionKind;
 use super::driver::PhaseRun;
 use super::usage::Usage;
 use super::workload::OperationKind;
+use crate::bench::child::ChildReport;
+use crate::bench::memory_budget::{BudgetReport, ModeMemory};
 use crate::bench::workers::Stop;
 
 /// Latency percentiles, in microseconds.
@@ -241,20 +243,6 @@ pub(crate) struct FileFacts {
     pub(crate) free_pages_after_load: usize,
 }
 
-/// The memory one I/O mode had.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub(crate) struct ModeMemory {
-    /// Its pool.
-    pub(crate) pool_bytes: u64,
-    /// The limit of its process, page cache included, when enforced.
-    pub(crate) limit_bytes: Option<u64>,
-    /// The most its process had charged at once (heap, pool and page cache), when limited.
-    pub(crate) peak_bytes: Option<u64>,
-    pub(crate) enforced: bool,
-    /// How the limit was set, or why it was not.
-    pub(crate) how: String,
-}
-
 /// Everything measured on one I/O mode, on its own fresh directory.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ModeReport {
@@ -268,6 +256,12 @@ pub(crate) struct ModeReport {
     pub(crate) memory: ModeMemory,
     pub(crate) load: PhaseReport,
     pub(crate) runs: Vec<PhaseReport>,
+}
+
+impl ChildReport for ModeReport {
+    fn memory_mut(&mut self) -> &mut ModeMemory {
+        &mut self.memory
+    }
 }
 
 /// One phase's throughput on every I/O mode, and direct I/O's over the others'.
@@ -339,59 +333,11 @@ pub(crate) struct Settings {
     pub(crate) io_modes: Vec<String>,
 }
 
-/// How the memory given to each I/O mode was bounded.
-#[derive(Clone, Debug, serde::Serialize)]
-pub(crate) struct MemoryBudget {
-    /// The budget: direct I/O's pool; buffered and mmap's pool and page cache.
-    pub(crate) budget_bytes: u64,
-    /// What each mode's process may use besides the budget (its heap).
-    pub(crate) headroom_bytes: u64,
-    /// The limit of each mode's process: budget plus headroom.
-    pub(crate) limit_bytes: u64,
-    /// Percent of the budget buffered and mmap runs give their pool.
-    pub(crate) pool_share_percent: u64,
-    /// Every mode ran under the limit (a memory cgroup, which counts the page cache).
-    pub(crate) enforced: bool,
-    pub(crate) note: String,
-}
-
-impl MemoryBudget {
-    pub(crate) fn of(options: &super::YcsbOptions, modes: &[ModeReport]) -> MemoryBudget {
-        let enforced = !modes.is_empty() && modes.iter().all(|mode| mode.memory.enforced);
-        let note = if enforced {
-            "every mode ran in its own process under one memory cgroup limit (budget + \
-             headroom) that counts the page cache: buffered and mmap runs cannot cache more \
-             than direct I/O's pool holds"
-                .to_string()
-        } else {
-            let reasons: Vec<String> = modes
-                .iter()
-                .filter(|mode| !mode.memory.enforced)
-                .map(|mode| format!("{}: {}", mode.io_mode, mode.memory.how))
-                .collect();
-            format!(
-                "the budget was NOT enforced ({}), so the kernel's page cache may have given \
-                 buffered and mmap runs more memory than direct I/O's pool: compare them with \
-                 that in mind",
-                reasons.join("; ")
-            )
-        };
-        MemoryBudget {
-            budget_bytes: options.pool_bytes,
-            headroom_bytes: options.memory_headroom_bytes,
-            limit_bytes: options.memory_limit_bytes(),
-            pool_share_percent: options.pool_share_percent,
-            enforced,
-            note,
-        }
-    }
-}
-
 /// The whole report.
 #[derive(Clone, Debug, serde::Serialize)]
 pub(crate) struct YcsbReport {
     pub(crate) settings: Settings,
-    pub(crate) memory_budget: MemoryBudget,
+    pub(crate) memory_budget: BudgetReport,
     /// What is done to the kernel's caches before each phase.
     pub(crate) cache_policy: String,
     /// Where each per-operation number comes from.
@@ -463,11 +409,8 @@ impl YcsbReport {
                         free_pages_after_load: 0,
                     },
                     memory: ModeMemory {
-                        pool_bytes: 1 << 20,
-                        limit_bytes: None,
-                        peak_bytes: None,
-                        enforced: false,
                         how: "not enforced: made up".into(),
+                        ..ModeMemory::in_process(1 << 20)
                     },
                     load,
                     runs: rows.collect(),
@@ -492,7 +435,7 @@ impl YcsbReport {
                 load_batch_records: 10,
                 io_modes: labels.iter().map(|label| (*label).to_string()).collect(),
             },
-            memory_budget: MemoryBudget {
+            memory_budget: BudgetReport {
                 budget_bytes: 1 << 20,
                 headroom_bytes: 1 << 20,
                 limit_bytes: 2 << 20,

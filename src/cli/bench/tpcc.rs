@@ -4,14 +4,16 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use crate::bench::child::Isolation;
 use crate::bench::tpcc::{
-    self, ConditionReport, ConsistencyReport, KindReport, ModeReport, POOL_MB_DEFAULT,
-    SECONDS_DEFAULT, THREAD_COUNT_DEFAULT, TpccOptions, TpccReport, WAREHOUSE_COUNT_DEFAULT,
+    self, ConditionReport, ConsistencyReport, KindReport, ModeReport, SECONDS_DEFAULT,
+    THREAD_COUNT_DEFAULT, TpccOptions, TpccReport, WAREHOUSE_COUNT_DEFAULT,
 };
 use crate::bench::ycsb::{self, Progress, Stop};
 
 use super::super::{CliError, Format, output};
-use super::{aligned_line, mib_to_bytes};
+use super::aligned_line;
+use super::memory::{self, MemoryArgs};
 
 /// `directdb bench tpcc`.
 #[derive(Debug, clap::Args)]
@@ -32,9 +34,8 @@ pub(crate) struct TpccArgs {
     /// Client threads (terminals, bound to the warehouses in turn), in the load and the run.
     #[arg(long, default_value_t = THREAD_COUNT_DEFAULT)]
     threads: usize,
-    /// MiB of buffer pool: the memory budget.
-    #[arg(long, default_value_t = POOL_MB_DEFAULT)]
-    pool_mb: u64,
+    #[command(flatten)]
+    memory: MemoryArgs,
     /// When commits are acknowledged: immediate (durable), eventual (durable within 10 ms) or
     /// none (durable at checkpoints and a clean close).
     #[arg(long, default_value = "immediate")]
@@ -57,18 +58,18 @@ pub(crate) struct TpccArgs {
 impl TpccArgs {
     fn options(self) -> Result<TpccOptions, String> {
         let stop = Stop::from_flags(self.transactions, self.seconds, SECONDS_DEFAULT);
-        let pool_bytes = mib_to_bytes("--pool-mb", self.pool_mb)?;
         Ok(TpccOptions {
             directory: self.dir,
             warehouse_count: self.warehouses,
             scale: self.scale,
             stop,
             thread_count: self.threads,
-            pool_bytes,
+            memory: self.memory.budget(self.threads)?,
             durability: ycsb::parse_durability(&self.durability)?,
             page_bytes: self.page_size,
             io_modes: crate::bench::pool::parse_io_modes(&self.io)?,
             drop_caches: !self.keep_caches,
+            isolation: Isolation::ChildProcesses,
         })
     }
 }
@@ -240,7 +241,7 @@ fn render_settings(text: &mut String, report: &TpccReport) {
     );
     let _ = writeln!(
         text,
-        "{} MiB pool; durability {}; {} B pages; load: {} rows per transaction; mix \
+        "{} MiB memory budget; durability {}; {} B pages; load: {} rows per transaction; mix \
          45/43/4/4/4, no keying or think time",
         settings.pool_bytes >> 20,
         settings.durability,
@@ -258,12 +259,13 @@ fn render_settings(text: &mut String, report: &TpccReport) {
             file.io_mode_used,
             file.size_bytes_after_load as f64 / f64::from(1 << 20),
         );
+        memory::render_mode(text, &mode.io_mode, &mode.memory);
         for reason in &file.fallback_reasons {
             let _ = writeln!(text, "note: {}: {reason}", mode.io_mode);
         }
     }
     let _ = writeln!(text, "caches: {}", report.cache_policy);
-    let _ = writeln!(text, "memory budget: {}", report.memory_budget);
+    memory::render_budget(text, &report.memory_budget);
 }
 
 fn render_comparisons(text: &mut String, report: &TpccReport) {
@@ -367,7 +369,10 @@ mod tests {
         };
         let options = args.options().unwrap();
         assert_eq!(options.stop, Stop::Seconds(SECONDS_DEFAULT));
-        assert_eq!(options.pool_bytes, POOL_MB_DEFAULT << 20);
+        let budget_mb = crate::bench::memory_budget::BUDGET_MB_DEFAULT;
+        assert_eq!(options.memory.budget_bytes, budget_mb << 20);
+        assert_eq!(options.memory.headroom_bytes, 80 << 20, "64 + 2 per thread");
+        assert_eq!(options.isolation, Isolation::ChildProcesses);
         assert_eq!(options.io_modes.len(), 3);
         assert!(options.validate().is_ok());
     }

@@ -4,14 +4,16 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::bench::child::Isolation;
 use crate::bench::ycsb::{
-    self, DistributionKind, Isolation, LOAD_BATCH_RECORDS_DEFAULT,     POOL_MB_DEFAULT, POOL_SHARE_PERCENT_DEFAULT, PhaseReport, Progress, RECORD_COUNT_DEFAULT,
-    SECONDS_DEFAULT, Stop, THREAD_COUNT_DEFAULT, VALUE_BYTES_DEFAULT, WORKLOADS_DEFAULT,
-    Workload, YcsbOptions, YcsbReport,
+    self, DistributionKind, LOAD_BATCH_RECORDS_DEFAULT, PhaseReport, Progress,
+    RECORD_COUNT_DEFAULT, SECONDS_DEFAULT, Stop, THREAD_COUNT_DEFAULT, VALUE_BYTES_DEFAULT,
+    WORKLOADS_DEFAULT, Workload, YcsbOptions, YcsbReport,
 };
 
 use super::super::{CliError, Format, output};
-use super::{aligned_line, mib_to_bytes};
+use super::aligned_line;
+use super::memory::{self, MemoryArgs};
 
 /// `directdb bench ycsb`.
 #[derive(Debug, clap::Args)]
@@ -33,19 +35,8 @@ pub(crate) struct YcsbArgs {
     /// Client threads, in the load and in every run.
     #[arg(long, default_value_t = THREAD_COUNT_DEFAULT)]
     threads: usize,
-    /// MiB of the memory budget: direct I/O's pool; buffered and mmap runs split it between
-    /// their pool (--pool-share) and the kernel's page cache, held to it by a memory cgroup
-    /// (as root).
-    #[arg(long, default_value_t = POOL_MB_DEFAULT)]
-    pool_mb: u64,
-    /// MiB each mode's process may use besides the budget (its heap); the memory limit of
-    /// every mode is the budget plus this [default: 64 + 2 per client thread].
-    #[arg(long)]
-    memory_headroom_mb: Option<u64>,
-    /// Percent of the budget buffered and mmap runs give their pool (the page cache gets the
-    /// rest under the limit).
-    #[arg(long, default_value_t = POOL_SHARE_PERCENT_DEFAULT)]
-    pool_share: u64,
+    #[command(flatten)]
+    memory: MemoryArgs,
     /// Bytes of each record's value (YCSB's 10 fields of 100 bytes, as one value).
     #[arg(long, default_value_t = VALUE_BYTES_DEFAULT)]
     value_bytes: usize,
@@ -115,14 +106,13 @@ impl YcsbArgs {
 
     fn options(self) -> Result<YcsbOptions, String> {
         let stop = Stop::from_flags(self.operations, self.seconds, SECONDS_DEFAULT);
-        let pool_bytes = mib_to_bytes("--pool-mb", self.pool_mb)?;
         Ok(YcsbOptions {
             directory: self.dir,
             workloads: Workload::parse_list(&self.workloads)?,
             record_count: self.records,
             stop,
             thread_count: self.threads,
-            pool_bytes,
+            memory: self.memory.budget(self.threads)?,
             value_bytes: self.value_bytes,
             distribution: self.distribution,
             durability: ycsb::parse_durability(&self.durability)?,
@@ -131,13 +121,6 @@ impl YcsbArgs {
             engines: ycsb::parse_engines(&self.engines)?,
             load_batch_records: self.load_batch,
             drop_caches: !self.keep_caches,
-            memory_headroom_bytes: {
-                let headroom_mb = self
-                    .memory_headroom_mb
-                    .unwrap_or_else(|| ycsb::memory_headroom_mb_default(self.threads));
-                mib_to_bytes("--memory-headroom-mb", headroom_mb)?
-            },
-            pool_share_percent: self.pool_share,
             isolation: Isolation::ChildProcesses,
         })
     }
@@ -288,17 +271,7 @@ fn render_settings(text: &mut String, report: &YcsbReport) {
             file.size_bytes_after_load as f64 / f64::from(1 << 20),
             file.free_pages_after_load
         );
-        let memory = &mode.memory;
-        let peak = memory
-            .peak_bytes
-            .map_or_else(String::new, |bytes| format!(", peak {:.0} MiB", mib(bytes)));
-        let _ = writeln!(
-            text,
-            "{}: pool (cache) {:.0} MiB{peak}; limit: {}",
-            mode.io_mode,
-            mib(memory.pool_bytes),
-            memory.how
-        );
+        memory::render_mode(text, &mode.io_mode, &mode.memory);
         for note in &mode.engine_notes {
             let _ = writeln!(text, "{}: {note}", mode.io_mode);
         }
@@ -307,20 +280,7 @@ fn render_settings(text: &mut String, report: &YcsbReport) {
         }
     }
     let _ = writeln!(text, "caches: {}", report.cache_policy);
-    let budget = &report.memory_budget;
-    let _ = writeln!(
-        text,
-        "memory: budget {:.0} MiB + headroom {:.0} MiB per mode; buffered/mmap pool {}% of the \
-         budget; {}",
-        mib(budget.budget_bytes),
-        mib(budget.headroom_bytes),
-        budget.pool_share_percent,
-        budget.note
-    );
-}
-
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / f64::from(1 << 20)
+    memory::render_budget(text, &report.memory_budget);
 }
 
 fn render_comparisons(text: &mut String, report: &YcsbReport) {
@@ -354,8 +314,7 @@ fn render_comparisons(text: &mut String, report: &YcsbReport) {
 /// with more of the file cached than the budget, conflicts.
 fn render_anomalies(text: &mut String, report: &YcsbReport) {
     let pool_bytes = report.settings.pool_bytes;
-    for row in report.modes.iter().flat_map(|mode| std::iter::once(&mode.load).chain(&mode.runs))
-    {
+    for row in report.modes.iter().flat_map(|mode| std::iter::once(&mode.load).chain(&mode.runs)) {
         if row.not_found > 0 {
             let _ = writeln!(
                 text,
@@ -363,7 +322,8 @@ fn render_anomalies(text: &mut String, report: &YcsbReport) {
                 row.io_mode, row.phase, row.not_found
             );
         }
-        if let Some(resident_bytes) = row.resident_bytes_at_start.filter(|&bytes| bytes > pool_bytes)
+        if let Some(resident_bytes) =
+            row.resident_bytes_at_start.filter(|&bytes| bytes > pool_bytes)
         {
             let _ = writeln!(
                 text,
@@ -420,7 +380,9 @@ mod tests {
         assert_eq!(args.io, "direct,buffered,mmap");
         let options = args.options().unwrap();
         assert_eq!(options.stop, Stop::Seconds(SECONDS_DEFAULT));
-        assert_eq!(options.pool_bytes, POOL_MB_DEFAULT << 20);
+        let budget_mb = crate::bench::memory_budget::BUDGET_MB_DEFAULT;
+        assert_eq!(options.memory.budget_bytes, budget_mb << 20);
+        assert_eq!(options.memory.headroom_bytes, 80 << 20, "64 + 2 per thread");
         assert_eq!(options.record_count, RECORD_COUNT_DEFAULT);
         assert_eq!(options.validate(), Ok(()));
     }

@@ -1,0 +1,234 @@
+//! The memory budget of a workload benchmark (`bench ycsb`, `bench tpcc`): every I/O mode gets
+//! the same memory, and the report says how much each had and whether the limit held.
+//!
+//! The budget (`--pool-mb`) is what the engine may cache: direct I/O, which has no other cache,
+//! gives all of it to its pool; buffered I/O and mmap give their pool `--pool-share` percent of
+//! it and leave the rest to the kernel's page cache. Each mode's process may use a headroom
+//! (`--memory-headroom-mb`) besides the budget for its heap, so the limit of every mode's
+//! process, page cache included, is budget + headroom. With the default 48 MiB budget, 25%
+//! share and 8 threads: direct has a 48 MiB pool, buffered and mmap a 12 MiB pool and up to
+//! 36 MiB of page cache (more where their heap is smaller than the 80 MiB headroom), each under
+//! a 128 MiB limit. The limit itself is a memory cgroup ([`crate::bench::memory_limit`]), set
+//! by the parent of the mode's process ([`crate::bench::child`]).
+
+use engine::IoMode;
+
+/// MiB of the default budget, the same for `bench ycsb` and `bench tpcc`, whose default data
+/// sets are sized against it (4 and 2 times it).
+pub(crate) const BUDGET_MB_DEFAULT: u64 = 48;
+/// MiB of memory each mode's process may use besides the budget (its heap), before the part
+/// that grows with the client threads ([`HEADROOM_MB_PER_THREAD`]). Measured on `bench ycsb`'s
+/// default suite (8 threads) with direct I/O (heaptrack, and VmRSS sampled every 100 ms): about
+/// 30 MiB in the load (13.7 MiB of committed values the version store keeps until its next
+/// collection, 8.9 MiB of latency histograms), about 30 MiB in the runs, and a spike to 62 MiB
+/// over the pool at each open, where log recovery holds whole 16 MiB segments in memory. With
+/// 32 and 48 MiB in all the direct run went over the limit and was killed; with 64 it peaked at
+/// 110 of 112 MiB, and at 32 threads it was killed. `bench tpcc`'s default (one warehouse, 8
+/// threads) on direct I/O peaked at 82 of 128 MiB in a 5 s run: its heap fits the same
+/// headroom. What the heap leaves of the headroom is page cache for buffered and mmap runs,
+/// which direct I/O's pool cannot use: the report gives each mode's peak so the reader can see
+/// it.
+pub(crate) const HEADROOM_MB_BASE: u64 = 64;
+/// MiB of headroom per client thread: its latency histograms (five kinds of 221 KiB), its stack
+/// and its transaction's buffers.
+pub(crate) const HEADROOM_MB_PER_THREAD: u64 = 2;
+/// Percent of the budget buffered and mmap runs give their pool; the kernel's page cache gets
+/// the rest. Their pool holds the pages being changed and the hottest ones (a hit there costs
+/// no system call); the page cache serves the rest without a device read when it can.
+pub(crate) const POOL_SHARE_PERCENT_DEFAULT: u64 = 25;
+/// The smallest pool a buffered or mmap run is given, in pages: enough for every client
+/// thread's descent and the writer's batches.
+const POOL_PAGES_MIN: u64 = 256;
+
+/// The default headroom for `thread_count` client threads: 80 MiB for the default 8.
+pub(crate) fn headroom_mb_default(thread_count: usize) -> u64 {
+    HEADROOM_MB_BASE + HEADROOM_MB_PER_THREAD * thread_count as u64
+}
+
+/// What every mode of a run gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct MemoryBudget {
+    /// `--pool-mb`: direct I/O's pool; buffered and mmap's pool and page cache.
+    pub(crate) budget_bytes: u64,
+    /// `--memory-headroom-mb`: what each mode's process may use besides the budget.
+    pub(crate) headroom_bytes: u64,
+    /// `--pool-share`: percent of the budget buffered and mmap runs give their pool.
+    pub(crate) pool_share_percent: u64,
+}
+
+impl MemoryBudget {
+    /// Checks what came from the command line.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if usize::try_from(self.budget_bytes).is_err() {
+            return Err(format!("--pool-mb: {} bytes do not fit in memory", self.budget_bytes));
+        }
+        if !(1..=100).contains(&self.pool_share_percent) {
+            return Err(format!(
+                "--pool-share must be from 1 to 100 (percent), not {}",
+                self.pool_share_percent
+            ));
+        }
+        if self.budget_bytes.checked_add(self.headroom_bytes).is_none() {
+            return Err("--pool-mb plus --memory-headroom-mb overflows".into());
+        }
+        Ok(())
+    }
+
+    /// The memory limit of every mode's process: the budget and the headroom.
+    pub(crate) fn limit_bytes(&self) -> u64 {
+        self.budget_bytes.saturating_add(self.headroom_bytes)
+    }
+
+    /// The pool `io_mode` runs with: the whole budget for direct I/O, which has no other cache;
+    /// `pool_share_percent` of it for buffered I/O and mmap, whose page cache takes the rest,
+    /// but never fewer than [`POOL_PAGES_MIN`] pages of `page_bytes` nor more than the budget.
+    pub(crate) fn pool_bytes_of(&self, io_mode: IoMode, page_bytes: usize) -> u64 {
+        if io_mode == IoMode::Direct {
+            return self.budget_bytes;
+        }
+        // Divided first so that no budget that fits in memory overflows the product.
+        let share = self.budget_bytes / 100 * self.pool_share_percent
+            + self.budget_bytes % 100 * self.pool_share_percent / 100;
+        share.max(POOL_PAGES_MIN * page_bytes as u64).min(self.budget_bytes)
+    }
+}
+
+/// The memory one I/O mode had.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct ModeMemory {
+    /// Its pool.
+    pub(crate) pool_bytes: u64,
+    /// The limit of its process, page cache included, when enforced.
+    pub(crate) limit_bytes: Option<u64>,
+    /// The most its process had charged at once (heap, pool and page cache), when limited.
+    pub(crate) peak_bytes: Option<u64>,
+    pub(crate) enforced: bool,
+    /// How the limit was set, or why it was not.
+    pub(crate) how: String,
+}
+
+impl ModeMemory {
+    /// A mode run in the benchmark's own process, which no limit of its own can hold.
+    pub(crate) fn in_process(pool_bytes: u64) -> ModeMemory {
+        ModeMemory {
+            pool_bytes,
+            limit_bytes: None,
+            peak_bytes: None,
+            enforced: false,
+            how: "not enforced: run in the benchmark's own process".into(),
+        }
+    }
+}
+
+/// How the memory given to each I/O mode was bounded: the report's `memory_budget`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub(crate) struct BudgetReport {
+    /// The budget: direct I/O's pool; buffered and mmap's pool and page cache.
+    pub(crate) budget_bytes: u64,
+    /// What each mode's process may use besides the budget (its heap).
+    pub(crate) headroom_bytes: u64,
+    /// The limit of each mode's process: budget plus headroom.
+    pub(crate) limit_bytes: u64,
+    /// Percent of the budget buffered and mmap runs give their pool.
+    pub(crate) pool_share_percent: u64,
+    /// Every mode ran under the limit (a memory cgroup, which counts the page cache).
+    pub(crate) enforced: bool,
+    pub(crate) note: String,
+}
+
+impl BudgetReport {
+    /// The report of `budget` over `modes`, each a (label, memory) pair: enforced when every
+    /// mode was, otherwise naming each mode that was not and why.
+    pub(crate) fn of<'a>(
+        budget: &MemoryBudget,
+        modes: impl IntoIterator<Item = (&'a str, &'a ModeMemory)>,
+    ) -> BudgetReport {
+        let modes: Vec<(&str, &ModeMemory)> = modes.into_iter().collect();
+        let enforced = !modes.is_empty() && modes.iter().all(|(_, memory)| memory.enforced);
+        let note = if enforced {
+            "every mode ran in its own process under one memory cgroup limit (budget + \
+             headroom) that counts the page cache: buffered and mmap runs cannot cache more \
+             than direct I/O's pool holds"
+                .to_string()
+        } else {
+            let reasons: Vec<String> = modes
+                .iter()
+                .filter(|(_, memory)| !memory.enforced)
+                .map(|(label, memory)| format!("{label}: {}", memory.how))
+                .collect();
+            format!(
+                "the budget was NOT enforced ({}), so the kernel's page cache may have given \
+                 buffered and mmap runs more memory than direct I/O's pool: compare them with \
+                 that in mind",
+                reasons.join("; ")
+            )
+        };
+        BudgetReport {
+            budget_bytes: budget.budget_bytes,
+            headroom_bytes: budget.headroom_bytes,
+            limit_bytes: budget.limit_bytes(),
+            pool_share_percent: budget.pool_share_percent,
+            enforced,
+            note,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    fn budget(budget_mb: u64, pool_share_percent: u64) -> MemoryBudget {
+        MemoryBudget {
+            budget_bytes: budget_mb * MIB,
+            headroom_bytes: headroom_mb_default(8) * MIB,
+            pool_share_percent,
+        }
+    }
+
+    /// Direct I/O gets the budget; buffered and mmap their share, at least 256 pages (1 MiB of
+    /// 4 KiB pages) and at most the budget.
+    #[test]
+    fn the_pool_is_the_budget_or_a_share_of_it() {
+        let default = budget(BUDGET_MB_DEFAULT, POOL_SHARE_PERCENT_DEFAULT);
+        assert_eq!(default.pool_bytes_of(IoMode::Direct, 4096), 48 * MIB);
+        assert_eq!(default.pool_bytes_of(IoMode::Buffered, 4096), 12 * MIB);
+        assert_eq!(default.pool_bytes_of(IoMode::Mmap, 4096), 12 * MIB);
+        assert_eq!(default.limit_bytes(), 128 * MIB);
+        assert_eq!(budget(2, 25).pool_bytes_of(IoMode::Buffered, 4096), MIB, "256 pages");
+        assert_eq!(budget(2, 25).pool_bytes_of(IoMode::Buffered, 16384), 2 * MIB, "the budget");
+        assert_eq!(budget(48, 100).pool_bytes_of(IoMode::Mmap, 4096), 48 * MIB);
+    }
+
+    #[test]
+    fn flags_from_the_command_line_are_checked() {
+        assert_eq!(budget(48, 25).validate(), Ok(()));
+        assert!(budget(48, 0).validate().unwrap_err().contains("--pool-share"));
+        assert!(budget(48, 101).validate().unwrap_err().contains("--pool-share"));
+        let overflowing = MemoryBudget { headroom_bytes: u64::MAX, ..budget(48, 25) };
+        assert!(overflowing.validate().unwrap_err().contains("--memory-headroom-mb"));
+    }
+
+    /// One mode without a limit makes the whole budget not enforced, and the note says which
+    /// and why.
+    #[test]
+    fn the_budget_is_enforced_only_if_every_mode_was() {
+        let limited = ModeMemory {
+            pool_bytes: MIB,
+            limit_bytes: Some(2 * MIB),
+            peak_bytes: Some(MIB),
+            enforced: true,
+            how: "cgroup".into(),
+        };
+        let unlimited = ModeMemory::in_process(MIB);
+        let budget = budget(1, 25);
+        let report = BudgetReport::of(&budget, [("direct", &limited), ("buffered", &limited)]);
+        assert!(report.enforced, "{report:?}");
+        let report = BudgetReport::of(&budget, [("direct", &limited), ("mmap", &unlimited)]);
+        assert!(!report.enforced);
+        assert!(report.note.contains("NOT enforced (mmap: not enforced: run in"), "{report:?}");
+        assert!(!BudgetReport::of(&budget, []).enforced, "no mode, nothing enforced");
+    }
+}

@@ -1,0 +1,71 @@
+//! The memory budget's flags, the same names, meanings and defaults for `bench ycsb` and
+//! `bench tpcc` (what they mean is in `src/bench/memory_budget.rs`), and the lines of their
+//! tables that say what memory each mode had.
+
+use std::fmt::Write as _;
+
+use crate::bench::memory_budget::{self, BudgetReport, MemoryBudget, ModeMemory};
+
+use super::mib_to_bytes;
+
+/// `--pool-mb`, `--memory-headroom-mb` and `--pool-share`.
+#[derive(Debug, clap::Args)]
+pub(super) struct MemoryArgs {
+    /// MiB of the memory budget: direct I/O's pool; buffered and mmap runs split it between
+    /// their pool (--pool-share) and the kernel's page cache, held to it by a memory cgroup
+    /// (as root).
+    #[arg(long, default_value_t = memory_budget::BUDGET_MB_DEFAULT)]
+    pool_mb: u64,
+    /// MiB each mode's process may use besides the budget (its heap); the memory limit of
+    /// every mode is the budget plus this [default: 64 + 2 per client thread].
+    #[arg(long)]
+    memory_headroom_mb: Option<u64>,
+    /// Percent of the budget buffered and mmap runs give their pool (the page cache gets the
+    /// rest under the limit).
+    #[arg(long, default_value_t = memory_budget::POOL_SHARE_PERCENT_DEFAULT)]
+    pool_share: u64,
+}
+
+impl MemoryArgs {
+    /// The budget of a run with `thread_count` client threads (the default headroom grows with
+    /// them).
+    pub(super) fn budget(&self, thread_count: usize) -> Result<MemoryBudget, String> {
+        let headroom_mb = self
+            .memory_headroom_mb
+            .unwrap_or_else(|| memory_budget::headroom_mb_default(thread_count));
+        Ok(MemoryBudget {
+            budget_bytes: mib_to_bytes("--pool-mb", self.pool_mb)?,
+            headroom_bytes: mib_to_bytes("--memory-headroom-mb", headroom_mb)?,
+            pool_share_percent: self.pool_share,
+        })
+    }
+}
+
+/// One line of what `label`'s mode had: its pool, its peak and its limit (or why it had none).
+pub(super) fn render_mode(text: &mut String, label: &str, memory: &ModeMemory) {
+    let peak =
+        memory.peak_bytes.map_or_else(String::new, |bytes| format!(", peak {:.0} MiB", mib(bytes)));
+    let _ = writeln!(
+        text,
+        "{label}: pool (cache) {:.0} MiB{peak}; limit: {}",
+        mib(memory.pool_bytes),
+        memory.how
+    );
+}
+
+/// One line of the budget every mode had, and whether it was enforced.
+pub(super) fn render_budget(text: &mut String, budget: &BudgetReport) {
+    let _ = writeln!(
+        text,
+        "memory: budget {:.0} MiB + headroom {:.0} MiB per mode; buffered/mmap pool {}% of the \
+         budget; {}",
+        mib(budget.budget_bytes),
+        mib(budget.headroom_bytes),
+        budget.pool_share_percent,
+        budget.note
+    );
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / f64::from(1 << 20)
+}
