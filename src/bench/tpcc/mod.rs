@@ -615,7 +615,7 @@ mod tests {
         }
         let pools: Vec<u64> = report.modes.iter().map(|mode| mode.memory.pool_bytes).collect();
         assert_eq!(pools, [4 << 20, 1 << 20], "the budget, and 25% of it");
-        assert_eq!(report.memory_budget.limit_bytes, (4 + 68) << 20);
+        assert_eq!(report.memory_budget.limit_bytes, (4 + 36) << 20);
         assert!(!report.memory_budget.enforced);
         assert!(report.memory_budget.note.contains("NOT enforced"), "{:?}", report.memory_budget);
         assert_eq!(report.comparisons.len(), 3);

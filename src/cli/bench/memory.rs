@@ -17,7 +17,7 @@ pub(super) struct MemoryArgs {
     #[arg(long, default_value_t = memory_budget::BUDGET_MB_DEFAULT)]
     pool_mb: u64,
     /// MiB each mode's process may use besides the budget (its heap); the memory limit of
-    /// every mode is the budget plus this [default: 64 + 2 per client thread].
+    /// every mode is the budget plus this [default: 32 + 2 per client thread].
     #[arg(long)]
     memory_headroom_mb: Option<u64>,
     /// Percent of the budget buffered and mmap runs give their pool (the page cache gets the

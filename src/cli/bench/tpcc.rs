@@ -371,7 +371,7 @@ mod tests {
         assert_eq!(options.stop, Stop::Seconds(SECONDS_DEFAULT));
         let budget_mb = crate::bench::memory_budget::BUDGET_MB_DEFAULT;
         assert_eq!(options.memory.budget_bytes, budget_mb << 20);
-        assert_eq!(options.memory.headroom_bytes, 80 << 20, "64 + 2 per thread");
+        assert_eq!(options.memory.headroom_bytes, 48 << 20, "32 + 2 per thread");
         assert_eq!(options.isolation, Isolation::ChildProcesses);
         assert_eq!(options.io_modes.len(), 3);
         assert!(options.validate().is_ok());
