@@ -133,7 +133,9 @@ pub(crate) fn run(args: Args, format: Format) -> Result<(), CliError> {
 fn run_io(args: IoArgs, format: &Format) -> Result<(), CliError> {
     let json = !format.is_human();
     if !(args.size_gb > 0.0 && args.seconds > 0.0 && args.queue_depth > 0) {
-        return Err(CliError::Bench("--size-gb, --seconds and --queue-depth must be positive".into()));
+        return Err(CliError::Bench(
+            "--size-gb, --seconds and --queue-depth must be positive".into(),
+        ));
     }
     let options = IoBenchOptions {
         directory: args.dir.clone(),
@@ -356,7 +358,8 @@ fn render_wal(report: &WalReport) -> String {
         file.file_system,
         file.io_mode.name()
     );
-    let _ = writeln!(text, "flush method: {} ({})", report.flush_method, report.flush_method_source);
+    let _ =
+        writeln!(text, "flush method: {} ({})", report.flush_method, report.flush_method_source);
     let _ = writeln!(text, "flush reason: {}", report.flush_reason);
     for reason in &file.fallback_reasons {
         let _ = writeln!(text, "note: {reason}");
@@ -443,7 +446,8 @@ mod tests {
 
     #[test]
     fn wal_table_cells_line_up_under_their_headers() {
-        let headers: Vec<String> = WAL_COLUMNS.iter().map(|(name, _)| (*name).to_string()).collect();
+        let headers: Vec<String> =
+            WAL_COLUMNS.iter().map(|(name, _)| (*name).to_string()).collect();
         let cells: Vec<String> = WAL_COLUMNS.iter().map(|_| "9".to_string()).collect();
         let (header_line, cell_line) = (wal_line(&headers), wal_line(&cells));
         assert_eq!(header_line.chars().count(), cell_line.chars().count());
@@ -452,13 +456,17 @@ mod tests {
             let characters: Vec<char> = line.chars().collect();
             (1..=characters.len())
                 .filter(|&end| {
-                    characters[end - 1] != ' ' && characters.get(end).is_none_or(|&next| next == ' ')
+                    characters[end - 1] != ' '
+                        && characters.get(end).is_none_or(|&next| next == ' ')
                 })
                 .collect()
         };
         let cell_ends = ends(&cell_line);
         assert_eq!(cell_ends.len(), WAL_COLUMNS.len());
-        assert!(cell_ends[1..].iter().all(|end| ends(&header_line).contains(end)), "{header_line}\n{cell_line}");
+        assert!(
+            cell_ends[1..].iter().all(|end| ends(&header_line).contains(end)),
+            "{header_line}\n{cell_line}"
+        );
     }
 
     #[test]

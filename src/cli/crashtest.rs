@@ -85,8 +85,12 @@ pub(crate) fn run(args: Args, format: Format) -> Result<(), CliError> {
     if report.passed {
         Ok(())
     } else {
-        let failed: Vec<&str> =
-            report.modes.iter().filter(|mode| !mode.passed()).map(|mode| mode.mode.name()).collect();
+        let failed: Vec<&str> = report
+            .modes
+            .iter()
+            .filter(|mode| !mode.passed())
+            .map(|mode| mode.mode.name())
+            .collect();
         Err(CliError::Crashtest(format!("failures in mode {}", failed.join(", "))))
     }
 }
@@ -109,7 +113,9 @@ pub(crate) fn plant(names: &[String]) -> Result<(), CliError> {
         Ok(())
     }
     #[cfg(not(feature = "planted-bugs"))]
-    Err(CliError::Crashtest("this build has no planted bugs (build with --features planted-bugs)".into()))
+    Err(CliError::Crashtest(
+        "this build has no planted bugs (build with --features planted-bugs)".into(),
+    ))
 }
 
 /// Asks glibc's allocator to keep freed memory instead of returning it to the kernel. Every

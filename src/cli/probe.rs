@@ -66,11 +66,11 @@ fn block_device_rows(table: &mut Table, device: &BlockDevice) {
     table.row("write cache", device.write_cache.name());
     table.row("FUA", yes_no(device.fua));
     table.row("rotational", yes_no(device.rotational));
-    let atomic_write = match (device.atomic_write_unit_min_bytes, device.atomic_write_unit_max_bytes)
-    {
-        (None, None) => "none".to_string(),
-        (min, max) => format!("{} to {}", bytes(min), bytes(max)),
-    };
+    let atomic_write =
+        match (device.atomic_write_unit_min_bytes, device.atomic_write_unit_max_bytes) {
+            (None, None) => "none".to_string(),
+            (min, max) => format!("{} to {}", bytes(min), bytes(max)),
+        };
     table.row("atomic write unit", atomic_write);
 }
 

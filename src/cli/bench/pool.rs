@@ -41,9 +41,12 @@ pub(crate) struct PoolArgs {
 
 /// Runs `bench pool`: progress on stderr (table format only), then the report on stdout.
 pub(super) fn run(args: PoolArgs, format: Format) -> Result<(), CliError> {
-    let mib = |count: u64| count.checked_mul(1 << 20).ok_or_else(|| "a size in MiB overflows".to_string());
+    let mib = |count: u64| {
+        count.checked_mul(1 << 20).ok_or_else(|| "a size in MiB overflows".to_string())
+    };
     let pool_bytes = mib(args.pool_mb)?;
-    let data_bytes = mib(args.data_mb.unwrap_or(args.pool_mb.saturating_mul(DATA_MULTIPLE_DEFAULT)))?;
+    let data_bytes =
+        mib(args.data_mb.unwrap_or(args.pool_mb.saturating_mul(DATA_MULTIPLE_DEFAULT)))?;
     let options = PoolBenchOptions {
         directory: args.dir,
         pool_bytes,
