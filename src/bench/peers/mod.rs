@@ -35,7 +35,9 @@
 //! `cache_bytes` goes to each engine's own cache: SQLite `cache_size` (per connection, with a
 //! process-wide `soft_heap_limit` of the same size), redb `set_cache_size`, fjall's block cache.
 //! LMDB has none: it maps the file, and the kernel's page cache, bounded by the benchmark's
-//! cgroup, is its cache. [`PeerFacts::cache`] says how each engine applied it.
+//! cgroup, is its cache; it is opened with `MDB_NORDAHEAD`, as LMDB advises for a database larger
+//! than memory, since a fault's read-ahead thrashes the limited cache (`lmdb::OPEN_FLAGS` has
+//! the numbers). [`PeerFacts::cache`] says how each engine applied it.
 //!
 //! # Transactions
 //!

@@ -48,13 +48,19 @@ impl Progress {
         }
         let target = ProgressDrawTarget::stderr_with_hz(REDRAWS_PER_SECOND);
         let bar = ProgressBar::with_draw_target(Some(length), target);
-        let template =
-            format!("  [{{bar:40}}] {{percent:>3}}% of {{human_len}} {unit}, {{elapsed}}");
-        if let Ok(style) = ProgressStyle::with_template(&template) {
+        if let Ok(style) = ProgressStyle::with_template(&bar_template(unit)) {
             bar.set_style(style.progress_chars("=> "));
         }
         Bar(Some(bar))
     }
+}
+
+/// The bar's line: how far, of what, how long so far, and how long the rest takes at the rate
+/// so far. The estimate is what says early that a phase will not finish in a sensible time: an
+/// LMDB load that thrashed its memory limit crawled at a few hundred records a second for many
+/// minutes, and the bar said only how long it had run.
+fn bar_template(unit: &str) -> String {
+    format!("  [{{bar:40}}] {{percent:>3}}% of {{human_len}} {unit}, {{elapsed}}, {{eta}} left")
 }
 
 /// A bar, or nothing.
@@ -75,5 +81,16 @@ impl Drop for Bar {
         if let Some(bar) = &self.0 {
             bar.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// indicatif takes the template (a bad one would silently leave the default style).
+    #[test]
+    fn the_bar_template_parses() {
+        ProgressStyle::with_template(&bar_template("records")).unwrap();
     }
 }
