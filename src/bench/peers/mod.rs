@@ -33,7 +33,8 @@
 //! # Memory
 //!
 //! `cache_bytes` goes to each engine's own cache: SQLite `cache_size` (per connection, with a
-//! process-wide `soft_heap_limit` of the same size), redb `set_cache_size`, fjall's block cache.
+//! process-wide `soft_heap_limit` of the same size), redb `set_cache_size`, fjall's block cache
+//! (its memtables share the rest of the budget: see `fjall::memtable_bytes`).
 //! LMDB has none: it maps the file, and the kernel's page cache, bounded by the benchmark's
 //! cgroup, is its cache; it is opened with `MDB_NORDAHEAD`, as LMDB advises for a database larger
 //! than memory, since a fault's read-ahead thrashes the limited cache (`lmdb::OPEN_FLAGS` has
@@ -107,6 +108,9 @@ impl PeerKind {
 pub(crate) struct PeerSettings {
     /// Bytes of the engine's own cache (see the module doc for what each engine does with it).
     pub(crate) cache_bytes: u64,
+    /// Bytes of the whole memory budget (`--pool-mb`): what the engine's cache and its other
+    /// buffers (fjall's memtables) must share.
+    pub(crate) budget_bytes: u64,
     /// When a commit is durable (see the table in the module doc).
     pub(crate) durability: Durability,
 }
@@ -142,7 +146,10 @@ pub(crate) fn open(
         PeerKind::Lmdb => Box::new(lmdb::LmdbStore::open(directory, flush)?),
         PeerKind::Sqlite => Box::new(sqlite::SqliteStore::open(directory, cache_bytes, flush)?),
         PeerKind::Redb => Box::new(self::redb::RedbStore::open(directory, cache_bytes, flush)?),
-        PeerKind::Fjall => Box::new(self::fjall::FjallStore::open(directory, cache_bytes, flush)?),
+        PeerKind::Fjall => {
+            let memtable_bytes = fjall::memtable_bytes(settings);
+            Box::new(self::fjall::FjallStore::open(directory, cache_bytes, memtable_bytes, flush)?)
+        }
     })
 }
 
@@ -153,7 +160,7 @@ pub(crate) fn facts(kind: PeerKind, settings: &PeerSettings) -> PeerFacts {
         PeerKind::Lmdb => lmdb::facts(settings.cache_bytes),
         PeerKind::Sqlite => sqlite::facts(settings.cache_bytes),
         PeerKind::Redb => self::redb::facts(settings.cache_bytes),
-        PeerKind::Fjall => self::fjall::facts(settings.cache_bytes),
+        PeerKind::Fjall => self::fjall::facts(settings),
     };
     let durability = match Flush::of(settings.durability) {
         Ok(flush) => match kind {

@@ -41,7 +41,7 @@ fn fjall_keeps_the_store_contract() {
 fn keeps_the_store_contract(kind: PeerKind) {
     for durability in DURABILITIES {
         let directory = tempfile::tempdir().unwrap();
-        let settings = PeerSettings { cache_bytes: 4 << 20, durability };
+        let settings = PeerSettings { cache_bytes: 4 << 20, budget_bytes: 16 << 20, durability };
         let context = format!("{} with {durability:?}", kind.name());
         let store = open(kind, directory.path(), &settings)
             .unwrap_or_else(|error| panic!("{context}: open: {error}"));
@@ -183,7 +183,8 @@ fn the_facts_name_the_engine_and_each_durability() {
     for kind in PeerKind::ALL {
         let mut durabilities = Vec::new();
         for durability in DURABILITIES {
-            let settings = PeerSettings { cache_bytes: 48 << 20, durability };
+            let settings =
+                PeerSettings { cache_bytes: 48 << 20, budget_bytes: 48 << 20, durability };
             let json = serde_json::to_value(facts(kind, &settings)).unwrap();
             assert_eq!(json["engine"], kind.name());
             assert!(json["crate_version"].as_str().unwrap().contains(kind.crate_version().1));
@@ -195,4 +196,19 @@ fn the_facts_name_the_engine_and_each_durability() {
         durabilities.dedup();
         assert_eq!(durabilities.len(), DURABILITIES.len(), "{durabilities:?}");
     }
+}
+
+/// fjall's memtables get half of what the budget leaves beside its block cache, within the
+/// 1-64 MiB it accepts: 18 MiB under the default 48 MiB budget with a 12 MiB cache.
+#[test]
+fn fjall_memtables_share_the_budget_with_its_cache() {
+    const MIB: u64 = 1 << 20;
+    let settings = |cache_bytes, budget_bytes| PeerSettings {
+        cache_bytes,
+        budget_bytes,
+        durability: engine::Durability::None,
+    };
+    assert_eq!(super::fjall::memtable_bytes(&settings(12 * MIB, 48 * MIB)), 18 * MIB);
+    assert_eq!(super::fjall::memtable_bytes(&settings(48 * MIB, 48 * MIB)), MIB);
+    assert_eq!(super::fjall::memtable_bytes(&settings(MIB, 4096 * MIB)), 64 * MIB);
 }

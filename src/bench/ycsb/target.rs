@@ -132,7 +132,11 @@ impl Target {
 
     #[cfg(feature = "peers")]
     fn peer_settings(self, options: &YcsbOptions) -> PeerSettings {
-        PeerSettings { cache_bytes: self.cache_bytes(options), durability: options.durability }
+        PeerSettings {
+            cache_bytes: self.cache_bytes(options),
+            budget_bytes: options.memory.budget_bytes,
+            durability: options.durability,
+        }
     }
 
     /// What the engine says about how it runs: versions, cache and durability as applied.
@@ -199,7 +203,11 @@ impl Target {
                     file_system: String::new(),
                     io_mode_used: peers::facts(
                         kind,
-                        &PeerSettings { cache_bytes: 0, durability: engine::Durability::None },
+                        &PeerSettings {
+                            cache_bytes: 0,
+                            budget_bytes: 0,
+                            durability: engine::Durability::None,
+                        },
                     )
                     .io_path,
                     fallback_reasons: Vec::new(),
