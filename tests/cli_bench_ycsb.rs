@@ -193,6 +193,38 @@ fn plot_file_is_written_and_named_on_the_last_line() {
     assert!(leftovers.is_empty(), "no plot unless asked, databases removed: {leftovers:?}");
 }
 
+/// A bare `bench` creates `--dir` for its default plot instead of refusing it as missing.
+#[test]
+fn bare_bench_creates_its_directory_for_the_default_plot() {
+    let directory = tempfile::tempdir().unwrap();
+    let data = directory.path().join("new").join("bench");
+    let arguments = [
+        "bench",
+        "--workloads",
+        "c",
+        "--io",
+        "direct",
+        "--records",
+        "50",
+        "--operations",
+        "20",
+        "--threads",
+        "1",
+        "--pool-mb",
+        "1",
+        "--value-bytes",
+        "100",
+        "--durability",
+        "none",
+        "--keep-caches",
+        "--dir",
+        data.to_str().unwrap(),
+    ];
+    let output = directdb(&arguments);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(data.join("directdb-bench.svg").exists());
+}
+
 /// A plot into a directory that does not exist is refused before minutes of measuring.
 #[test]
 fn plot_into_a_missing_directory_is_refused_up_front() {

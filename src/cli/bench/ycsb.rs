@@ -136,6 +136,11 @@ pub(super) fn run(
     default_plot: DefaultPlot,
 ) -> Result<(), CliError> {
     let plot_path = args.plot_path(default_plot);
+    if args.plot.is_none() && plot_path.is_some() {
+        // The default plot goes in `--dir`, which the run creates anyway.
+        std::fs::create_dir_all(&args.dir)
+            .map_err(|error| format!("--dir {}: {error}", args.dir.display()))?;
+    }
     if let Some(path) = &plot_path {
         check_plot_directory(path)?;
     }
