@@ -147,8 +147,10 @@ impl BudgetReport {
         let enforced = !modes.is_empty() && modes.iter().all(|(_, memory)| memory.enforced);
         let note = if enforced {
             "every mode ran in its own process under one memory cgroup limit (budget + \
-             headroom) that counts the page cache: buffered and mmap runs cannot cache more \
-             than direct I/O's pool holds"
+             headroom) that counts the page cache: buffered and mmap runs cache in their pool \
+             and the page cache at most what the limit leaves beside their heap, which is \
+             more than direct I/O's pool by whatever of the headroom direct I/O's heap left \
+             unused (compare the peaks)"
                 .to_string()
         } else {
             let reasons: Vec<String> = modes
