@@ -385,8 +385,7 @@ fn run_log(
 ) -> Result<WalRow, String> {
     let directory = options.directory.join(LOG_DIRECTORY_NAME);
     // A log left by an interrupted run would be recovered and appended to: start empty.
-    drop(RemoveOnDrop(directory.clone()));
-    let _remove = RemoveOnDrop(directory.clone());
+    let _remove = RemoveOnDrop::fresh_directory(&directory)?;
     let timed = Arc::new(TimedDisk::new(real_disk()));
     let disk: Arc<dyn Disk> = Arc::clone(&timed) as Arc<dyn Disk>;
     let (log, replayed) = Wal::open(disk, &directory, wal_options.clone(), Lsn::ZERO)

@@ -209,12 +209,7 @@ fn run_mode(
     progress: Progress,
 ) -> Result<ModeReport, String> {
     let directory = options.directory.join(format!("directdb-tpcc-{}", io_mode.name()));
-    if directory.exists() {
-        // A directory of this name is a leftover of an interrupted run of this benchmark.
-        std::fs::remove_dir_all(&directory)
-            .map_err(|error| format!("removing the leftover {}: {error}", directory.display()))?;
-    }
-    let _remove = RemoveOnDrop(directory.clone());
+    let _remove = RemoveOnDrop::fresh_directory(&directory)?;
     let (load, consistency_after_load, free_pages) =
         load_phase(options, cardinalities, io_mode, &directory, progress)?;
     let file = ycsb::file_facts(&directory, io_mode, free_pages)?;

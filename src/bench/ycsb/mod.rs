@@ -283,14 +283,7 @@ pub(crate) fn run_mode(
     progress: Progress,
 ) -> Result<ModeReport, String> {
     let directory = options.directory.join(format!("directdb-ycsb-{}", target.name()));
-    if directory.exists() {
-        // A directory of this name is a leftover of an interrupted run of this benchmark.
-        std::fs::remove_dir_all(&directory)
-            .map_err(|error| format!("removing the leftover {}: {error}", directory.display()))?;
-    }
-    std::fs::create_dir_all(&directory)
-        .map_err(|error| format!("creating {}: {error}", directory.display()))?;
-    let _remove = RemoveOnDrop(directory.clone());
+    let _remove = RemoveOnDrop::fresh_directory(&directory)?;
     let (load, free_pages) = load_phase(options, target, &directory, progress)?;
     let file = target.file_facts(&directory, free_pages)?;
     let sequence = InsertSequence::starting_at(options.record_count);

@@ -1,10 +1,11 @@
 //! The memory budget's flags, the same names, meanings and defaults for `bench ycsb` and
 //! `bench tpcc` (what they mean is in `src/bench/memory_budget.rs`), and the lines of their
-//! tables that say what memory each mode had.
+//! tables that say what data file and memory each mode had.
 
 use std::fmt::Write as _;
 
 use crate::bench::memory_budget::{self, BudgetReport, MemoryBudget, ModeMemory};
+use crate::bench::ycsb::FileFacts;
 
 use super::mib_to_bytes;
 
@@ -41,8 +42,18 @@ impl MemoryArgs {
     }
 }
 
-/// One line of what `label`'s mode had: its pool, its peak and its limit (or why it had none).
-pub(super) fn render_mode(text: &mut String, label: &str, memory: &ModeMemory) {
+/// The lines of what `label`'s mode had: its data file after the load, its pool, peak and
+/// limit (or why it had none), and why the I/O mode asked for was not the one used, if so.
+pub(super) fn render_mode(text: &mut String, label: &str, file: &FileFacts, memory: &ModeMemory) {
+    let _ = writeln!(
+        text,
+        "{label}: {} ({}, {} I/O), {:.0} MiB after the load, {} pages of it free",
+        file.path.display(),
+        file.file_system,
+        file.io_mode_used,
+        mib(file.size_bytes_after_load),
+        file.free_pages_after_load
+    );
     let peak =
         memory.peak_bytes.map_or_else(String::new, |bytes| format!(", peak {:.0} MiB", mib(bytes)));
     let _ = writeln!(
@@ -51,6 +62,9 @@ pub(super) fn render_mode(text: &mut String, label: &str, memory: &ModeMemory) {
         mib(memory.pool_bytes),
         memory.how
     );
+    for reason in &file.fallback_reasons {
+        let _ = writeln!(text, "note: {label}: {reason}");
+    }
 }
 
 /// One line of the budget every mode had, and whether it was enforced.

@@ -249,20 +249,7 @@ fn render_settings(text: &mut String, report: &TpccReport) {
         settings.load_batch_rows
     );
     for mode in &report.modes {
-        let file = &mode.file;
-        let _ = writeln!(
-            text,
-            "{}: {} ({}, {} I/O), {:.0} MiB after the load",
-            mode.io_mode,
-            file.path.display(),
-            file.file_system,
-            file.io_mode_used,
-            file.size_bytes_after_load as f64 / f64::from(1 << 20),
-        );
-        memory::render_mode(text, &mode.io_mode, &mode.memory);
-        for reason in &file.fallback_reasons {
-            let _ = writeln!(text, "note: {}: {reason}", mode.io_mode);
-        }
+        memory::render_mode(text, &mode.io_mode, &mode.file, &mode.memory);
     }
     let _ = writeln!(text, "caches: {}", report.cache_policy);
     memory::render_budget(text, &report.memory_budget);

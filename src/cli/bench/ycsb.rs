@@ -265,23 +265,9 @@ fn render_settings(text: &mut String, report: &YcsbReport) {
         settings.durability, settings.page_bytes, settings.load_batch_records
     );
     for mode in &report.modes {
-        let file = &mode.file;
-        let _ = writeln!(
-            text,
-            "{}: {} ({}, {} I/O), {:.0} MiB after the load, {} pages of it free",
-            mode.io_mode,
-            file.path.display(),
-            file.file_system,
-            file.io_mode_used,
-            file.size_bytes_after_load as f64 / f64::from(1 << 20),
-            file.free_pages_after_load
-        );
-        memory::render_mode(text, &mode.io_mode, &mode.memory);
+        memory::render_mode(text, &mode.io_mode, &mode.file, &mode.memory);
         for note in &mode.engine_notes {
             let _ = writeln!(text, "{}: {note}", mode.io_mode);
-        }
-        for reason in &file.fallback_reasons {
-            let _ = writeln!(text, "note: {}: {reason}", mode.io_mode);
         }
     }
     let _ = writeln!(text, "caches: {}", report.cache_policy);
