@@ -151,3 +151,29 @@ fn a_torn_batch_is_zeroed_to_its_last_valid_record_beyond_a_window() {
         "the torn batch's last record was left behind the tail"
     );
 }
+
+/// Open judges the log and replay reads it again: a record damaged in between is an error
+/// naming its LSN, never a record with other bytes, and the replay ends there.
+#[test]
+fn a_record_damaged_after_open_fails_the_replay_at_its_lsn() {
+    let disk = SimDisk::with_seed(44);
+    let (log, _) = open(&disk, Lsn::ZERO).unwrap();
+    let appended: Vec<_> =
+        (0..6).map(|number| log.append_durable(1, &payload(number, 700_000)).unwrap()).collect();
+    drop(log);
+    let (_log, mut replay) = open(&disk, Lsn::ZERO).unwrap();
+    assert_eq!(replay.next().unwrap().unwrap().lsn, appended[0].lsn);
+    let (path, offset) = locate(appended[4].lsn);
+    disk.flip_bit(&path, offset + 32 + 1000, 5).unwrap(); // inside the payload
+    for expected in &appended[1..4] {
+        assert_eq!(replay.next().unwrap().unwrap().lsn, expected.lsn);
+    }
+    match replay.next() {
+        Some(Err(Error::Corruption { lsn, reason, .. })) => {
+            assert_eq!(lsn, appended[4].lsn, "{reason}");
+            assert!(reason.contains("changed under its replay"), "{reason}");
+        }
+        other => panic!("expected corruption, got {other:?}"),
+    }
+    assert!(replay.next().is_none(), "a failed replay ends");
+}
