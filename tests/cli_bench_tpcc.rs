@@ -134,7 +134,7 @@ fn json_file_gets_the_report_while_the_table_goes_to_stdout() {
         "stock-level",
         "consistent: true",
         "buffered: pool (cache) 1 MiB",
-        "memory: budget 1 MiB + headroom 36 MiB per mode; buffered/mmap pool 25% of the budget",
+        "memory: budget 1 MiB + headroom 36 MiB; --memory-limit same-as-direct; buffered/mmap pool 25% of the budget",
     ] {
         assert!(table.contains(expected), "{expected:?} in\n{table}");
     }

@@ -283,6 +283,9 @@ fn other_engines_run_the_same_workloads_side_by_side() {
         }
         if label != "direct" {
             assert!(!array(mode, "engine_notes").is_empty(), "{label} says how it was set up");
+            for row in std::iter::once(load).chain(array(mode, "runs")) {
+                assert!(field(row, "pool_hit_ratio").is_null(), "{label} has no pool: {row:#}");
+            }
         }
     }
     for comparison in array(&report, "comparisons") {

@@ -59,10 +59,11 @@ pub(crate) trait ChildReport: DeserializeOwned {
 
 /// Runs `benchmark`'s mode `label` in a child process under a memory limit of `limit_bytes`,
 /// when a cgroup can be made (as root); unlimited otherwise, and the report's memory says why.
+/// `raise_with` is the flag that raises the limit, named if the limit kills the child.
 pub(crate) fn run_in_child<R: ChildReport>(
     benchmark: Benchmark,
     label: &str,
-    limit_bytes: u64,
+    (limit_bytes, raise_with): (u64, &str),
     progress: Progress,
 ) -> Result<R, String> {
     let name = format!("directdb-bench-{}-{label}", std::process::id());
@@ -74,7 +75,7 @@ pub(crate) fn run_in_child<R: ChildReport>(
     };
     let output = spawn_and_wait(&request, label)?;
     if !output.status.success() {
-        return Err(failure_message(label, &cgroup, output.status));
+        return Err(failure_message(label, &cgroup, output.status, raise_with));
     }
     let mut report: R = serde_json::from_slice(&output.stdout)
         .map_err(|error| format!("reading the {label} run's report: {error}"))?;
@@ -126,6 +127,7 @@ fn failure_message(
     label: &str,
     cgroup: &Result<MemoryCgroup, String>,
     status: ExitStatus,
+    raise_with: &str,
 ) -> String {
     let over_limit = cgroup
         .as_ref()
@@ -135,7 +137,7 @@ fn failure_message(
     match over_limit {
         Some(limit) => format!(
             "the {label} run went over its memory limit of {limit} and was killed: its heap \
-             outgrew the headroom (raise --memory-headroom-mb)"
+             outgrew what the limit leaves beside its cache (raise the limit with {raise_with})"
         ),
         None => format!("the {label} run failed ({status}); its error is above"),
     }

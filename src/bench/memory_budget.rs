@@ -3,13 +3,16 @@
 //!
 //! The budget (`--pool-mb`) is what the engine may cache: direct I/O, which has no other cache,
 //! gives all of it to its pool; buffered I/O and mmap give their pool `--pool-share` percent of
-//! it and leave the rest to the kernel's page cache. Each mode's process may use a headroom
-//! (`--memory-headroom-mb`) besides the budget for its heap, so the limit of every mode's
-//! process, page cache included, is budget + headroom. With the default 48 MiB budget, 25%
-//! share and 8 threads: direct has a 48 MiB pool, buffered and mmap a 12 MiB pool and up to
-//! 36 MiB of page cache (more where their heap is smaller than the 80 MiB headroom), each under
-//! a 128 MiB limit. The limit itself is a memory cgroup ([`crate::bench::memory_limit`]), set
-//! by the parent of the mode's process ([`crate::bench::child`]).
+//! it and leave the rest to the kernel's page cache. Direct I/O runs first, under a limit of
+//! the budget plus a headroom for its heap (`--memory-headroom-mb`). The modes after it run
+//! under the memory direct I/O's process actually peaked at, plus a little room for pages being
+//! written ([`IN_FLIGHT_SLACK_MB`]) ([`LimitRule::SameAsDirect`], the default): the kernel's page cache grows into whatever memory is left, and direct I/O's pool
+//! cannot, so a limit of budget + headroom would give page-cache modes the part of the
+//! headroom direct I/O's heap left unused. They run the same engine code with a smaller pool,
+//! so their heap fits where direct I/O's did. `--memory-limit headroom` gives every mode
+//! budget + headroom instead. The limit itself is a memory cgroup
+//! ([`crate::bench::memory_limit`]), set by the parent of the mode's process
+//! ([`crate::bench::child`]).
 
 use engine::IoMode;
 
@@ -40,9 +43,38 @@ pub(crate) const POOL_SHARE_PERCENT_DEFAULT: u64 = 25;
 /// thread's descent and the writer's batches.
 const POOL_PAGES_MIN: u64 = 256;
 
-/// The default headroom for `thread_count` client threads: 80 MiB for the default 8.
+/// The default headroom for `thread_count` client threads: 48 MiB for the default 8.
 pub(crate) fn headroom_mb_default(thread_count: usize) -> u64 {
     HEADROOM_MB_BASE + HEADROOM_MB_PER_THREAD * thread_count as u64
+}
+
+/// The memory limit of the modes that run after direct I/O (`--memory-limit`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum LimitRule {
+    /// What direct I/O's process peaked at (its pool, heap and any page cache it had) plus
+    /// [`IN_FLIGHT_SLACK_MB`], when it ran under a limit; budget + headroom otherwise.
+    SameAsDirect,
+    /// Budget + headroom for every mode.
+    Headroom,
+}
+
+impl LimitRule {
+    /// The name on the command line and in the report.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            LimitRule::SameAsDirect => "same-as-direct",
+            LimitRule::Headroom => "headroom",
+        }
+    }
+
+    /// The inverse of [`LimitRule::name`].
+    pub(crate) fn parse(name: &str) -> Result<LimitRule, String> {
+        [LimitRule::SameAsDirect, LimitRule::Headroom]
+            .into_iter()
+            .find(|rule| rule.name() == name)
+            .ok_or_else(|| format!("--memory-limit {name:?}: expected same-as-direct or headroom"))
+    }
 }
 
 /// What every mode of a run gets.
@@ -54,6 +86,8 @@ pub(crate) struct MemoryBudget {
     pub(crate) headroom_bytes: u64,
     /// `--pool-share`: percent of the budget buffered and mmap runs give their pool.
     pub(crate) pool_share_percent: u64,
+    /// `--memory-limit`: the limit of the modes after direct I/O.
+    pub(crate) limit_rule: LimitRule,
 }
 
 impl MemoryBudget {
@@ -74,7 +108,8 @@ impl MemoryBudget {
         Ok(())
     }
 
-    /// The memory limit of every mode's process: the budget and the headroom.
+    /// The memory limit of direct I/O's process (and of every mode's under
+    /// [`LimitRule::Headroom`]): the budget and the headroom.
     pub(crate) fn limit_bytes(&self) -> u64 {
         self.budget_bytes.saturating_add(self.headroom_bytes)
     }
@@ -91,6 +126,55 @@ impl MemoryBudget {
             + self.budget_bytes % 100 * self.pool_share_percent / 100;
         share.max(POOL_PAGES_MIN * page_bytes as u64).min(self.budget_bytes)
     }
+}
+
+/// MiB a mode after direct I/O gets besides direct I/O's peak under [`LimitRule::SameAsDirect`]:
+/// room for page-cache pages being written (the log's and the data file's), which reclaim cannot
+/// drop until they are on the device. A memory cgroup v1 does not throttle a group's dirty
+/// pages, so a limit with no room for them kills a buffered run whose page-cache share is
+/// small (seen with a 1 MiB budget, where buffered I/O's pool is the whole budget).
+pub(crate) const IN_FLIGHT_SLACK_MB: u64 = 4;
+
+/// The limits of a run's modes as they run one after another: direct I/O's first, then each
+/// later mode's from what direct I/O's process peaked at ([`LimitRule`]).
+#[derive(Debug)]
+pub(crate) struct Limits {
+    budget: MemoryBudget,
+    direct_peak_bytes: Option<u64>,
+}
+
+impl Limits {
+    pub(crate) fn new(budget: MemoryBudget) -> Limits {
+        Limits { budget, direct_peak_bytes: None }
+    }
+
+    /// The limit of the next mode's process, and the flag that raises it if the mode is
+    /// killed for going over it.
+    pub(crate) fn next(&self) -> (u64, &'static str) {
+        match (self.budget.limit_rule, self.direct_peak_bytes) {
+            (LimitRule::SameAsDirect, Some(peak)) => {
+                let slack = IN_FLIGHT_SLACK_MB << 20;
+                (
+                    peak.saturating_add(slack).min(self.budget.limit_bytes()),
+                    "--memory-limit headroom",
+                )
+            }
+            _ => (self.budget.limit_bytes(), "--memory-headroom-mb"),
+        }
+    }
+
+    /// Notes what a mode had: direct I/O's peak, under a limit, sets the later modes' limit.
+    pub(crate) fn ran(&mut self, io_mode: Option<IoMode>, memory: &ModeMemory) {
+        if io_mode == Some(IoMode::Direct) && memory.enforced {
+            self.direct_peak_bytes = memory.peak_bytes;
+        }
+    }
+}
+
+/// Puts direct I/O first among `items` (its peak sets the others' limit), the others in their
+/// order.
+pub(crate) fn direct_first<T>(items: &mut [T], io_mode: impl Fn(&T) -> Option<IoMode>) {
+    items.sort_by_key(|item| io_mode(item) != Some(IoMode::Direct));
 }
 
 /// The memory one I/O mode had.
@@ -127,8 +211,11 @@ pub(crate) struct BudgetReport {
     pub(crate) budget_bytes: u64,
     /// What each mode's process may use besides the budget (its heap).
     pub(crate) headroom_bytes: u64,
-    /// The limit of each mode's process: budget plus headroom.
+    /// The limit of direct I/O's process: budget plus headroom; each mode's own limit is in
+    /// its memory.
     pub(crate) limit_bytes: u64,
+    /// `--memory-limit`: the limit of the modes after direct I/O.
+    pub(crate) limit_rule: LimitRule,
     /// Percent of the budget buffered and mmap runs give their pool.
     pub(crate) pool_share_percent: u64,
     /// Every mode ran under the limit (a memory cgroup, which counts the page cache).
@@ -146,12 +233,23 @@ impl BudgetReport {
         let modes: Vec<(&str, &ModeMemory)> = modes.into_iter().collect();
         let enforced = !modes.is_empty() && modes.iter().all(|(_, memory)| memory.enforced);
         let note = if enforced {
-            "every mode ran in its own process under one memory cgroup limit (budget + \
-             headroom) that counts the page cache: buffered and mmap runs cache in their pool \
-             and the page cache at most what the limit leaves beside their heap, which is \
-             more than direct I/O's pool by whatever of the headroom direct I/O's heap left \
-             unused (compare the peaks)"
-                .to_string()
+            match budget.limit_rule {
+                LimitRule::SameAsDirect => {
+                    "every mode ran in its own process under a memory cgroup limit that counts \
+                     the page cache: direct I/O under budget + headroom, the others under what \
+                     direct I/O's process peaked at (+ 4 MiB for pages being written), so that the page cache cannot grow into \
+                     headroom direct I/O's pool could not use: buffered and mmap runs cache in \
+                     their pool and the page cache what the limit leaves beside their heap"
+                }
+                LimitRule::Headroom => {
+                    "every mode ran in its own process under one memory cgroup limit (budget + \
+                     headroom) that counts the page cache: buffered and mmap runs cache in \
+                     their pool and the page cache at most what the limit leaves beside their \
+                     heap, which is more than direct I/O's pool by whatever of the headroom \
+                     direct I/O's heap left unused (compare the peaks)"
+                }
+            }
+            .to_string()
         } else {
             let reasons: Vec<String> = modes
                 .iter()
@@ -169,6 +267,7 @@ impl BudgetReport {
             budget_bytes: budget.budget_bytes,
             headroom_bytes: budget.headroom_bytes,
             limit_bytes: budget.limit_bytes(),
+            limit_rule: budget.limit_rule,
             pool_share_percent: budget.pool_share_percent,
             enforced,
             note,
@@ -187,6 +286,7 @@ mod tests {
             budget_bytes: budget_mb * MIB,
             headroom_bytes: headroom_mb_default(8) * MIB,
             pool_share_percent,
+            limit_rule: LimitRule::SameAsDirect,
         }
     }
 
@@ -211,6 +311,38 @@ mod tests {
         assert!(budget(48, 101).validate().unwrap_err().contains("--pool-share"));
         let overflowing = MemoryBudget { headroom_bytes: u64::MAX, ..budget(48, 25) };
         assert!(overflowing.validate().unwrap_err().contains("--memory-headroom-mb"));
+    }
+
+    /// Later modes get direct I/O's peak, capped at budget + headroom, only when direct I/O ran
+    /// under a limit; another mode's peak changes nothing.
+    #[test]
+    fn later_limits_follow_direct_io_peak_under_a_limit() {
+        let budget = budget(48, 25);
+        let limited = |peak_bytes| ModeMemory {
+            pool_bytes: 48 * MIB,
+            limit_bytes: Some(budget.limit_bytes()),
+            peak_bytes: Some(peak_bytes),
+            enforced: true,
+            how: "cgroup".into(),
+        };
+        let mut limits = Limits::new(budget);
+        assert_eq!(limits.next(), (96 * MIB, "--memory-headroom-mb"));
+        limits.ran(Some(IoMode::Buffered), &limited(70 * MIB));
+        limits.ran(None, &limited(70 * MIB));
+        assert_eq!(limits.next().0, 96 * MIB, "only direct I/O's peak counts");
+        limits.ran(Some(IoMode::Direct), &ModeMemory::in_process(48 * MIB));
+        assert_eq!(limits.next().0, 96 * MIB, "a peak without a limit is no measure");
+        limits.ran(Some(IoMode::Direct), &limited(78 * MIB));
+        assert_eq!(limits.next(), (82 * MIB, "--memory-limit headroom"), "the peak + 4 MiB");
+        limits.ran(Some(IoMode::Direct), &limited(200 * MIB));
+        assert_eq!(limits.next().0, 96 * MIB, "never above budget + headroom");
+
+        let mut limits = Limits::new(MemoryBudget { limit_rule: LimitRule::Headroom, ..budget });
+        limits.ran(Some(IoMode::Direct), &limited(78 * MIB));
+        assert_eq!(limits.next(), (96 * MIB, "--memory-headroom-mb"));
+        assert_eq!(LimitRule::parse("headroom"), Ok(LimitRule::Headroom));
+        assert_eq!(LimitRule::parse("same-as-direct"), Ok(LimitRule::SameAsDirect));
+        assert!(LimitRule::parse("half").unwrap_err().contains("--memory-limit"));
     }
 
     /// One mode without a limit makes the whole budget not enforced, and the note says which

@@ -14,8 +14,9 @@
 //!
 //! **Equal memory**, as in `bench ycsb` and with its flags ([`crate::bench::memory_budget`]):
 //! each mode's load, run and checks run in a child process of its own ([`crate::bench::child`])
-//! under a memory cgroup whose limit, page cache included, is the budget (`--pool-mb`) plus the
-//! headroom (`--memory-headroom-mb`), the same for every mode. Direct I/O gives the whole budget
+//! under a memory cgroup whose limit counts the page cache: direct I/O's, which runs first, is the
+//! budget (`--pool-mb`) plus the headroom (`--memory-headroom-mb`); the other modes' is what
+//! direct I/O's process peaked at (`--memory-limit`). Direct I/O gives the whole budget
 //! to its pool; buffered I/O and mmap give their pool `--pool-share` percent of it and leave the
 //! rest to the page cache. The child sends its mode's report, consistency checks included, back
 //! as JSON; the parent adds the limit and the peak. Without root the modes run unlimited and
@@ -42,7 +43,7 @@ use rand::rngs::SmallRng;
 
 use crate::bench::child::{self, Benchmark, Isolation, durability_serde, io_modes_serde};
 use crate::bench::kv::Store;
-use crate::bench::memory_budget::{BudgetReport, MemoryBudget, ModeMemory};
+use crate::bench::memory_budget::{self, BudgetReport, Limits, MemoryBudget, ModeMemory};
 use crate::bench::scratch::RemoveOnDrop;
 use crate::bench::workers::{self, Stop};
 use crate::bench::ycsb::{self, Progress, Usage, cache};
@@ -137,22 +138,26 @@ fn constants() -> (NurandConstants, NurandConstants) {
 pub(crate) fn run(options: &TpccOptions, progress: Progress) -> Result<TpccReport, String> {
     let started = Instant::now();
     let cardinalities = options.validate()?;
+    let mut io_modes = options.io_modes.clone();
+    memory_budget::direct_first(&mut io_modes, |&io_mode| Some(io_mode));
+    let mut limits = Limits::new(options.memory);
     let mut modes = Vec::new();
-    for &io_mode in &options.io_modes {
-        modes.push(match options.isolation {
+    for io_mode in io_modes {
+        let mode = match options.isolation {
             Isolation::InProcess => run_mode(options, &cardinalities, io_mode, progress)?,
             Isolation::ChildProcesses => {
                 let request =
                     ModeRequest { options: options.clone(), io_mode: io_mode.name().into() };
-                let limit_bytes = options.memory.limit_bytes();
                 child::run_in_child(
                     Benchmark::Tpcc(request),
                     io_mode.name(),
-                    limit_bytes,
+                    limits.next(),
                     progress,
                 )?
             }
-        });
+        };
+        limits.ran(Some(io_mode), &mode.memory);
+        modes.push(mode);
     }
     let (load_constants, run_constants) = constants();
     Ok(TpccReport {
@@ -582,6 +587,7 @@ mod tests {
                 budget_bytes: 4 << 20,
                 headroom_bytes: memory_budget::headroom_mb_default(2) << 20,
                 pool_share_percent: memory_budget::POOL_SHARE_PERCENT_DEFAULT,
+                limit_rule: memory_budget::LimitRule::SameAsDirect,
             },
             durability: Durability::None,
             page_bytes: 4096,

@@ -95,8 +95,9 @@ pub(crate) struct RunReport {
     /// Costs divided by the run's transactions.
     pub(crate) per_transaction: PerOperation,
     pub(crate) totals: Totals,
-    /// Pool hits over hits and misses (mmap's in-place reads are in neither).
-    pub(crate) pool_hit_ratio: f64,
+    /// Pool hits over hits and misses (mmap's in-place reads are in neither); none when there
+    /// were neither.
+    pub(crate) pool_hit_ratio: Option<f64>,
     /// The checkpoint after the run, outside the timed window and the costs.
     pub(crate) checkpoint_seconds: f64,
 }
@@ -148,11 +149,7 @@ impl RunReport {
             latency_us: Percentiles::of(&run.tally.all_latencies()),
             kinds,
             per_transaction: totals.per_operation(transaction_count),
-            pool_hit_ratio: if accesses == 0 {
-                1.0
-            } else {
-                totals.pool_hits as f64 / accesses as f64
-            },
+            pool_hit_ratio: (accesses != 0).then(|| totals.pool_hits as f64 / accesses as f64),
             totals,
             checkpoint_seconds: 0.0,
         }

@@ -12,10 +12,12 @@
 //! engine reaches the file. What each number is and where it comes from is in
 //! [`report::sources`].
 //!
-//! **Equal memory.** Every mode gets the same memory: the budget (`--pool-mb`) plus a headroom
-//! for the heap (`--memory-headroom-mb`), as the limit of a memory cgroup that counts the page
-//! cache too, with each mode in a child process of its own ([`crate::bench::child`]). Direct
-//! I/O gives the whole budget to its pool; buffered I/O and mmap give their pool `--pool-share`
+//! **Equal memory.** Every mode gets the same memory, as the limit of a memory cgroup that
+//! counts the page cache too, with each mode in a child process of its own
+//! ([`crate::bench::child`]): direct I/O, which runs first, the budget (`--pool-mb`) plus a
+//! headroom for its heap (`--memory-headroom-mb`); every later mode what direct I/O's process
+//! peaked at (`--memory-limit`, [`crate::bench::memory_budget`]). Direct I/O gives the whole
+//! budget to its pool; buffered I/O and mmap give their pool `--pool-share`
 //! percent of it and leave the rest to the kernel's page cache, which the limit holds to what
 //! is left. Without root (no cgroup) the modes still run in child processes, unlimited, and the
 //! report's [`BudgetReport`] says the budget was not enforced. The budget and the child process
@@ -43,7 +45,7 @@ use engine::{Durability, IoMode, Options};
 
 use crate::bench::child::{self, Benchmark, Isolation, durability_serde, io_modes_serde};
 use crate::bench::kv::Store;
-use crate::bench::memory_budget::{BudgetReport, MemoryBudget, ModeMemory};
+use crate::bench::memory_budget::{self, BudgetReport, Limits, MemoryBudget, ModeMemory};
 use crate::bench::scratch::RemoveOnDrop;
 use crate::bench::workers;
 
@@ -52,7 +54,8 @@ pub(crate) use distribution::DistributionKind;
 pub(crate) use plot::write_svg;
 pub(crate) use progress::Progress;
 pub(crate) use report::{
-    Comparison, FileFacts, ModeReport, PerOperation, Percentiles, PhaseReport, Totals, YcsbReport,
+    Comparison, Failure, FileFacts, ModeReport, PerOperation, Percentiles, PhaseReport, Totals,
+    YcsbReport,
 };
 pub(crate) use target::{DIRECTDB, parse_engines};
 pub(crate) use usage::Usage;
@@ -207,22 +210,24 @@ pub(crate) fn durability_name(durability: Durability) -> &'static str {
     }
 }
 
-/// Runs the load and the workloads on every I/O mode, in order.
+/// Runs the load and the workloads on every target, direct I/O first (its memory peak sets
+/// the others' limit, [`Limits`]), then in the order asked. A target that fails (an engine
+/// killed by its memory limit, a full disk) costs its own column, not the others'
+/// measurements: the report names it, and the run fails only if every target did.
 pub(crate) fn run(options: &YcsbOptions, progress: Progress) -> Result<YcsbReport, String> {
     let started = Instant::now();
     options.validate()?;
-    let mut modes = Vec::new();
-    for target in Target::all(options) {
-        modes.push(match options.isolation {
-            Isolation::InProcess => run_mode(options, target, progress)?,
+    let (modes, failures) =
+        run_targets(Target::all(options), options.memory, progress, |target, limit| match options
+            .isolation
+        {
+            Isolation::InProcess => run_mode(options, target, progress),
             Isolation::ChildProcesses => {
                 let request =
                     ModeRequest { options: options.clone(), target: target.name().into() };
-                let limit_bytes = options.memory.limit_bytes();
-                child::run_in_child(Benchmark::Ycsb(request), target.name(), limit_bytes, progress)?
+                child::run_in_child(Benchmark::Ycsb(request), target.name(), limit, progress)
             }
-        });
-    }
+        })?;
     Ok(YcsbReport {
         settings: settings(options),
         memory_budget: BudgetReport::of(
@@ -233,8 +238,44 @@ pub(crate) fn run(options: &YcsbOptions, progress: Progress) -> Result<YcsbRepor
         sources: report::sources(),
         comparisons: Comparison::of(&modes),
         modes,
+        failures,
         elapsed_seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Runs `run_one` on every target, direct I/O first, each with its memory limit and the flag
+/// that raises it ([`Limits`]): the reports of those that ran and the failures of the others,
+/// or an error naming every failure if none ran.
+fn run_targets(
+    mut targets: Vec<Target>,
+    memory: MemoryBudget,
+    progress: Progress,
+    mut run_one: impl FnMut(Target, (u64, &'static str)) -> Result<ModeReport, String>,
+) -> Result<(Vec<ModeReport>, Vec<Failure>), String> {
+    memory_budget::direct_first(&mut targets, |target| target.io_mode());
+    let mut limits = Limits::new(memory);
+    let mut modes = Vec::new();
+    let mut failures = Vec::new();
+    for target in targets {
+        match run_one(target, limits.next()) {
+            Ok(mode) => {
+                limits.ran(target.io_mode(), &mode.memory);
+                modes.push(mode);
+            }
+            Err(error) => {
+                progress.failed(target.name(), &error);
+                failures.push(Failure { target: target.name().into(), error });
+            }
+        }
+    }
+    if modes.is_empty() {
+        let errors: Vec<String> = failures
+            .iter()
+            .map(|failure| format!("{}: {}", failure.target, failure.error))
+            .collect();
+        return Err(errors.join("; "));
+    }
+    Ok((modes, failures))
 }
 
 fn settings(options: &YcsbOptions) -> Settings {
@@ -448,7 +489,6 @@ pub(crate) fn file_facts(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::memory_budget;
 
     pub(super) fn tiny_options(directory: PathBuf) -> YcsbOptions {
         YcsbOptions {
@@ -461,6 +501,7 @@ mod tests {
                 budget_bytes: 1 << 20,
                 headroom_bytes: memory_budget::headroom_mb_default(2) << 20,
                 pool_share_percent: memory_budget::POOL_SHARE_PERCENT_DEFAULT,
+                limit_rule: memory_budget::LimitRule::SameAsDirect,
             },
             value_bytes: 100,
             distribution: None,
@@ -472,6 +513,71 @@ mod tests {
             drop_caches: false,
             isolation: Isolation::InProcess,
         }
+    }
+
+    /// Direct I/O runs first whatever the order asked; the modes after it get its peak as
+    /// their limit; a failure is recorded and the others still run; only all failing is an
+    /// error.
+    #[test]
+    fn targets_run_direct_first_under_its_peak_and_survive_a_failure() {
+        let options = tiny_options(PathBuf::from("/nonexistent"));
+        let targets = [IoMode::Mmap, IoMode::Buffered, IoMode::Direct].map(Target::Directdb);
+        let direct_peak = 3 << 20;
+        let mut limits = Vec::new();
+        let (modes, failures) =
+            run_targets(targets.to_vec(), options.memory, Progress::off(), |target, limit| {
+                limits.push((target.name(), limit));
+                if target == Target::Directdb(IoMode::Buffered) {
+                    return Err("killed".into());
+                }
+                let mut mode = YcsbReport::synthetic(&[target.name()], &["load"]).modes.remove(0);
+                mode.memory = ModeMemory {
+                    limit_bytes: Some(limit.0),
+                    peak_bytes: Some(direct_peak),
+                    enforced: true,
+                    ..mode.memory
+                };
+                Ok(mode)
+            })
+            .unwrap();
+        let limit = options.memory.limit_bytes();
+        let later_limit = direct_peak + (memory_budget::IN_FLIGHT_SLACK_MB << 20);
+        assert_eq!(
+            limits,
+            [
+                ("direct", (limit, "--memory-headroom-mb")),
+                ("mmap", (later_limit, "--memory-limit headroom")),
+                ("buffered", (later_limit, "--memory-limit headroom")),
+            ]
+        );
+        let labels: Vec<&str> = modes.iter().map(|mode| mode.io_mode.as_str()).collect();
+        assert_eq!(labels, ["direct", "mmap"]);
+        assert_eq!(failures.len(), 1);
+        assert_eq!(
+            (failures[0].target.as_str(), failures[0].error.as_str()),
+            ("buffered", "killed")
+        );
+
+        let headroom =
+            MemoryBudget { limit_rule: memory_budget::LimitRule::Headroom, ..options.memory };
+        let mut limits = Vec::new();
+        let (modes, failures) =
+            run_targets(targets.to_vec(), headroom, Progress::off(), |target, limit| {
+                limits.push(limit.0);
+                let mut mode = YcsbReport::synthetic(&[target.name()], &["load"]).modes.remove(0);
+                mode.memory =
+                    ModeMemory { peak_bytes: Some(direct_peak), enforced: true, ..mode.memory };
+                Ok(mode)
+            })
+            .unwrap();
+        assert_eq!((modes.len(), failures.len()), (3, 0));
+        assert_eq!(limits, [limit; 3], "--memory-limit headroom: budget + headroom for every mode");
+
+        let error = run_targets(targets.to_vec(), options.memory, Progress::off(), |target, _| {
+            Err(format!("{} broke", target.name()))
+        })
+        .unwrap_err();
+        assert_eq!(error, "direct: direct broke; mmap: mmap broke; buffered: buffered broke");
     }
 
     #[test]

@@ -40,6 +40,14 @@ impl Progress {
         }
     }
 
+    /// A line on stderr saying that `target` failed and the run goes on without it.
+    pub(crate) fn failed(&self, target: &str, error: &str) {
+        if self.enabled {
+            let _ =
+                writeln!(std::io::stderr(), "{target} failed, going on with the others: {error}");
+        }
+    }
+
     /// A bar from 0 to `length` (operations, records, or milliseconds of a timed run), drawn
     /// only when enabled and stderr is a terminal.
     pub(crate) fn bar(&self, length: u64, unit: &str) -> Bar {

@@ -12,6 +12,8 @@ use super::driver::PhaseRun;
 use super::usage::Usage;
 use super::workload::OperationKind;
 use crate::bench::child::ChildReport;
+#[cfg(test)]
+use crate::bench::memory_budget::LimitRule;
 use crate::bench::memory_budget::{BudgetReport, ModeMemory};
 use crate::bench::workers::Stop;
 
@@ -148,8 +150,9 @@ pub(crate) struct PhaseReport {
     pub(crate) per_operation: PerOperation,
     pub(crate) totals: Totals,
     /// Pool hits over hits and misses (frames only: in mmap mode unchanged pages are read in
-    /// place and are in neither count).
-    pub(crate) pool_hit_ratio: f64,
+    /// place and are in neither count); none when there were neither (another engine, which
+    /// reports no pool counters).
+    pub(crate) pool_hit_ratio: Option<f64>,
     pub(crate) conflict_retries: u64,
     /// Reads that found no record (a correct engine never has any).
     pub(crate) not_found: u64,
@@ -211,11 +214,7 @@ impl PhaseReport {
             latency_us: Percentiles::of(&run.tally.all_latencies()),
             operations,
             per_operation: totals.per_operation(run.operation_count),
-            pool_hit_ratio: if accesses == 0 {
-                1.0
-            } else {
-                totals.pool_hits as f64 / accesses as f64
-            },
+            pool_hit_ratio: (accesses != 0).then(|| totals.pool_hits as f64 / accesses as f64),
             totals,
             conflict_retries: run.tally.conflict_retries,
             not_found: run.tally.not_found,
@@ -344,7 +343,17 @@ pub(crate) struct YcsbReport {
     pub(crate) sources: BTreeMap<&'static str, &'static str>,
     pub(crate) modes: Vec<ModeReport>,
     pub(crate) comparisons: Vec<Comparison>,
+    /// The targets that failed, which have no column (the command fails after the report).
+    pub(crate) failures: Vec<Failure>,
     pub(crate) elapsed_seconds: f64,
+}
+
+/// A target (an I/O mode or another engine) whose run failed.
+#[derive(Clone, Debug, serde::Serialize)]
+pub(crate) struct Failure {
+    /// Its name, as in `--io` or `--engines`.
+    pub(crate) target: String,
+    pub(crate) error: String,
 }
 
 /// Where each per-operation number comes from, for the report and its reader.
@@ -439,6 +448,7 @@ impl YcsbReport {
                 budget_bytes: 1 << 20,
                 headroom_bytes: 1 << 20,
                 limit_bytes: 2 << 20,
+                limit_rule: LimitRule::SameAsDirect,
                 pool_share_percent: 25,
                 enforced: false,
                 note: "made up".into(),
@@ -447,6 +457,7 @@ impl YcsbReport {
             sources: sources(),
             comparisons: Comparison::of(&modes),
             modes,
+            failures: Vec::new(),
             elapsed_seconds: 1.0,
         }
     }
@@ -472,7 +483,7 @@ fn synthetic_phase(label: &str, phase: &str, thousands: f64, p50_us: f64) -> Pha
         operations: Vec::new(),
         per_operation: PerOperation::default(),
         totals: Totals::default(),
-        pool_hit_ratio: 1.0,
+        pool_hit_ratio: Some(1.0),
         conflict_retries: 0,
         not_found: 0,
         records_scanned: 0,

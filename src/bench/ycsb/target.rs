@@ -94,6 +94,15 @@ impl Target {
         Target::peer(name).ok_or_else(|| format!("no engine or I/O mode is called {name:?}"))
     }
 
+    /// directdb's I/O mode; none for another engine.
+    pub(crate) fn io_mode(self) -> Option<IoMode> {
+        match self {
+            Target::Directdb(mode) => Some(mode),
+            #[cfg(feature = "peers")]
+            Target::Peer(_) => None,
+        }
+    }
+
     pub(crate) fn engine(self) -> &'static str {
         match self {
             Target::Directdb(_) => DIRECTDB,

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::bench::memory_budget::{self, BudgetReport, MemoryBudget, ModeMemory};
+use crate::bench::memory_budget::{self, BudgetReport, LimitRule, MemoryBudget, ModeMemory};
 use crate::bench::ycsb::FileFacts;
 
 use super::mib_to_bytes;
@@ -25,6 +25,12 @@ pub(super) struct MemoryArgs {
     /// rest under the limit).
     #[arg(long, default_value_t = memory_budget::POOL_SHARE_PERCENT_DEFAULT)]
     pool_share: u64,
+    /// The memory limit of the modes after direct I/O (which runs first, under budget +
+    /// headroom): same-as-direct (what direct I/O's process peaked at, so the page cache
+    /// cannot grow into headroom direct I/O's pool could not use) or headroom (budget +
+    /// headroom for every mode).
+    #[arg(long, default_value = "same-as-direct", value_parser = LimitRule::parse)]
+    memory_limit: LimitRule,
 }
 
 impl MemoryArgs {
@@ -38,6 +44,7 @@ impl MemoryArgs {
             budget_bytes: mib_to_bytes("--pool-mb", self.pool_mb)?,
             headroom_bytes: mib_to_bytes("--memory-headroom-mb", headroom_mb)?,
             pool_share_percent: self.pool_share,
+            limit_rule: self.memory_limit,
         })
     }
 }
@@ -71,10 +78,11 @@ pub(super) fn render_mode(text: &mut String, label: &str, file: &FileFacts, memo
 pub(super) fn render_budget(text: &mut String, budget: &BudgetReport) {
     let _ = writeln!(
         text,
-        "memory: budget {:.0} MiB + headroom {:.0} MiB per mode; buffered/mmap pool {}% of the \
-         budget; {}",
+        "memory: budget {:.0} MiB + headroom {:.0} MiB; --memory-limit {}; buffered/mmap pool \
+         {}% of the budget; {}",
         mib(budget.budget_bytes),
         mib(budget.headroom_bytes),
+        budget.limit_rule.name(),
         budget.pool_share_percent,
         budget.note
     );

@@ -192,7 +192,7 @@ fn mode_cells(mode: &ModeReport) -> Vec<String> {
         format!("{:.2}", per.device_read_bytes / 1024.0),
         format!("{:.2}", per.device_write_bytes / 1024.0),
         format!("{:.1}", per.cpu_us),
-        format!("{:.1}", 100.0 * run.pool_hit_ratio),
+        run.pool_hit_ratio.map_or("-".into(), |ratio| format!("{:.1}", 100.0 * ratio)),
         run.resident_bytes_at_start
             .map_or("-".into(), |bytes| format!("{:.0}", bytes as f64 / f64::from(1 << 20))),
         mode.consistent().to_string(),

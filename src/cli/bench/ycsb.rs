@@ -152,7 +152,17 @@ pub(super) fn run(
     };
     let plot_written = plotted.as_ref().ok().copied().flatten();
     output::emit(format, &report, |report| render(report, plot_written))?;
-    plotted.map(drop).map_err(CliError::Bench)
+    plotted.map(drop).map_err(CliError::Bench)?;
+    if report.failures.is_empty() {
+        return Ok(());
+    }
+    let failed: Vec<&str> = report.failures.iter().map(|failure| failure.target.as_str()).collect();
+    Err(CliError::Bench(format!(
+        "{} of {} targets failed ({}): the report above has the others",
+        failed.len(),
+        failed.len() + report.modes.len(),
+        failed.join(", ")
+    )))
 }
 
 /// Fails before a run of minutes when the plot's directory does not exist: the likely typo is
@@ -208,7 +218,7 @@ fn phase_cells(row: &PhaseReport) -> Vec<String> {
         format!("{:.3}", per.pool_pages_written),
         format!("{:.1}", per.cpu_us),
         format!("{:.3}", per.major_faults),
-        format!("{:.1}", 100.0 * row.pool_hit_ratio),
+        row.pool_hit_ratio.map_or("-".into(), |ratio| format!("{:.1}", 100.0 * ratio)),
         row.resident_bytes_at_start
             .map_or("-".into(), |bytes| format!("{:.0}", bytes as f64 / f64::from(1 << 20))),
     ]
@@ -227,6 +237,9 @@ fn render(report: &YcsbReport, plot: Option<&Path>) -> String {
         }
     }
     render_comparisons(&mut text, report);
+    for failure in &report.failures {
+        let _ = writeln!(text, "FAILED {}: {}", failure.target, failure.error);
+    }
     render_anomalies(&mut text, report);
     render_notes(&mut text, report);
     if let Some(path) = plot {
@@ -411,6 +424,23 @@ mod tests {
         let text = render(&report, Some(Path::new("/tmp/x.svg")));
         assert_eq!(text.lines().last(), Some("plot: /tmp/x.svg"));
         assert!(!render(&report, None).contains("plot:"));
+    }
+
+    /// A failed target has a line of its own; a phase without pool counters (another engine's)
+    /// shows no hit ratio rather than 100%.
+    #[test]
+    fn failures_and_missing_hit_ratios_are_shown_as_such() {
+        let mut report = YcsbReport::synthetic(&["direct", "lmdb"], &["load", "a"]);
+        report
+            .failures
+            .push(crate::bench::ycsb::Failure { target: "fjall".into(), error: "killed".into() });
+        report.modes[1].load.pool_hit_ratio = None;
+        let text = render(&report, None);
+        assert!(text.contains("FAILED fjall: killed"), "{text}");
+        let lmdb_load =
+            text.lines().find(|line| line.split_whitespace().take(2).eq(["lmdb", "load"]));
+        let cells: Vec<&str> = lmdb_load.expect("lmdb's load row").split_whitespace().collect();
+        assert_eq!(cells[cells.len() - 2], "-", "hit %: {cells:?}");
     }
 
     #[test]
