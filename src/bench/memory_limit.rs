@@ -69,6 +69,7 @@ impl MemoryCgroup {
             return Err("not root, so no memory cgroup can be created".into());
         }
         let (root, version) = find_memory_hierarchy()?;
+        sweep_orphans(&root);
         let directory = root.join(name);
         if directory.exists() {
             // A leftover of an interrupted run of this benchmark: its processes are gone.
@@ -172,6 +173,33 @@ fn find_memory_hierarchy() -> Result<(PathBuf, Version), String> {
     ))
 }
 
+/// Removes the cgroups this program left in `root` when it was killed by a signal (which runs
+/// no destructor): those named `directdb-...` whose creator, the first number in the name, is
+/// no longer running and which hold no process. Anything else is left alone, a failure too:
+/// the sweep is a courtesy, not the run's business.
+fn sweep_orphans(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(creator) = orphan_creator(name) else { continue };
+        if Path::new("/proc").join(creator.to_string()).exists() {
+            continue;
+        }
+        let procs = std::fs::read_to_string(entry.path().join("cgroup.procs"));
+        if procs.is_ok_and(|procs| procs.trim().is_empty()) {
+            let _ = std::fs::remove_dir(entry.path());
+        }
+    }
+}
+
+/// The process id in the name of a cgroup this program makes (`directdb-bench-<pid>-<mode>`,
+/// `directdb-test-<what>-<pid>`): the first dash-separated part that is a number.
+fn orphan_creator(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("directdb-")?;
+    rest.split('-').find_map(|part| part.parse().ok())
+}
+
 /// Removes a cgroup directory once its processes have gone (an exited process can take a
 /// moment to leave it).
 fn remove(directory: &Path) -> Result<(), String> {
@@ -233,6 +261,35 @@ mod tests {
         let unlimited_peak = peak_of_a_buffered_write(&name, u64::MAX >> 2).unwrap();
         assert!(unlimited_peak > 2 * LIMIT_BYTES, "unlimited peak {unlimited_peak}");
         assert!(!Path::new(V1_MEMORY_ROOT).join(&name).exists(), "removed when dropped");
+    }
+
+    /// A cgroup left by a run killed by a signal is removed by the next run; one whose creator
+    /// still runs, or whose name is not this program's, stays.
+    #[test]
+    fn cgroups_of_dead_runs_are_swept() {
+        assert_eq!(orphan_creator("directdb-bench-18485-buffered"), Some(18485));
+        assert_eq!(orphan_creator("directdb-test-oom-77"), Some(77));
+        assert_eq!(orphan_creator("directdb-bench-x"), None);
+        assert_eq!(orphan_creator("other-18485"), None);
+        if !crate::bench::io::is_root() || !Path::new(V1_MEMORY_ROOT).exists() {
+            return eprintln!("skipped: needs root and the cgroup v1 memory controller");
+        }
+        let mut exited = Command::new("true").spawn().unwrap();
+        exited.wait().unwrap();
+        let root = Path::new(V1_MEMORY_ROOT);
+        let orphan = root.join(format!("directdb-bench-{}-mmap", exited.id()));
+        let live = root.join(format!("directdb-bench-{}-direct", std::process::id()));
+        for directory in [&orphan, &live] {
+            std::fs::create_dir(directory).unwrap();
+        }
+        let name = format!("directdb-test-sweeper-{}", std::process::id());
+        let cgroup = MemoryCgroup::create(&name, LIMIT_BYTES).unwrap();
+        let (orphan_left, live_left) = (orphan.exists(), live.exists());
+        remove(&live).unwrap();
+        remove(&orphan).unwrap();
+        drop(cgroup);
+        assert!(!orphan_left, "the dead run's cgroup is swept");
+        assert!(live_left, "a running process's cgroup stays");
     }
 
     /// A process whose heap outgrows the limit is killed by the cgroup, and the cgroup counts
