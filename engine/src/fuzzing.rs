@@ -63,7 +63,7 @@ pub fn damaged_btree_node(
     }
     for (index, key) in keys.iter().enumerate() {
         let child = PageId(u64::try_from(index).expect("few keys") + 2);
-        let reference = OverflowRef { value_bytes: body_bytes, first_page: child };
+        let reference = OverflowRef { value_bytes: body_bytes, first_page: child, value_crc32c: 0 };
         let value = match index % 3 {
             0 => LeafValue::Overflow(reference),
             _ => LeafValue::Inline(b"value"),
@@ -171,8 +171,19 @@ pub fn overflow_chain(page_bytes: usize, pages: &[Vec<u8>], value_bytes: usize, 
         body.as_slice().read_into(0, target);
         Ok(())
     };
-    let reference = OverflowRef { value_bytes, first_page: PageId(first_page) };
-    let value = overflow::read_chain(reference, body_bytes, read_page);
+    let unverified = OverflowRef { value_bytes, first_page: PageId(first_page), value_crc32c: 0 };
+    let value = overflow::read_chain_unverified(unverified, body_bytes, read_page);
+    if let Ok(bytes) = &value {
+        // The chain read back is served only under its own crc32c, never under another.
+        let value_crc32c = crc32c::crc32c(bytes);
+        let reference = OverflowRef { value_crc32c, ..unverified };
+        let verified = overflow::read_chain(reference, body_bytes, read_page);
+        assert_eq!(verified.as_ref().ok(), Some(bytes), "a chain that read whole, verified");
+        let other = OverflowRef { value_crc32c: value_crc32c ^ 1, ..unverified };
+        let refused = overflow::read_chain(other, body_bytes, read_page);
+        assert!(matches!(refused, Err(ChainError::Corrupt { .. })), "another crc32c");
+    }
+    let reference = unverified;
     let listed = overflow::chain_pages(reference, body_bytes, read_page);
     match (&value, &listed) {
         (Ok(value), Ok(listed)) => {

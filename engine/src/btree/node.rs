@@ -33,7 +33,8 @@
 //!  3      4   value_bytes       the value's length, inline or in overflow pages
 //!  7      k   key
 //!  7+k    v   value             inline: value_bytes bytes; overflow: the u64 page id of the
-//!                               chain's first page (v = 8)
+//!                               chain's first page, then the u32 crc32c of the whole
+//!                               value (v = 12)
 //!
 //! Branch cell:
 //! OFFSET SIZE FIELD
@@ -65,8 +66,8 @@
 //!
 //! A 4 KiB page has a 4072-byte body and 4048 bytes of node space after the node header. The
 //! largest cell is the larger of a quarter of the node space less a slot (4048 / 4 - 2 = 1010)
-//! and a leaf cell with the longest key and an overflow reference (7 + 1024 + 8 = 1039): 1039
-//! bytes. With a 16-byte key, values up to 1039 - 7 - 16 = 1016 bytes are inline. A 64 KiB
+//! and a leaf cell with the longest key and an overflow reference (7 + 1024 + 12 = 1043): 1043
+//! bytes. With a 16-byte key, values up to 1043 - 7 - 16 = 1020 bytes are inline. A 64 KiB
 //! page has 65488 bytes of node space and cells up to 16370 bytes.
 //!
 //! # Why three cells
@@ -129,8 +130,9 @@ const BRANCH_CHILD_OFFSET: usize = CELL_KEY_BYTES_OFFSET + CELL_KEY_BYTES_BYTES;
 const BRANCH_CHILD_BYTES: usize = 8;
 /// Bytes of a branch cell before its key.
 pub(crate) const BRANCH_CELL_HEADER_BYTES: usize = BRANCH_CHILD_OFFSET + BRANCH_CHILD_BYTES;
-/// Bytes of a leaf cell's reference to an overflow chain (the first page's id).
-pub(crate) const OVERFLOW_REFERENCE_BYTES: usize = 8;
+/// Bytes of a leaf cell's reference to an overflow chain: the first page's id, then the
+/// value's crc32c.
+pub(crate) const OVERFLOW_REFERENCE_BYTES: usize = 8 + 4;
 /// Leaf cell flag: the value lives in overflow pages.
 const FLAG_OVERFLOW: u8 = 1;
 
@@ -428,7 +430,8 @@ pub(crate) fn value_at<B: BodyRead + ?Sized>(node: &B, slot: usize) -> Value {
     let value_start = cell + LEAF_CELL_HEADER_BYTES + key_bytes_of_cell(node, cell);
     if node.u8_at(cell + LEAF_FLAGS_OFFSET) & FLAG_OVERFLOW != 0 {
         let first_page = PageId(node.u64_at(value_start));
-        return Value::Overflow(OverflowRef { value_bytes, first_page });
+        let value_crc32c = node.u32_at(value_start + 8);
+        return Value::Overflow(OverflowRef { value_bytes, first_page, value_crc32c });
     }
     let mut value = vec![0; value_bytes.min(node.body_bytes())];
     node.read_into(value_start, &mut value);
@@ -622,6 +625,7 @@ fn encode_cell(cell: &Cell<'_>) -> Vec<u8> {
                 LeafValue::Inline(value) => image.extend_from_slice(value),
                 LeafValue::Overflow(reference) => {
                     image.extend_from_slice(&reference.first_page.0.to_le_bytes());
+                    image.extend_from_slice(&reference.value_crc32c.to_le_bytes());
                 }
             }
         }

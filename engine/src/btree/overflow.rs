@@ -1,6 +1,6 @@
 //! Overflow chains: a value too large to live inline in its leaf cell is cut into chunks, one
 //! per page, in a singly linked chain. The leaf cell holds an [`OverflowRef`]: the value's
-//! length and the first page's id.
+//! length, the first page's id and the crc32c of the whole value.
 //!
 //! ```text
 //! Overflow page body (all integers little-endian):
@@ -28,6 +28,12 @@
 //!    a reference to a page of another chain, or of another value, is caught.
 //! 3. `next_page` is `NO_PAGE` exactly on the page whose chunk ends the value; otherwise it is
 //!    a page id (`1..=PAGE_ID_MAX`).
+//!
+//! 4. The value read back has the crc32c its reference holds. Each page's own checksum proves
+//!    the page is whole, not that it is the page the chain was given: a lost or misdirected
+//!    write leaves an older page where a chain page should be (an earlier value's chunk, with a
+//!    valid checksum and the right page id, and with values of one length, the same
+//!    `remaining_bytes`). The value checksum, written in the leaf with the reference, catches it.
 //!
 //! A walk reads exactly the pages the value's length implies, so a cycle in a damaged chain
 //! ends it with an error (the last page it reads has a `next_page`), never a loop. The chain
@@ -67,6 +73,8 @@ pub(crate) struct OverflowRef {
     pub(crate) value_bytes: usize,
     /// The chain's first page.
     pub(crate) first_page: PageId,
+    /// The crc32c of the whole value.
+    pub(crate) value_crc32c: u32,
 }
 
 /// Why a chain could not be read.
@@ -167,12 +175,34 @@ pub(crate) fn write_chain<E>(
         write_page(page, &image)?;
         page = next_page.unwrap_or(page);
     }
-    Ok(OverflowRef { value_bytes: value.len(), first_page })
+    Ok(OverflowRef { value_bytes: value.len(), first_page, value_crc32c: crc32c::crc32c(value) })
 }
 
-/// Reads a value back from its chain. `read_page(page, target)` copies the first
-/// `target.len()` bytes of `page`'s body into `target`.
+/// Reads a value back from its chain and checks it against the reference's crc32c.
+/// `read_page(page, target)` copies the first `target.len()` bytes of `page`'s body into
+/// `target`.
 pub(crate) fn read_chain<E>(
+    reference: OverflowRef,
+    body_bytes: usize,
+    read_page: impl FnMut(PageId, &mut [u8]) -> Result<(), E>,
+) -> Result<Vec<u8>, ChainError<E>> {
+    let value = read_chain_unverified(reference, body_bytes, read_page)?;
+    let found = crc32c::crc32c(&value);
+    if found != reference.value_crc32c {
+        return Err(ChainError::Corrupt {
+            page: reference.first_page,
+            reason: format!(
+                "the chain's value has crc32c {found:#010x}, not the {:#010x} its leaf cell \
+                 holds: a page of the chain holds another write (a lost or misdirected one)",
+                reference.value_crc32c
+            ),
+        });
+    }
+    Ok(value)
+}
+
+/// The bytes a chain holds, every page checked but not the value's crc32c.
+pub(crate) fn read_chain_unverified<E>(
     reference: OverflowRef,
     body_bytes: usize,
     read_page: impl FnMut(PageId, &mut [u8]) -> Result<(), E>,

@@ -37,7 +37,7 @@ fn a_hand_built_leaf_matches_the_layout() {
     body[1] = 0; // level
     body[2..4].copy_from_slice(&2u16.to_le_bytes()); // entry_count
     body[4..6].copy_from_slice(&3900u16.to_le_bytes()); // cells_start
-    body[6..8].copy_from_slice(&138u16.to_le_bytes()); // fragmented_bytes: 81 + 57
+    body[6..8].copy_from_slice(&134u16.to_le_bytes()); // fragmented_bytes: 77 + 57
     body[8..16].copy_from_slice(&12u64.to_le_bytes()); // epoch
     body[16..24].copy_from_slice(&9u64.to_le_bytes()); // link: right sibling 9
     body[24..26].copy_from_slice(&4000u16.to_le_bytes()); // slot 0: "apple"
@@ -48,27 +48,30 @@ fn a_hand_built_leaf_matches_the_layout() {
     body[4003..4007].copy_from_slice(&3u32.to_le_bytes());
     body[4007..4012].copy_from_slice(b"apple");
     body[4012..4015].copy_from_slice(b"red");
-    // "pear" -> a 10,000-byte value from overflow page 77: 7 + 4 + 8 = 19 bytes at 3900..3919.
+    // "pear" -> a 10,000-byte value from overflow page 77, crc32c 0xC0FFEE11: 7 + 4 + 12 = 23
+    // bytes at 3900..3923.
     body[3900..3902].copy_from_slice(&4u16.to_le_bytes());
     body[3902] = 1;
     body[3903..3907].copy_from_slice(&10_000u32.to_le_bytes());
     body[3907..3911].copy_from_slice(b"pear");
     body[3911..3919].copy_from_slice(&77u64.to_le_bytes());
-    body[3919..4000].fill(0xEE); // garbage of removed cells
+    body[3919..3923].copy_from_slice(&0xC0FF_EE11u32.to_le_bytes());
+    body[3923..4000].fill(0xEE); // garbage of removed cells
     body[4015..4072].fill(0xEE);
 
     let summary = check(&body);
     assert_eq!(summary.kind, PageKind::Leaf);
     assert_eq!((summary.level, summary.entry_count), (0, 2));
-    assert_eq!(summary.fragmented_bytes, 138);
-    assert_eq!(summary.free_bytes, 3900 - 28 + 138);
-    assert_eq!(summary.used_bytes, 15 + 19 + 2 * 2);
+    assert_eq!(summary.fragmented_bytes, 134);
+    assert_eq!(summary.free_bytes, 3900 - 28 + 134);
+    assert_eq!(summary.used_bytes, 15 + 23 + 2 * 2);
     assert_eq!(summary.link, Some(PageId(9)));
     assert_eq!((summary.epoch, epoch(&body)), (12, 12));
     assert_eq!(right_sibling(&body), Some(PageId(9)));
     assert_eq!(keys_of(&body), [b"apple".to_vec(), b"pear".to_vec()]);
     assert_eq!(value_at(&body, 0), Value::Inline(b"red".to_vec()));
-    let reference = OverflowRef { value_bytes: 10_000, first_page: PageId(77) };
+    let reference =
+        OverflowRef { value_bytes: 10_000, first_page: PageId(77), value_crc32c: 0xC0FF_EE11 };
     assert_eq!(value_at(&body, 1), Value::Overflow(reference));
     assert_eq!(search(&body, b"banana"), SearchResult::NotFound(1));
     assert_eq!(search(&body, b"pear"), SearchResult::Found(1));
@@ -77,10 +80,10 @@ fn a_hand_built_leaf_matches_the_layout() {
     // The code writes the same cells byte for byte.
     assert_eq!(encode_cell(&inline(b"apple", b"red")), body[4000..4015]);
     let overflow_cell = Cell::Leaf { key: b"pear", value: LeafValue::Overflow(reference) };
-    assert_eq!(encode_cell(&overflow_cell), body[3900..3919]);
+    assert_eq!(encode_cell(&overflow_cell), body[3900..3923]);
     // Compaction packs the cells in slot order at the end and clears the garbage.
     compact(&mut body);
-    assert_eq!(body.u16_at(CELLS_START_OFFSET), 4072 - 34);
+    assert_eq!(body.u16_at(CELLS_START_OFFSET), 4072 - 38);
     assert_eq!(body.u16_at(FRAGMENTED_BYTES_OFFSET), 0);
     assert_eq!(body[4072 - 15..], encode_cell(&inline(b"apple", b"red")));
     assert_eq!(keys_of(&body), [b"apple".to_vec(), b"pear".to_vec()]);
@@ -170,7 +173,7 @@ fn the_documented_tables_match_the_code() {
             [page_bytes, body, node_bytes(body), cell_bytes_max(body)].map(|n| n.to_string());
         assert_eq!(row, expected);
     }
-    assert_eq!(cell_bytes_max(body_bytes(4096)), 1039);
+    assert_eq!(cell_bytes_max(body_bytes(4096)), 1043);
     assert_eq!(cell_bytes_max(body_bytes(8192)), 2034);
     assert_eq!(cell_bytes_max(body_bytes(65536)), 16370);
 }
@@ -396,12 +399,13 @@ fn the_shortest_separator_is_a_prefix_of_the_right_key() {
 fn the_largest_keys_and_values_fit_and_split() {
     let key_max = vec![b'k'; KEY_BYTES_MAX];
     let body = body_bytes(PAGE_BYTES);
-    assert!(value_is_inline(body, KEY_BYTES_MAX, 8));
-    assert!(!value_is_inline(body, KEY_BYTES_MAX, 9));
-    assert!(value_is_inline(body, 16, 1016));
-    assert!(!value_is_inline(body, 16, 1017));
+    assert!(value_is_inline(body, KEY_BYTES_MAX, 12));
+    assert!(!value_is_inline(body, KEY_BYTES_MAX, 13));
+    assert!(value_is_inline(body, 16, 1020));
+    assert!(!value_is_inline(body, 16, 1021));
     let mut node = empty_leaf(PAGE_BYTES, None);
-    let reference = OverflowRef { value_bytes: VALUE_BYTES_MAX, first_page: PageId(3) };
+    let reference =
+        OverflowRef { value_bytes: VALUE_BYTES_MAX, first_page: PageId(3), value_crc32c: 7 };
     let mut keys = Vec::new();
     for last in 0..3u8 {
         let mut key = key_max.clone();

@@ -44,8 +44,9 @@ fn a_hand_built_chain_matches_the_layout() {
     let mut store = PageStore::default();
     store.pages.insert(PageId(7), first.clone());
     store.pages.insert(PageId(8), last.clone());
-    let reference = OverflowRef { value_bytes: 5000, first_page: PageId(7) };
     let expected = [vec![0xAA; 4048], vec![0xBB; 952]].concat();
+    let value_crc32c = crc32c::crc32c(&expected);
+    let reference = OverflowRef { value_bytes: 5000, first_page: PageId(7), value_crc32c };
     assert_eq!(read(&store, reference), Ok(expected.clone()));
     assert_eq!(pages(&store, reference), Ok(vec![PageId(7), PageId(8)]));
     let summary =
@@ -79,6 +80,35 @@ fn the_documented_table_matches_the_code() {
     // The worked example.
     assert_eq!(page_count(body_bytes(4096), 10_000), 3);
     assert_eq!(chunk_bytes_max(body_bytes(4096)), 4048);
+}
+
+/// A lost or misdirected write leaves an earlier value's page where a chain page should be: a
+/// valid overflow page, with the right `remaining_bytes` when the values have one length. Only
+/// the value's crc32c in the reference tells it apart; the chain's structure cannot.
+#[test]
+fn a_stale_page_of_an_earlier_value_fails_the_value_checksum() {
+    let chunk = chunk_bytes_max(body_bytes(PAGE_BYTES));
+    let mut store = PageStore::default();
+    let old_value = vec![0x11; 2 * chunk];
+    let old = write(&mut store, &old_value, PAGE_BYTES);
+    let new_value = vec![0x22; 2 * chunk];
+    let new = write(&mut store, &new_value, PAGE_BYTES);
+    assert_eq!(read(&store, new), Ok(new_value));
+    let old_pages = pages(&store, old).unwrap();
+    let new_pages = pages(&store, new).unwrap();
+    // The new chain's second page never reached the disk: the old value's second page, which
+    // has the same header apart from its place, lies where it should be.
+    let mut stale = store.pages.get(&old_pages[1]).unwrap().clone();
+    stale[EPOCH_OFFSET..NEXT_PAGE_OFFSET].copy_from_slice(&EPOCH.to_le_bytes());
+    store.pages.insert(new_pages[1], stale);
+    assert_eq!(pages(&store, new), Ok(new_pages.clone()), "the chain's structure is intact");
+    match read(&store, new) {
+        Err(ChainError::Corrupt { page, reason }) => {
+            assert_eq!(page, new_pages[0], "named by the chain's first page");
+            assert!(reason.contains("crc32c") && reason.contains("misdirected"), "{reason}");
+        }
+        other => panic!("a stale chain page was served: {other:?}"),
+    }
 }
 
 #[test]
@@ -147,9 +177,9 @@ fn a_damaged_chain_is_an_error_naming_the_page() {
     let missing =
         PageStore { pages: store.pages.clone().into_iter().take(2).collect(), next_page: 0 };
     assert_eq!(read(&missing, reference), Err(ChainError::Read("no page 3".into())));
-    let too_long = OverflowRef { value_bytes: VALUE_BYTES_MAX + 1, first_page: first };
+    let too_long = OverflowRef { value_bytes: VALUE_BYTES_MAX + 1, ..reference };
     assert!(matches!(read(&store, too_long), Err(ChainError::Corrupt { .. })));
-    let wrong_length = OverflowRef { value_bytes: 9_000, first_page: first };
+    let wrong_length = OverflowRef { value_bytes: 9_000, ..reference };
     assert!(matches!(read(&store, wrong_length), Err(ChainError::Corrupt { .. })));
 }
 
