@@ -41,6 +41,8 @@ mod disk;
 mod error;
 mod file;
 mod file_system;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod limits;
 mod options;
 mod probe;

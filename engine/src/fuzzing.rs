@@ -234,3 +234,101 @@ pub fn commit_records(records: &[(u8, Vec<u8>)]) {
         }
     }
 }
+
+/// One entry point per engine cargo-fuzz target, bytes in: each decodes its input exactly as
+/// libFuzzer's `fuzz_target!` would (`arbitrary_take_rest`; bytes that do not decode are
+/// skipped), so that a stable test replays the targets' corpora through the same code
+/// (`tests/fuzz_corpora.rs`).
+pub mod targets {
+    use arbitrary::{Arbitrary, Unstructured};
+    use bufferpool::PAGE_HEADER_BYTES;
+
+    /// Page sizes `btree_node` picks from: the smallest (most inputs), a middle and the largest.
+    const PAGE_BYTES_CHOICES: [usize; 3] = [4096, 8192, 65536];
+    /// Pages offered to an overflow chain walk.
+    const CHAIN_PAGE_COUNT_MAX: usize = 8;
+    /// Keys inserted into a node that is then damaged (enough to fill a 4 KiB node with short
+    /// keys; each insert checks the whole node, so more only slows the fuzzer down).
+    const KEY_COUNT_MAX: usize = 300;
+
+    #[derive(Debug, Arbitrary)]
+    struct BtreeNodeInput {
+        page_size_choice: u8,
+        /// 0: a node of raw bytes; 1: a node whose bytes are repeated to fill the body (so that
+        /// short inputs still reach deep into large bodies); 2: a valid node built from `keys`,
+        /// then damaged by `patches`; 3: an overflow chain.
+        mode: u8,
+        /// The node's kind byte, when not zero (random bytes rarely name a node kind).
+        kind: u8,
+        probe_key: Vec<u8>,
+        body: Vec<u8>,
+        chain_pages: Vec<Vec<u8>>,
+        value_bytes: u32,
+        first_page: u8,
+        branch: bool,
+        keys: Vec<Vec<u8>>,
+        patches: Vec<(u16, u8)>,
+    }
+
+    /// Target `btree_node`: B+tree page bodies and overflow chains from arbitrary bytes (see
+    /// [`super::btree_node`], [`super::damaged_btree_node`] and [`super::overflow_chain`]).
+    pub fn btree_node(data: &[u8]) {
+        let Ok(input) = BtreeNodeInput::arbitrary_take_rest(Unstructured::new(data)) else {
+            return;
+        };
+        let page_bytes =
+            PAGE_BYTES_CHOICES[usize::from(input.page_size_choice) % PAGE_BYTES_CHOICES.len()];
+        let body_bytes = page_bytes - PAGE_HEADER_BYTES;
+        match input.mode % 4 {
+            3 => {
+                let pages: Vec<Vec<u8>> = input
+                    .chain_pages
+                    .into_iter()
+                    .take(CHAIN_PAGE_COUNT_MAX)
+                    .map(|mut page| {
+                        page.resize(body_bytes, 0);
+                        page
+                    })
+                    .collect();
+                let value_bytes = input.value_bytes as usize;
+                super::overflow_chain(page_bytes, &pages, value_bytes, u64::from(input.first_page));
+            }
+            2 => {
+                let keys = &input.keys[..input.keys.len().min(KEY_COUNT_MAX)];
+                let (patches, probe_key) = (&input.patches, &input.probe_key);
+                super::damaged_btree_node(page_bytes, input.branch, keys, patches, probe_key);
+            }
+            mode => {
+                let mut body = if mode == 1 && !input.body.is_empty() {
+                    input.body.iter().copied().cycle().take(body_bytes).collect()
+                } else {
+                    input.body
+                };
+                body.resize(body_bytes, 0);
+                if input.kind != 0 {
+                    body[0] = input.kind % 4;
+                }
+                super::btree_node(page_bytes, &body, &input.probe_key);
+            }
+        }
+    }
+
+    /// Target `commit_records`: log records claiming to be commit records (see
+    /// [`super::commit_records`]).
+    pub fn commit_records(data: &[u8]) {
+        let Ok(records) = Vec::<(u8, Vec<u8>)>::arbitrary_take_rest(Unstructured::new(data)) else {
+            return;
+        };
+        super::commit_records(&records);
+    }
+
+    /// Target `data_header`: the data file's two header slots from arbitrary bytes (see
+    /// [`super::data_header`]).
+    pub fn data_header(data: &[u8]) {
+        let Ok((split, bytes)) = <(u16, Vec<u8>)>::arbitrary_take_rest(Unstructured::new(data))
+        else {
+            return;
+        };
+        super::data_header(&bytes, usize::from(split));
+    }
+}

@@ -1,9 +1,7 @@
-//! The data file's two header slots from arbitrary bytes: `engine::fuzzing::data_header`.
+//! The data file's two header slots from arbitrary bytes:
+//! `engine::fuzzing::targets::data_header`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|input: (u16, Vec<u8>)| {
-    let (split, bytes) = input;
-    engine::fuzzing::data_header(&bytes, usize::from(split));
-});
+fuzz_target!(|data: &[u8]| engine::fuzzing::targets::data_header(data));

@@ -13,6 +13,7 @@
 //! | `ioerr`         | an I/O error at every operation, once and for good                       |
 //! | `kill`          | SIGKILL of a child process running on a real directory with direct I/O |
 //! | [`report`]      | the counts of one mode and the replay line of each failure               |
+//! | [`fuzz`]        | the entry points of the cargo-fuzz targets that run a whole database     |
 //!
 //! Every mode derives everything from a seed: iteration `i` runs with seed `seed + i`, and a
 //! failure prints `directdb crashtest --mode M --seed S --iterations 1`, which replays it (kill
@@ -26,6 +27,7 @@
 //! ```
 
 mod exhaustive;
+pub mod fuzz;
 mod ioerr;
 pub mod kill;
 pub mod oracle;

@@ -65,7 +65,24 @@ pub fn recover_sim(
     oracle: &Oracle,
     keeps_new_commits: bool,
 ) -> Judged {
-    guarded(|| judge(|| open_sim(disk, options), oracle, keeps_new_commits).0)
+    recover_sim_with_state(disk, options, oracle, keeps_new_commits).0
+}
+
+/// [`recover_sim`], returning the recovered contents too (the next round's starting state)
+/// when it could read them.
+pub fn recover_sim_with_state(
+    disk: &SimDisk,
+    options: &Options,
+    oracle: &Oracle,
+    keeps_new_commits: bool,
+) -> (Judged, Option<State>) {
+    let mut recovered = None;
+    let judged = guarded(|| {
+        let (judged, state) = judge(|| open_sim(disk, options), oracle, keeps_new_commits);
+        recovered = state;
+        judged
+    });
+    (judged, recovered)
 }
 
 /// Recovers the database in `directory` of the real file system and judges it; returns the

@@ -24,6 +24,8 @@
 #![forbid(unsafe_code)]
 
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod group_commit;
 pub mod limits;
 mod lsn;
