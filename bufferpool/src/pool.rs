@@ -257,6 +257,10 @@ impl BufferPool {
 
     /// Drops `page` from the pool without writing it back (a page the layer above has freed).
     /// Returns whether it was in the pool. The caller must not hold the page.
+    ///
+    /// A write-back of the page already in flight (copied out, its latch released) is waited
+    /// for: the page id may be allocated again as soon as this returns, and a stale image
+    /// landing after the new page's first write would bring the freed page's old content back.
     pub fn discard(&self, page: PageId) -> Result<bool> {
         let core = &*self.core;
         core.check_page(page)?;
@@ -270,6 +274,13 @@ impl BufferPool {
             let meta = core.meta(frame);
             let latch = meta.latch.lock_exclusive();
             if meta.page.load(Ordering::Relaxed) != page.0 {
+                continue;
+            }
+            // No write-back starts under the exclusive latch (staging takes it shared), so one
+            // seen here started before; it ends without the latch.
+            if meta.writing.load(Ordering::Acquire) {
+                drop(latch);
+                crate::sync::yield_now();
                 continue;
             }
             meta.mark_clean();
