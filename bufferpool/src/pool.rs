@@ -143,12 +143,26 @@ impl BufferPool {
     /// After a few failed validations, or on a miss, it runs under the shared latch instead.
     #[inline]
     pub fn read<R>(&self, page: PageId, mut read: impl FnMut(&PageView<'_>) -> R) -> Result<R> {
+        self.read_checked(page, |view, _checked| read(view))
+    }
+
+    /// As [`BufferPool::read`], also telling `read` whether the layer above has marked the page
+    /// checked (see [`SharedPage::is_checked`]). The flag is read inside the validated read: it
+    /// is cleared only by a writer giving the frame a new image, so a validated `true` belongs
+    /// to the image `read` saw.
+    #[inline]
+    pub fn read_checked<R>(
+        &self,
+        page: PageId,
+        mut read: impl FnMut(&PageView<'_>, bool) -> R,
+    ) -> Result<R> {
         let core = &*self.core;
         core.check_page(page)?;
         for _ in 0..OPTIMISTIC_ATTEMPT_MAX {
             let Some(frame) = core.table.lookup(page) else {
                 if let Some(mapping) = &core.mapping
-                    && let InPlace::Read(result) = core.read_in_place(mapping, page, &mut read)?
+                    && let InPlace::Read(result) =
+                        core.read_in_place(mapping, page, &mut |view| read(view, false))?
                 {
                     return Ok(result);
                 }
@@ -159,7 +173,8 @@ impl BufferPool {
             if meta.page.load(Ordering::Relaxed) != page.0 {
                 continue; // a stale entry: the frame moved on, or is moving; look again
             }
-            let result = read(&PageView::new(core.words(frame)));
+            let checked = meta.checked.load(Ordering::Acquire);
+            let result = read(&PageView::new(core.words(frame)), checked);
             if meta.latch.validate(token) {
                 meta.touch();
                 core.counters.add(Counter::Hits, 1);
@@ -168,7 +183,7 @@ impl BufferPool {
             core.counters.add(Counter::OptimisticRetries, 1);
         }
         let held = self.fix_shared(page)?;
-        Ok(read(&held))
+        Ok(read(&held, held.is_checked()))
     }
 
     /// Holds `page` shared, reading it first if it is not in the pool.

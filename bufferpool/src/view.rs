@@ -128,9 +128,19 @@ impl<'frame> PageView<'frame> {
     /// The little-endian u64 at `offset` (0 beyond the body).
     #[inline]
     pub fn u64_at(&self, offset: usize) -> u64 {
-        if offset % WORD_BYTES == 0 && offset + WORD_BYTES <= self.body_bytes() {
-            // The common, aligned case: one load.
-            return self.words[HEADER_WORDS + offset / WORD_BYTES].load(Ordering::Relaxed);
+        if offset.checked_add(WORD_BYTES).is_some_and(|end| end <= self.body_bytes()) {
+            // Inside the body: one load if aligned, else two words spliced. Worked: body offset
+            // 13 is page byte 37, so bytes 5..8 of word 4 and bytes 0..5 of word 5.
+            let byte_index = PAGE_HEADER_BYTES + offset;
+            let word_index = byte_index / WORD_BYTES;
+            let low = self.words[word_index].load(Ordering::Relaxed);
+            let shift_bits = (byte_index % WORD_BYTES) * 8;
+            if shift_bits == 0 {
+                return low;
+            }
+            // A word follows: the 8 bytes end inside the body, past word `word_index`.
+            let high = self.words[word_index + 1].load(Ordering::Relaxed);
+            return (low >> shift_bits) | (high << (64 - shift_bits));
         }
         let mut bytes = [0; 8];
         self.read_into(offset, &mut bytes);

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use bufferpool::{BufferPool, LogDurability, PoolOptions, PoolStats};
 use disk::{AlignedBuf, Disk, DiskOptions, File, LockGuard, OpenOptions, RealDisk};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use wal::{Lsn, Wal, WalOptions, WalStats};
 
 use crate::btree::tree::{ScanChunk, Tree};
@@ -28,6 +28,7 @@ use crate::header::{self, Header, SLOT_BYTES, SLOT_COUNT};
 use crate::limits::{KEY_BYTES_MAX, VALUE_BYTES_MAX};
 use crate::options::{Durability, Options, WalFlush};
 use crate::planted::{self, Bug};
+use crate::tree_latch::TreeLatch;
 use crate::versions::{KeyRange, Lookup, Timestamp, Value, VersionStore};
 
 /// The data file's name in the database directory.
@@ -38,6 +39,9 @@ pub const WAL_DIRECTORY_NAME: &str = "wal";
 pub const LOCK_FILE_NAME: &str = "LOCK";
 /// Commits between two version-store collections.
 const GARBAGE_COLLECTION_COMMIT_INTERVAL: u64 = 64;
+/// Optimistic descents a point read tries before it holds the tree latch shared: a read that
+/// changes overlapped this often in a row is cheaper to run once, after the change.
+const TREE_OPTIMISTIC_ATTEMPT_MAX: u32 = 4;
 
 /// A database: many threads share one (`Arc<Db>`).
 #[derive(Debug)]
@@ -52,8 +56,9 @@ struct Inner {
     _lock: Box<dyn LockGuard>,
     data: Arc<dyn File>,
     tree: Tree,
-    /// Readers of the tree hold it shared; the applier of committed versions exclusively.
-    tree_lock: RwLock<()>,
+    /// The applier of committed versions holds it exclusively; scans shared; point reads
+    /// validate its version instead of holding it (see `tree_latch.rs`).
+    tree_latch: TreeLatch,
     wal: Arc<Wal>,
     versions: VersionStore,
     commit: Mutex<CommitState>,
@@ -213,7 +218,7 @@ impl Db {
             _lock: lock,
             data,
             tree,
-            tree_lock: RwLock::new(()),
+            tree_latch: TreeLatch::default(),
             wal,
             versions: VersionStore::default(),
             commit: Mutex::new(CommitState { last_ts, ..CommitState::default() }),
@@ -370,7 +375,7 @@ impl Transaction<'_> {
     /// began (nothing is written; retry it).
     pub fn commit(self) -> Result<()> {
         let writes: Vec<Write> = self.writes.into_iter().collect();
-        self.db.commit(self.registration.read_ts, writes, &self.read_keys, &self.read_ranges)
+        self.db.commit(self.registration, writes, &self.read_keys, &self.read_ranges)
     }
 }
 
@@ -536,14 +541,25 @@ impl Inner {
         match self.versions.read(key, read_ts) {
             Lookup::Found(value) => Ok(value.map(|bytes| bytes.to_vec())),
             Lookup::Tree => {
-                let tree_value = {
-                    let _shared = self.tree_lock.read();
-                    self.tree.get(key)?
-                };
-                let value = self.versions.read_after_tree(key, read_ts, tree_value.map(Arc::from));
-                Ok(value.map(|bytes| bytes.to_vec()))
+                let tree_value = self.read_tree(key)?;
+                Ok(self.versions.read_after_tree(key, read_ts, tree_value))
             }
         }
+    }
+
+    /// `key`'s value in the tree, read optimistically and validated against the tree latch
+    /// (see `tree_latch.rs`); after a few attempts that a change overlapped, or while a change
+    /// runs, read holding the latch shared, which waits for the change to end.
+    fn read_tree(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        for _ in 0..TREE_OPTIMISTIC_ATTEMPT_MAX {
+            let Some(token) = self.tree_latch.optimistic() else { break };
+            let result = self.tree.get_optimistic(key);
+            if self.tree_latch.validate(token) {
+                return result;
+            }
+        }
+        let _shared = self.tree_latch.read();
+        self.tree.get(key)
     }
 
     /// The entries of one leaf's key interval within (`start`, `end`) as of `read_ts` — the
@@ -556,7 +572,7 @@ impl Inner {
         read_ts: Timestamp,
     ) -> Result<ScanChunk> {
         let chunk = {
-            let _shared = self.tree_lock.read();
+            let _shared = self.tree_latch.read();
             self.tree.scan_leaf(start, end)?
         };
         let mut entries: BTreeMap<Vec<u8>, Vec<u8>> = chunk.entries.into_iter().collect();
@@ -576,9 +592,14 @@ impl Inner {
         Ok(ScanChunk { entries: entries.into_iter().collect(), next_start: chunk.next_start })
     }
 
+    /// Commits a transaction that read at `registration`'s timestamp. The registration is
+    /// held through validation, so that no collection forgets a version validation must see,
+    /// and dropped right after the critical section: the transaction reads nothing more, and
+    /// once it is gone, applying its writes can forget their chains at once (the store stays
+    /// empty without long-lived readers, and reads go straight to the tree).
     fn commit(
         &self,
-        start_ts: Timestamp,
+        registration: Registration<'_>,
         writes: Vec<Write>,
         read_keys: &[Vec<u8>],
         read_ranges: &[KeyRange],
@@ -587,6 +608,7 @@ impl Inner {
         if writes.is_empty() {
             return Ok(()); // read-only: serialized at its start
         }
+        let start_ts = registration.read_ts;
         let (first_lsn, lsn_end) = {
             let mut state = self.commit.lock();
             self.check_failure()?;
@@ -606,6 +628,7 @@ impl Inner {
             self.visible_ts.store(commit_ts, Ordering::Release);
             (first_lsn, lsn_end)
         };
+        drop(registration);
         self.counters.commits.fetch_add(1, Ordering::Relaxed);
         if let Err(error) = self.apply(&writes, lsn_end) {
             return Err(self.fail(error));
@@ -639,12 +662,12 @@ impl Inner {
         {
             // Take the misses first, under the shared lock, so that the exclusive hold below
             // rarely waits for the device.
-            let _shared = self.tree_lock.read();
+            let _shared = self.tree_latch.read();
             for (key, _) in writes {
                 self.tree.warm(key)?;
             }
         }
-        let _exclusive = self.tree_lock.write();
+        let _exclusive = self.tree_latch.write();
         let horizon = self.collection_horizon();
         for (key, _) in writes {
             if let Some(version) = self.versions.to_apply(key) {
@@ -690,7 +713,7 @@ impl Inner {
     ) -> Result<()> {
         self.check_failure()?;
         let (frozen_epoch, root, page_count, redo_lsn, commit_ts) = {
-            let _exclusive = self.tree_lock.write();
+            let _exclusive = self.tree_latch.write();
             let state = self.commit.lock();
             let frozen_epoch = self.tree.freeze();
             let redo_lsn = state.unapplied.keys().next().copied().unwrap_or(self.wal.lsn_next().0);
@@ -725,7 +748,7 @@ impl Inner {
     }
 
     fn check(&self) -> Result<CheckReport> {
-        let _exclusive = self.tree_lock.write();
+        let _exclusive = self.tree_latch.write();
         self.versions.check_invariants();
         let reachable = self.tree.reachable_pages()?;
         let corrupt = |reason: String| Error::Corruption {

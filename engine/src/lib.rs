@@ -34,6 +34,7 @@ pub mod fuzzing;
 mod header;
 mod limits;
 mod options;
+mod tree_latch;
 mod versions;
 
 /// Planted bugs for the crash harness's own tests (see [`wal::planted`]): the log's switch,

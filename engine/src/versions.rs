@@ -26,6 +26,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 
@@ -68,6 +69,13 @@ pub(crate) enum Lookup {
 #[derive(Debug, Default)]
 pub(crate) struct VersionStore {
     chains: RwLock<BTreeMap<Vec<u8>, Arc<Mutex<Chain>>>>,
+    /// `chains.len()`, stored under the write lock after every change to the map, so that a
+    /// reader can tell the store is empty — the usual state without long-lived snapshots —
+    /// without taking the lock (whose shared hold writes a cache line every reader shares).
+    /// A reader that must see a chain sees a count above zero: the chain's insertion
+    /// happened before whatever the reader synchronised with that made the chain's version
+    /// visible to it (the visible timestamp, or the tree latch of the apply that followed).
+    chains_len: AtomicUsize,
 }
 
 impl VersionStore {
@@ -83,6 +91,7 @@ impl VersionStore {
             }
             chain.versions.push(Version { ts, value: value.clone() });
         }
+        self.chains_len.store(chains.len(), Ordering::Release);
     }
 
     /// What a reader at `read_ts` sees for `key`.
@@ -95,15 +104,17 @@ impl VersionStore {
 
     /// Called after a reader at `read_ts` read `tree_value` from the tree, having been told
     /// [`Lookup::Tree`]: the value the reader should use (the tree may have been given a newer
-    /// version meanwhile, whose pre-image was recorded first).
+    /// version meanwhile, whose pre-image was recorded first). The tree's bytes are handed
+    /// back as they are when the store has nothing newer to say, so a read copies its value
+    /// once.
     pub(crate) fn read_after_tree(
         &self,
         key: &[u8],
         read_ts: Timestamp,
-        tree_value: Value,
-    ) -> Value {
+        tree_value: Option<Vec<u8>>,
+    ) -> Option<Vec<u8>> {
         match self.read(key, read_ts) {
-            Lookup::Found(value) => value,
+            Lookup::Found(value) => value.map(|bytes| bytes.to_vec()),
             Lookup::Tree => tree_value,
         }
     }
@@ -187,6 +198,7 @@ impl VersionStore {
         });
         if unneeded {
             chains.remove(key);
+            self.chains_len.store(chains.len(), Ordering::Release);
         }
         unneeded
     }
@@ -202,6 +214,7 @@ impl VersionStore {
             let newest = chain.versions.last().map_or(0, |version| version.ts);
             !(chain.applied_through == newest && newest <= oldest_active_ts)
         });
+        self.chains_len.store(chains.len(), Ordering::Release);
         before - chains.len()
     }
 
@@ -224,6 +237,9 @@ impl VersionStore {
     }
 
     fn chain(&self, key: &[u8]) -> Option<Arc<Mutex<Chain>>> {
+        if self.chains_len.load(Ordering::Acquire) == 0 {
+            return None;
+        }
         self.chains.read().get(key).cloned()
     }
 }
@@ -354,9 +370,9 @@ mod tests {
                 for read_ts in oldest_reader..history.len() as Timestamp {
                     for key in 0u8..6 {
                         let key = vec![key];
-                        let tree_value = tree.get(&key).map(|bytes| Arc::from(bytes.as_slice()));
+                        let tree_value = tree.get(&key).cloned();
                         let seen = store.read_after_tree(&key, read_ts, tree_value);
-                        let expected = history[usize::try_from(read_ts).unwrap()].get(&key).map(|bytes| Arc::from(bytes.as_slice()));
+                        let expected = history[usize::try_from(read_ts).unwrap()].get(&key).cloned();
                         prop_assert_eq!(seen, expected, "key {:?} at {}", key, read_ts);
                     }
                 }

@@ -388,33 +388,50 @@ pub(crate) fn key_at<B: BodyRead + ?Sized>(node: &B, slot: usize) -> Vec<u8> {
     key
 }
 
-/// How the key at `slot` compares with `key`, read in chunks (most comparisons end in the
-/// first).
+/// How the key at `slot` compares with `key`.
 pub(crate) fn compare_key_at<B: BodyRead + ?Sized>(node: &B, slot: usize, key: &[u8]) -> Ordering {
-    const CHUNK_BYTES: usize = 32;
-    let cell = cell_offset(node, slot);
+    compare_cell_key(node, cell_offset(node, slot), cell_header_bytes(is_branch(node)), key)
+}
+
+/// How the key of the cell at body offset `cell` (whose header takes `header_bytes`) compares
+/// with `key`: eight bytes at a time, as big-endian integers (one or two word loads each, no
+/// copy to a buffer and no call to `memcmp`: searches spend their time here).
+#[inline]
+fn compare_cell_key<B: BodyRead + ?Sized>(
+    node: &B,
+    cell: usize,
+    header_bytes: usize,
+    key: &[u8],
+) -> Ordering {
+    const CHUNK_BYTES: usize = 8;
     let stored_bytes = key_bytes_of_cell(node, cell);
-    let key_start = cell + cell_header_bytes(is_branch(node));
+    let key_start = cell + header_bytes;
     let common_bytes = stored_bytes.min(key.len());
-    let mut chunk = [0u8; CHUNK_BYTES];
     let mut compared = 0;
     while compared < common_bytes {
         let count = (common_bytes - compared).min(CHUNK_BYTES);
-        node.read_into(key_start + compared, &mut chunk[..count]);
-        match chunk[..count].cmp(&key[compared..compared + count]) {
-            Ordering::Equal => compared += count,
-            unequal => return unequal,
+        // The stored chunk's first `count` bytes, most significant first; bytes past them
+        // (the rest of the cell, or zeros past the body) are shifted out.
+        let dropped_bits = (CHUNK_BYTES - count) * 8;
+        let stored = node.u64_at(key_start + compared).swap_bytes() >> dropped_bits;
+        let mut probe_bytes = [0u8; CHUNK_BYTES];
+        probe_bytes[CHUNK_BYTES - count..].copy_from_slice(&key[compared..compared + count]);
+        let probe = u64::from_be_bytes(probe_bytes);
+        if stored != probe {
+            return stored.cmp(&probe);
         }
+        compared += count;
     }
     stored_bytes.cmp(&key.len())
 }
 
 /// Where `key` is, or would be inserted, in the node (binary search).
 pub(crate) fn search<B: BodyRead + ?Sized>(node: &B, key: &[u8]) -> SearchResult {
+    let header_bytes = cell_header_bytes(is_branch(node));
     let (mut low, mut high) = (0, entry_count(node));
     while low < high {
         let middle = low + (high - low) / 2;
-        match compare_key_at(node, middle, key) {
+        match compare_cell_key(node, cell_offset(node, middle), header_bytes, key) {
             Ordering::Less => low = middle + 1,
             Ordering::Greater => high = middle,
             Ordering::Equal => return SearchResult::Found(middle),

@@ -11,8 +11,10 @@
 //!   upper bound is the nearest separator to its right on the path, and the next leaf is found
 //!   by descending from that key.
 //! - Concurrency: the caller serialises changes against each other and against readers (the
-//!   engine holds a tree-wide lock: readers shared, the applier of committed versions
-//!   exclusively). Within that, pages are fixed through the pool as usual.
+//!   engine's tree latch, `tree_latch.rs`: the applier of committed versions holds it
+//!   exclusively, scans shared). Within that, pages are fixed through the pool as usual. Point
+//!   reads may also run with no latch held ([`Tree::get_optimistic`]), reading nodes
+//!   optimistically; the caller then validates the tree latch's version.
 //! - Every node is checked ([`node::check_node`]) when it is fixed, so a damaged page is a
 //!   corruption error naming the page, never a panic.
 //!
@@ -27,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bufferpool::{BufferPool, ExclusivePage, PAGE_HEADER_BYTES, PageId, SharedPage};
 use parking_lot::Mutex;
 
-use crate::btree::body::PageBody;
+use crate::btree::body::{BodyRead, PageBody};
 use crate::btree::node::{self, Cell, LeafValue, PageKind, SearchResult, Value};
 use crate::btree::overflow::{self, ChainError, OverflowRef};
 use crate::error::{Error, Result};
@@ -125,18 +127,54 @@ impl Tree {
         }
     }
 
-    /// The value of `key`, if the tree has it: one descent, each page held only while its
-    /// child is chosen.
+    /// The value of `key`, if the tree has it: one descent, each page held shared only while
+    /// its child is chosen. The caller keeps changes out (the engine's tree latch, shared).
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let Some((_, leaf)) = self.walk_to_leaf(key, |_, _| {})? else { return Ok(None) };
-        match node::search(&*leaf, key) {
-            SearchResult::Found(slot) => {
-                let value = node::value_at(&*leaf, slot);
-                drop(leaf);
-                self.materialise(value).map(Some)
+        self.get_by(|page| Ok(descent_step(&*self.fix_node(page)?, key)))
+    }
+
+    /// As [`Tree::get`], holding no page: each node is read optimistically, and only a node
+    /// not yet checked since the pool read it is fixed shared (and checked). Safe while the tree
+    /// changes — never a panic, never a data race — but then the answer, or the error, may be
+    /// wrong: the caller validates that no change ran meanwhile (the engine's tree latch) and
+    /// throws it away if one did.
+    pub(crate) fn get_optimistic(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.get_by(|page| {
+            let step = self.pool.read_checked(page, |view, checked| {
+                if checked { descent_step(view, key) } else { DescentStep::Unchecked }
+            })?;
+            match step {
+                DescentStep::Unchecked => Ok(descent_step(&*self.fix_node(page)?, key)),
+                step => Ok(step),
             }
-            SearchResult::NotFound(_) => Ok(None),
+        })
+    }
+
+    /// One descent from the root to a key's leaf, reading each node with `step` (which returns
+    /// what the node says about the key).
+    fn get_by(
+        &self,
+        mut step: impl FnMut(PageId) -> Result<DescentStep>,
+    ) -> Result<Option<Vec<u8>>> {
+        let mut page = PageId(self.root());
+        if page.0 == node::NO_PAGE {
+            return Ok(None);
         }
+        for _ in 0..=LEVEL_MAX {
+            match step(page)? {
+                DescentStep::Child(child) => page = child,
+                DescentStep::Found(value) => return self.materialise(value).map(Some),
+                DescentStep::Absent => return Ok(None),
+                DescentStep::BadChild(child) => {
+                    return Err(self.corrupt(page, format!("child {child} is not a page")));
+                }
+                DescentStep::NotANode => {
+                    return Err(self.corrupt(page, "not a leaf or branch on a tree path".into()));
+                }
+                DescentStep::Unchecked => unreachable!("a step reads checked nodes only"),
+            }
+        }
+        Err(self.corrupt(page, format!("the tree is deeper than {LEVEL_MAX} levels: a cycle?")))
     }
 
     /// Reads the path to `key`'s leaf into the pool: called under the shared tree lock before a
@@ -637,6 +675,42 @@ impl Tree {
             self.release(page, page_epoch)?;
         }
         Ok(())
+    }
+}
+
+/// What one node on the path to a key says about it.
+enum DescentStep {
+    /// Go on to this child (a branch).
+    Child(PageId),
+    /// The key's value (a leaf that has it).
+    Found(Value),
+    /// The key is absent (a leaf that does not have it).
+    Absent,
+    /// A branch names this child, which is not a page id.
+    BadChild(PageId),
+    /// The page is not a leaf or a branch.
+    NotANode,
+    /// The node has not been checked since the pool read it: fix it and check it first.
+    Unchecked,
+}
+
+/// What `node` (a checked node, or bytes read optimistically) says about `key`.
+#[inline]
+fn descent_step<B: BodyRead + ?Sized>(node: &B, key: &[u8]) -> DescentStep {
+    match node::kind(node) {
+        Some(PageKind::Leaf) => match node::search(node, key) {
+            SearchResult::Found(slot) => DescentStep::Found(node::value_at(node, slot)),
+            SearchResult::NotFound(_) => DescentStep::Absent,
+        },
+        Some(PageKind::Branch) => {
+            let (_, child) = node::child_for_key(node, key);
+            if node::is_tree_page(child.0) {
+                DescentStep::Child(child)
+            } else {
+                DescentStep::BadChild(child)
+            }
+        }
+        _ => DescentStep::NotANode,
     }
 }
 
