@@ -35,6 +35,8 @@ fn render(report: &CheckReport) -> Table {
     table.row("result", "ok".to_string());
     table.row("keys", report.key_count.to_string());
     table.row("tree pages", report.tree_pages.to_string());
+    table.row("log records", report.log_records.to_string());
+    table.row("log commits", report.log_commits.to_string());
     table.row("free pages", report.free_pages.to_string());
     table.row("pages in file", report.page_count.to_string());
     table

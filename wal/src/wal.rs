@@ -161,6 +161,38 @@ impl Wal {
         Ok(target)
     }
 
+    /// Reads the log back from `from` (a record boundary: 0 or the LSN a checkpoint recorded) as
+    /// recovery would after a crash now, for a consistency check: makes everything appended
+    /// durable, then walks the segments on disk under the log's lock (appends and flushes wait
+    /// meanwhile) and checks that the valid log reaches the durable point. Returns the records
+    /// from `from` on, each checked (checksum, LSN) as it is read. The caller keeps the segments
+    /// from being released ([`Wal::release_before`]) until it has read them.
+    ///
+    /// # Errors
+    /// [`Error::Corruption`] naming the segment and LSN where the log on disk is damaged or
+    /// ends before its durable point; the log's sticky failure, if it has one.
+    pub fn verify(&self, from: Lsn) -> Result<Replay> {
+        self.flush()?;
+        self.commit.with_state(|tail| {
+            if let Some(failure) = &tail.failure {
+                return Err(Error::Failed { reason: failure.clone() });
+            }
+            let (recovered, replay) =
+                recovery::recover(&tail.disk, &tail.directory, tail.geometry.segment_bytes, from)?;
+            if recovered.tail < tail.lsn_durable {
+                return Err(Error::Corruption {
+                    path: tail.directory.clone(),
+                    lsn: recovered.tail,
+                    reason: format!(
+                        "the log on disk ends here, before its durable point {}",
+                        tail.lsn_durable
+                    ),
+                });
+            }
+            Ok(replay)
+        })
+    }
+
     /// Everything below this LSN is durable.
     pub fn lsn_durable(&self) -> Lsn {
         self.commit.with_state(|tail| tail.lsn_durable)
