@@ -568,7 +568,7 @@ impl Inner {
         self.tree.get(key)
     }
 
-    /// The entries of one leaf's key interval within (`start`, `end`) as of `read_ts` — the
+    /// The entries of a few leaves' key interval within (`start`, `end`) as of `read_ts` — the
     /// tree's, then the version store's over them (read after the tree, as for single keys) —
     /// and where the next interval starts.
     fn range_chunk(
