@@ -56,6 +56,15 @@ pub struct OptimisticToken {
 #[derive(Debug)]
 pub struct HybridLatch {
     word: AtomicU64,
+    /// Under loom only: a stand-in for the data the latch protects, written by every exclusive
+    /// holder after its `Release` fence and read-modify-written by `validate` before its
+    /// `Acquire` fence. The pool's frames are `std` atomics that loom does not see (see
+    /// `sync.rs`), so without it loom cannot know that an optimistic read saw a writer's bytes,
+    /// and lets the validating load return a version from before that writer (which the fences
+    /// rule out for real atomics). A read-modify-write reads the latest value, as the frames'
+    /// `std` loads do in loom's one-thread-at-a-time execution.
+    #[cfg(loom)]
+    data_written: AtomicU64,
 }
 
 impl Default for HybridLatch {
@@ -67,7 +76,11 @@ impl Default for HybridLatch {
 impl HybridLatch {
     /// An unlocked latch at version 0.
     pub fn new() -> Self {
-        Self { word: AtomicU64::new(0) }
+        Self {
+            word: AtomicU64::new(0),
+            #[cfg(loom)]
+            data_written: AtomicU64::new(0),
+        }
     }
 
     /// A token for an optimistic read, or `None` while a writer holds the latch.
@@ -81,6 +94,8 @@ impl HybridLatch {
     /// writer held or released the latch in between.
     #[inline]
     pub fn validate(&self, token: OptimisticToken) -> bool {
+        #[cfg(loom)]
+        self.data_written.fetch_add(0, Ordering::Relaxed);
         fence(Ordering::Acquire);
         let word = self.word.load(Ordering::Relaxed);
         word & EXCLUSIVE_BIT == 0 && word >> VERSION_SHIFT == token.version
@@ -144,7 +159,16 @@ impl HybridLatch {
             .ok()?;
         // Orders the holder's data writes after the exclusive bit (see the module comment).
         fence(Ordering::Release);
+        self.note_data_written();
         Some(ExclusiveGuard { latch: self })
+    }
+
+    /// Under loom, writes the stand-in for the protected data (see `data_written`): called by
+    /// a new exclusive holder after its `Release` fence, before it writes anything.
+    #[inline]
+    fn note_data_written(&self) {
+        #[cfg(loom)]
+        self.data_written.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The current version (for tests and diagnostics).
@@ -200,6 +224,7 @@ impl<'latch> SharedGuard<'latch> {
             Ok(_) => {
                 std::mem::forget(self); // its share became the exclusive hold
                 fence(Ordering::Release);
+                latch.note_data_written();
                 Ok(ExclusiveGuard { latch })
             }
             Err(_) => Err(self),

@@ -279,6 +279,7 @@ impl BufferPool {
     pub fn discard(&self, page: PageId) -> Result<bool> {
         let core = &*self.core;
         core.check_page(page)?;
+        let mut waited = false;
         loop {
             let Some(frame) = core.table.lookup(page) else {
                 if core.table.lock().lookup(page).is_none() {
@@ -295,6 +296,10 @@ impl BufferPool {
             // seen here started before; it ends without the latch.
             if meta.writing.load(Ordering::Acquire) {
                 drop(latch);
+                if !waited {
+                    waited = true;
+                    core.counters.add(Counter::DiscardsWaitedForWrite, 1);
+                }
                 crate::sync::yield_now();
                 continue;
             }

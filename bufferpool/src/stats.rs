@@ -38,6 +38,8 @@ pub struct PoolStats {
     pub writes_deferred_for_log: u64,
     /// Times a thread needing a frame found none free and evicted or wrote back itself.
     pub foreground_evictions: u64,
+    /// Discards that found a write-back of the page in flight and waited for it to land.
+    pub discards_waited_for_write: u64,
     /// Frames free now.
     pub frames_free: usize,
     /// Frames holding dirty pages now.
@@ -76,9 +78,11 @@ pub(crate) enum Counter {
     WritesDeferredForLog,
     ForegroundEvictions,
     InPlaceReads,
+    DiscardsWaitedForWrite,
 }
 
-const COUNTER_COUNT: usize = 12;
+const COUNTER_COUNT: usize = 13;
+const _: () = assert!(Counter::DiscardsWaitedForWrite as usize + 1 == COUNTER_COUNT, "the last");
 const STRIPE_COUNT: usize = 8;
 
 #[derive(Debug, Default)]
@@ -136,6 +140,7 @@ impl Counters {
             writes_deferred_for_log: self.sum(Counter::WritesDeferredForLog),
             foreground_evictions: self.sum(Counter::ForegroundEvictions),
             in_place_reads: self.sum(Counter::InPlaceReads),
+            discards_waited_for_write: self.sum(Counter::DiscardsWaitedForWrite),
             ..PoolStats::default()
         }
     }
