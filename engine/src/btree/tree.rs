@@ -38,6 +38,12 @@ use crate::limits::{KEY_BYTES_MAX, LEVEL_MAX, VALUE_BYTES_MAX};
 
 /// Leaves a scan asks the pool to read ahead of it.
 const SCAN_PREFETCH_LEAF_COUNT: usize = 8;
+/// A scan chunk goes on to the next leaf under the same parent (no descent from the root) until
+/// it holds this many entries...
+const SCAN_CHUNK_ENTRIES_MIN: usize = 64;
+/// ...or has read this many leaves: the caller holds the tree shared meanwhile, so writers
+/// wait for at most this many leaf reads (the next ones prefetched).
+const SCAN_CHUNK_LEAVES_MAX: usize = 8;
 
 /// The B+tree of one data file.
 #[derive(Debug)]
@@ -55,11 +61,11 @@ pub(crate) struct Tree {
 /// The path from the root to a leaf: each page and the index of the child taken from it.
 type Path = Vec<(PageId, usize)>;
 
-/// One leaf's worth of a range scan.
+/// A few leaves' worth of a range scan.
 pub(crate) struct ScanChunk {
-    /// Entries of the leaf within the bounds, in key order.
+    /// Entries of the leaves read within the bounds, in key order.
     pub(crate) entries: Vec<(Vec<u8>, Vec<u8>)>,
-    /// Where the next leaf starts (`None`: this was the last leaf).
+    /// Where the leaf after them starts (`None`: they were the last).
     pub(crate) next_start: Option<Vec<u8>>,
 }
 
@@ -250,36 +256,70 @@ impl Tree {
         }
     }
 
-    /// The entries of the leaf holding `start` that lie within (`start`, `end`), and where the
-    /// next leaf starts. Prefetches the next leaves.
+    /// The entries within (`start`, `end`) of the leaf holding `start` and, while fewer than
+    /// [`SCAN_CHUNK_ENTRIES_MIN`], of the leaves right of it under the same parent (at most
+    /// [`SCAN_CHUNK_LEAVES_MAX`] in all), and where the leaf after them starts. Prefetches the
+    /// next leaves. The caller keeps the tree from changing meanwhile (holds it shared).
     pub(crate) fn scan_leaf(&self, start: Bound<&[u8]>, end: Bound<&[u8]>) -> Result<ScanChunk> {
         let seek: &[u8] = match start {
             Bound::Included(key) | Bound::Excluded(key) => key,
             Bound::Unbounded => &[],
         };
-        let Some(path) = self.descend(seek)? else {
+        let Some(mut path) = self.descend(seek)? else {
             return Ok(ScanChunk { entries: Vec::new(), next_start: None });
         };
-        let next_start = self.upper_bound(&path)?;
-        let leaf_page = path.last().expect("a path ends at a leaf").0;
-        let leaf = self.fix_node(leaf_page)?;
+        // Also prefetches the leaves after this one under its parent, before it is read.
+        let mut next_start = self.upper_bound(&path)?;
         let mut entries = Vec::new();
         let mut values = Vec::new();
-        for slot in 0..node::entry_count(&*leaf) {
-            let key = node::key_at(&*leaf, slot);
-            if !after_start(&key, start) {
-                continue;
+        for leaf_index in 1.. {
+            let leaf_page = path.last().expect("a path ends at a leaf").0;
+            let leaf = self.fix_node(leaf_page)?;
+            for slot in 0..node::entry_count(&*leaf) {
+                let key = node::key_at(&*leaf, slot);
+                if !after_start(&key, start) {
+                    continue;
+                }
+                if !before_end(&key, end) {
+                    drop(leaf);
+                    return self.finish_chunk(entries, values, None);
+                }
+                values.push(node::value_at(&*leaf, slot));
+                entries.push(key);
             }
-            if !before_end(&key, end) {
-                drop(leaf);
-                return self.finish_chunk(entries, values, None);
+            drop(leaf);
+            // The next leaf under the same parent, without a descent from the root, while the
+            // chunk is small: the tree does not change while the caller holds it shared.
+            if entries.len() >= SCAN_CHUNK_ENTRIES_MIN
+                || leaf_index == SCAN_CHUNK_LEAVES_MAX
+                || !next_start.as_ref().is_some_and(|next| before_end(next, end))
+                || !self.step_to_next_leaf(&mut path)?
+            {
+                break;
             }
-            values.push(node::value_at(&*leaf, slot));
-            entries.push(key);
+            next_start = self.upper_bound(&path)?;
         }
-        drop(leaf);
         let next_start = next_start.filter(|next| before_end(next, end));
         self.finish_chunk(entries, values, next_start)
+    }
+
+    /// Moves `path` to the leaf right of its leaf under the same parent; false if its leaf is
+    /// its parent's last child (or the root).
+    fn step_to_next_leaf(&self, path: &mut Path) -> Result<bool> {
+        let depth = path.len();
+        if depth < 2 {
+            return Ok(false);
+        }
+        let (parent_page, child_index) = path[depth - 2];
+        let parent = self.fix_node(parent_page)?;
+        if child_index >= node::entry_count(&*parent) {
+            return Ok(false);
+        }
+        let next_leaf = node::child_at(&*parent, child_index + 1);
+        drop(parent);
+        path[depth - 2].1 = child_index + 1;
+        path[depth - 1] = (next_leaf, 0);
+        Ok(true)
     }
 
     fn finish_chunk(
