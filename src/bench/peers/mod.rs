@@ -1,18 +1,20 @@
 //! Other engines behind the benchmark's [`Store`] trait, so that `bench ycsb` runs the same driver,
 //! with the same key sequences, on directdb and on LMDB (`heed`), SQLite (`rusqlite`, bundled),
-//! redb and fjall, side by side. Built only with the cargo feature `peers`.
+//! redb and fjall, side by side. Built only with the cargo feature `peers`; RocksDB (`rocksdb`,
+//! linked to the system's `librocksdb`) also with the feature `peer-rocksdb`.
 //!
-//! Each engine is one file: [`lmdb`], [`sqlite`], [`redb`], [`fjall`]; [`flusher`] is the
-//! background thread behind their `Eventual` durability; `tests` checks the [`Store`] contract on
-//! each. [`open`] creates or reopens a store in a directory; [`facts`] says, for the report, what
-//! each setting became in that engine.
+//! Each engine is one file: [`lmdb`], [`sqlite`], [`redb`], [`fjall`], `rocksdb`; [`flusher`] is
+//! the background thread behind their `Eventual` durability; `tests` checks the [`Store`] contract
+//! on each. [`open`] creates or reopens a store in a directory; [`facts`] says, for the report,
+//! what each setting became in that engine.
 //!
 //! # Durability
 //!
 //! What each [`Durability`] maps to. `Eventual` is directdb's bound: every commit durable within
 //! [`engine::Options::eventual_flush_interval_ms`] (10 ms by default). No peer bounds it in time
 //! on its own terms (LMDB and redb have no timer; SQLite's `synchronous=NORMAL` is durable at
-//! the next checkpoint, fjall's buffered journal at the next sync), so every peer gets the same
+//! the next checkpoint, fjall's buffered journal and RocksDB's unsynced WAL at the next sync),
+//! so every peer gets the same
 //! construction: no flush in the commit, and a [`flusher::Flusher`] thread that makes everything
 //! durable every 10 ms.
 //!
@@ -22,6 +24,7 @@
 //! | SQLite | WAL, `synchronous=FULL`: each commit `fsync`s the WAL | WAL, `synchronous=NORMAL`; the flusher runs `wal_checkpoint(PASSIVE)`, which syncs the WAL first | WAL, `synchronous=OFF`; `wal_checkpoint(TRUNCATE)` on a `FULL` connection at checkpoint |
 //! | redb | `Durability::Immediate`: each commit `fsync`s | `Durability::None` commits; the flusher commits an empty `Immediate` transaction | `Durability::None`; an empty `Immediate` commit at checkpoint |
 //! | fjall | `PersistMode::SyncData` on each commit: the journal is `fdatasync`ed | `PersistMode::Buffer` (journal written to the kernel); the flusher calls `persist(SyncData)` | `PersistMode::Buffer`; `persist(SyncAll)` at checkpoint |
+//! | RocksDB | `WriteOptions::sync`: each commit `fdatasync`s the WAL | WAL written to the kernel, not synced; the flusher writes an empty batch with `sync`, which `fdatasync`s the WAL | WAL written to the kernel, not synced; an empty `sync` write at checkpoint |
 //!
 //! Where a peer is weaker than directdb, which loses a window of commits but never part of one:
 //! LMDB with `MDB_NOSYNC` keeps its integrity after a machine crash only if the file system
@@ -34,7 +37,9 @@
 //!
 //! `cache_bytes` goes to each engine's own cache: SQLite `cache_size` (per connection, with a
 //! process-wide `soft_heap_limit` of the same size), redb `set_cache_size`, fjall's block cache
-//! (its memtables share the rest of the budget: see `fjall::memtable_bytes`).
+//! (its memtables share the rest of the budget: see `fjall::memtable_bytes`), RocksDB's LRU block
+//! cache, which holds the index and filter blocks too (its memtables share the rest of the
+//! budget as fjall's do: see `rocksdb::write_buffer_bytes`).
 //! LMDB has none: it maps the file, and the kernel's page cache, bounded by the benchmark's
 //! cgroup, is its cache; it is opened with `MDB_NORDAHEAD`, as LMDB advises for a database larger
 //! than memory, since a fault's read-ahead thrashes the limited cache (`lmdb::OPEN_FLAGS` has
@@ -45,12 +50,16 @@
 //! LMDB, redb and SQLite have one writer at a time: [`Store::transaction`] runs the body inside
 //! the write transaction (serializable by construction) and reports no retries (SQLite counts a
 //! `SQLITE_BUSY` at begin or commit as one). fjall's optimistic transactions check the keys read
-//! against later commits and run the body again on a conflict, as directdb does.
+//! against later commits and run the body again on a conflict, as directdb does. RocksDB's
+//! transactions lock each key they read or write until they commit (its optimistic kind costs
+//! 60 MB at open: see `rocksdb`), and run again when a lock wait times out or deadlocks.
 
 mod fjall;
 mod flusher;
 mod lmdb;
 mod redb;
+#[cfg(feature = "peer-rocksdb")]
+mod rocksdb;
 mod sqlite;
 
 use std::fmt::Display;
@@ -67,12 +76,19 @@ pub(crate) enum PeerKind {
     Sqlite,
     Redb,
     Fjall,
+    #[cfg(feature = "peer-rocksdb")]
+    Rocksdb,
 }
 
 impl PeerKind {
-    /// Every peer, in the order the benchmark runs them.
-    pub(crate) const ALL: [PeerKind; 4] =
-        [PeerKind::Lmdb, PeerKind::Sqlite, PeerKind::Redb, PeerKind::Fjall];
+    /// Every peer this build has, in the order the benchmark runs them.
+    #[cfg(not(feature = "peer-rocksdb"))]
+    pub(crate) const ALL: &[PeerKind] =
+        &[PeerKind::Lmdb, PeerKind::Sqlite, PeerKind::Redb, PeerKind::Fjall];
+    /// Every peer this build has, in the order the benchmark runs them.
+    #[cfg(feature = "peer-rocksdb")]
+    pub(crate) const ALL: &[PeerKind] =
+        &[PeerKind::Lmdb, PeerKind::Sqlite, PeerKind::Redb, PeerKind::Fjall, PeerKind::Rocksdb];
 
     /// The name on the command line and in reports.
     pub(crate) fn name(self) -> &'static str {
@@ -81,14 +97,21 @@ impl PeerKind {
             PeerKind::Sqlite => "sqlite",
             PeerKind::Redb => "redb",
             PeerKind::Fjall => "fjall",
+            #[cfg(feature = "peer-rocksdb")]
+            PeerKind::Rocksdb => "rocksdb",
         }
     }
 
     /// The peer named `text` (as [`PeerKind::name`] spells it).
     pub(crate) fn parse(text: &str) -> Result<Self, String> {
-        PeerKind::ALL.into_iter().find(|kind| kind.name() == text).ok_or_else(|| {
+        PeerKind::ALL.iter().copied().find(|kind| kind.name() == text).ok_or_else(|| {
             let names: Vec<&str> = PeerKind::ALL.iter().map(|kind| kind.name()).collect();
-            format!("no peer engine is named {text:?} (there are {})", names.join(", "))
+            let mut message =
+                format!("no peer engine is named {text:?} (there are {})", names.join(", "));
+            if text == "rocksdb" {
+                message.push_str("; rocksdb needs a build with the `peer-rocksdb` feature");
+            }
+            message
         })
     }
 
@@ -99,6 +122,8 @@ impl PeerKind {
             PeerKind::Sqlite => sqlite::CRATE_VERSION,
             PeerKind::Redb => redb::CRATE_VERSION,
             PeerKind::Fjall => fjall::CRATE_VERSION,
+            #[cfg(feature = "peer-rocksdb")]
+            PeerKind::Rocksdb => rocksdb::CRATE_VERSION,
         }
     }
 }
@@ -109,7 +134,7 @@ pub(crate) struct PeerSettings {
     /// Bytes of the engine's own cache (see the module doc for what each engine does with it).
     pub(crate) cache_bytes: u64,
     /// Bytes of the whole memory budget (`--pool-mb`): what the engine's cache and its other
-    /// buffers (fjall's memtables) must share.
+    /// buffers (fjall's and RocksDB's memtables) must share.
     pub(crate) budget_bytes: u64,
     /// When a commit is durable (see the table in the module doc).
     pub(crate) durability: Durability,
@@ -150,6 +175,10 @@ pub(crate) fn open(
             let memtable_bytes = fjall::memtable_bytes(settings);
             Box::new(self::fjall::FjallStore::open(directory, cache_bytes, memtable_bytes, flush)?)
         }
+        #[cfg(feature = "peer-rocksdb")]
+        PeerKind::Rocksdb => {
+            Box::new(self::rocksdb::RocksdbStore::open(directory, settings, flush)?)
+        }
     })
 }
 
@@ -161,6 +190,8 @@ pub(crate) fn facts(kind: PeerKind, settings: &PeerSettings) -> PeerFacts {
         PeerKind::Sqlite => sqlite::facts(settings.cache_bytes),
         PeerKind::Redb => self::redb::facts(settings.cache_bytes),
         PeerKind::Fjall => self::fjall::facts(settings),
+        #[cfg(feature = "peer-rocksdb")]
+        PeerKind::Rocksdb => self::rocksdb::facts(settings),
     };
     let durability = match Flush::of(settings.durability) {
         Ok(flush) => match kind {
@@ -168,6 +199,8 @@ pub(crate) fn facts(kind: PeerKind, settings: &PeerSettings) -> PeerFacts {
             PeerKind::Sqlite => sqlite::durability(flush),
             PeerKind::Redb => self::redb::durability(flush),
             PeerKind::Fjall => self::fjall::durability(flush),
+            #[cfg(feature = "peer-rocksdb")]
+            PeerKind::Rocksdb => self::rocksdb::durability(flush),
         }
         .to_owned(),
         Err(error) => error,

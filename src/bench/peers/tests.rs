@@ -35,6 +35,12 @@ fn fjall_keeps_the_store_contract() {
     keeps_the_store_contract(PeerKind::Fjall);
 }
 
+#[cfg(feature = "peer-rocksdb")]
+#[test]
+fn rocksdb_keeps_the_store_contract() {
+    keeps_the_store_contract(PeerKind::Rocksdb);
+}
+
 /// The conformance test: on a fresh directory, for each durability, what a store returns, how a
 /// failed body rolls back, that concurrent increments all land, and that after a checkpoint the
 /// data outlives the store.
@@ -158,18 +164,26 @@ fn counter(store: &dyn Store) -> u64 {
 
 #[test]
 fn every_peer_is_parsed_back_from_its_name() {
-    for kind in PeerKind::ALL {
+    for &kind in PeerKind::ALL {
         assert_eq!(PeerKind::parse(kind.name()), Ok(kind));
     }
-    let error = PeerKind::parse("rocksdb").unwrap_err();
+    let error = PeerKind::parse("mysql").unwrap_err();
     assert!(error.contains("lmdb, sqlite, redb, fjall"), "{error}");
+}
+
+/// A `peers` build without RocksDB says which feature would have it.
+#[cfg(not(feature = "peer-rocksdb"))]
+#[test]
+fn rocksdb_names_its_feature_when_left_out() {
+    let error = PeerKind::parse("rocksdb").unwrap_err();
+    assert!(error.contains("`peer-rocksdb`"), "{error}");
 }
 
 /// The versions the report prints are the ones built: `Cargo.lock` says which.
 #[test]
 fn the_reported_crate_versions_are_the_locked_ones() {
     let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock")).unwrap();
-    for kind in PeerKind::ALL {
+    for &kind in PeerKind::ALL {
         let (name, version) = kind.crate_version();
         let entry = format!("name = \"{name}\"\nversion = \"{version}\"\n");
         assert!(lock.contains(&entry), "Cargo.lock has no {name} {version}");
@@ -180,7 +194,7 @@ fn the_reported_crate_versions_are_the_locked_ones() {
 /// durability.
 #[test]
 fn the_facts_name_the_engine_and_each_durability() {
-    for kind in PeerKind::ALL {
+    for &kind in PeerKind::ALL {
         let mut durabilities = Vec::new();
         for durability in DURABILITIES {
             let settings =
@@ -211,4 +225,19 @@ fn fjall_memtables_share_the_budget_with_its_cache() {
     assert_eq!(super::fjall::memtable_bytes(&settings(12 * MIB, 48 * MIB)), 18 * MIB);
     assert_eq!(super::fjall::memtable_bytes(&settings(48 * MIB, 48 * MIB)), MIB);
     assert_eq!(super::fjall::memtable_bytes(&settings(MIB, 4096 * MIB)), 64 * MIB);
+}
+
+/// RocksDB's memtables are sized as fjall's: two of them fill what the block cache leaves.
+#[cfg(feature = "peer-rocksdb")]
+#[test]
+fn rocksdb_memtables_share_the_budget_with_its_cache() {
+    const MIB: u64 = 1 << 20;
+    let settings = |cache_bytes, budget_bytes| PeerSettings {
+        cache_bytes,
+        budget_bytes,
+        durability: engine::Durability::None,
+    };
+    assert_eq!(super::rocksdb::write_buffer_bytes(&settings(12 * MIB, 48 * MIB)), 18 * MIB);
+    assert_eq!(super::rocksdb::write_buffer_bytes(&settings(48 * MIB, 48 * MIB)), MIB);
+    assert_eq!(super::rocksdb::write_buffer_bytes(&settings(MIB, 4096 * MIB)), 64 * MIB);
 }

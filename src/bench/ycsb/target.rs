@@ -48,7 +48,8 @@ fn peer_check(name: &str) -> Result<(), String> {
 fn peer_check(name: &str) -> Result<(), String> {
     Err(format!(
         "--engines: {name:?}: other engines (lmdb, sqlite, redb, fjall) need a build with the \
-         `peers` feature: cargo run --release --features peers -- bench ycsb --engines ..."
+         `peers` feature, and rocksdb with `peer-rocksdb`: cargo run --release --features peers \
+         -- bench ycsb --engines ..."
     ))
 }
 

@@ -56,7 +56,7 @@ pub(crate) struct YcsbArgs {
     io: String,
     /// Engines, comma-separated, run in this order with the same driver, budget and
     /// durability: directdb (on each of --io) and, in a build with the `peers` feature, lmdb,
-    /// sqlite, redb, fjall.
+    /// sqlite, redb, fjall (and rocksdb with the `peer-rocksdb` feature).
     #[arg(long, default_value = ycsb::DIRECTDB)]
     engines: String,
     /// Directory for the databases (one subdirectory per I/O mode, removed afterwards).
