@@ -10,6 +10,22 @@ use engine::{Db, DbStats, Error as DbError};
 /// (a transaction that loses that often means the engine is stuck, not busy).
 pub(crate) const CONFLICT_RETRIES_MAX: u32 = 1000;
 
+/// Runs `attempt` until it commits (`Ok(true)`; `Ok(false)`: it lost to a concurrent
+/// transaction and was rolled back), at most [`CONFLICT_RETRIES_MAX`] times after the first.
+/// Returns the retries; the error names `who` and what losing means to it (`lost`).
+pub(crate) fn retry_until_committed(
+    who: &str,
+    lost: &str,
+    mut attempt: impl FnMut() -> Result<bool, String>,
+) -> Result<u32, String> {
+    for retries in 0..=CONFLICT_RETRIES_MAX {
+        if attempt()? {
+            return Ok(retries);
+        }
+    }
+    Err(format!("{who}: {lost} {CONFLICT_RETRIES_MAX} times in a row"))
+}
+
 /// What a workload does to a key-value store.
 pub(crate) trait Store: Sync {
     /// The latest committed value of `key`.
@@ -75,23 +91,22 @@ impl Store for Db {
     }
 
     fn transaction(&self, body: &mut TransactionBody<'_>) -> Result<u32, String> {
-        for retries in 0..=CONFLICT_RETRIES_MAX {
+        retry_until_committed("directdb", "conflicted", || {
             let mut transaction = DbTransaction {
                 inner: self.begin().map_err(|error| error.to_string())?,
                 conflicted: false,
             };
             let outcome = body(&mut transaction);
             if transaction.conflicted {
-                continue;
+                return Ok(false);
             }
             outcome?;
             match transaction.inner.commit() {
-                Ok(()) => return Ok(retries),
-                Err(DbError::Conflict) => {}
-                Err(error) => return Err(error.to_string()),
+                Ok(()) => Ok(true),
+                Err(DbError::Conflict) => Ok(false),
+                Err(error) => Err(error.to_string()),
             }
-        }
-        Err(format!("{CONFLICT_RETRIES_MAX} conflicts in a row"))
+        })
     }
 
     fn stats(&self) -> Option<DbStats> {

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::flusher::Flusher;
 use super::{EngineFacts, Flush, PeerKind, failed};
-use crate::bench::kv::{CONFLICT_RETRIES_MAX, Store, Transaction, TransactionBody, Visit};
+use crate::bench::kv::{Store, Transaction, TransactionBody, Visit, retry_until_committed};
 use ::fjall::{
     KeyspaceCreateOptions, OptimisticTxDatabase, OptimisticTxKeyspace, OptimisticWriteTx,
     PersistMode, Readable,
@@ -141,12 +141,7 @@ impl Store for FjallStore {
     /// commit and runs again.
     fn transaction(&self, body: &mut TransactionBody<'_>) -> Result<u32, String> {
         self.flusher.check()?;
-        for retries in 0..=CONFLICT_RETRIES_MAX {
-            if self.attempt(body)? {
-                return Ok(retries);
-            }
-        }
-        Err(format!("{}: {CONFLICT_RETRIES_MAX} conflicts in a row", KIND.name()))
+        retry_until_committed(KIND.name(), "conflicted", || self.attempt(body))
     }
 
     /// Syncs the journal. fjall's public API has no way to flush the memtables to tables (its

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use super::flusher::Flusher;
 use super::{EngineFacts, Flush, PeerKind, PeerSettings, failed};
-use crate::bench::kv::{CONFLICT_RETRIES_MAX, Store, Transaction, TransactionBody, Visit};
+use crate::bench::kv::{Store, Transaction, TransactionBody, Visit, retry_until_committed};
 use ::rocksdb::{
     BlockBasedOptions, Cache, Direction, ErrorKind, IteratorMode, Options, TransactionDB,
     TransactionDBOptions, TransactionOptions, WriteBatchWithTransaction, WriteOptions,
@@ -201,12 +201,7 @@ impl Store for RocksdbStore {
     /// A body that loses a lock (timeout or deadlock) is rolled back and runs again.
     fn transaction(&self, body: &mut TransactionBody<'_>) -> Result<u32, String> {
         self.flusher.check()?;
-        for retries in 0..=CONFLICT_RETRIES_MAX {
-            if self.attempt(body)? {
-                return Ok(retries);
-            }
-        }
-        Err(format!("{}: {CONFLICT_RETRIES_MAX} conflicts in a row", KIND.name()))
+        retry_until_committed(KIND.name(), "conflicted", || self.attempt(body))
     }
 
     /// Syncs the WAL. The binding's `TransactionDB` has no way to flush the memtables to

@@ -16,7 +16,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension};
 
 use super::flusher::Flusher;
 use super::{EngineFacts, Flush, PeerKind, failed};
-use crate::bench::kv::{CONFLICT_RETRIES_MAX, Store, Transaction, TransactionBody, Visit};
+use crate::bench::kv::{Store, Transaction, TransactionBody, Visit, retry_until_committed};
 
 /// The binding crate and its version in `Cargo.lock`.
 pub(super) const CRATE_VERSION: (&str, &str) = ("rusqlite", "0.41.1");
@@ -226,12 +226,9 @@ impl Store for SqliteStore {
         self.flusher.check()?;
         let _writer = lock(&self.writer);
         let pooled = self.checkout()?;
-        for retries in 0..=CONFLICT_RETRIES_MAX {
-            if attempt(pooled.connection(), body)? == Attempt::Committed {
-                return Ok(retries);
-            }
-        }
-        Err(format!("{}: busy {CONFLICT_RETRIES_MAX} times in a row", KIND.name()))
+        retry_until_committed(KIND.name(), "busy", || {
+            Ok(attempt(pooled.connection(), body)? == Attempt::Committed)
+        })
     }
 
     /// Everything into the database file and the WAL emptied, so that a reopen replays nothing.
