@@ -20,13 +20,13 @@
 //! not see, so a read or a write is one indivisible step, and the frames' bytes are `std`
 //! atomics (see `sync.rs`). Nothing loom sees lies between write-back's latch release and its
 //! submission, so a model that needs a write to stay in flight while other threads run wraps
-//! the file in [`InFlightFile`], whose writes take one loom step before they land.
+//! the file in [`in_flight_file`], whose writes take one loom step before they land.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use disk::sim::Operation;
-use disk::{AlignedBuf, Disk, File, FileInfo, IoRequest, OpenOptions, SimDisk};
+use disk::{AlignedBuf, Disk, File, OpenOptions, SimDisk, WatchedFile, WriteWatch};
 use loom::sync::atomic::{AtomicU64, Ordering};
 use loom::thread;
 
@@ -61,62 +61,25 @@ fn data_file(page_count: u64) -> (SimDisk, Arc<dyn File>) {
     (disk, file)
 }
 
-/// A data file whose writes stay in flight for a loom step before they land: the step (an
-/// atomic count of the writes submitted) is where loom may run other threads between a
-/// write-back's submission and its completion, as a device may hold a write for as long as it
-/// likes. Reads and everything else go straight to the inner file.
+/// Watches a data file's writes so that each stays in flight for a loom step before it lands:
+/// the step (an atomic count of the writes submitted) is where loom may run other threads
+/// between a write-back's submission and its completion, as a device may hold a write for as
+/// long as it likes. Reads and everything else go straight to the inner file.
 #[derive(Debug)]
-struct InFlightFile {
-    inner: Arc<dyn File>,
+struct InFlight {
     writes_submitted: AtomicU64,
 }
 
-impl InFlightFile {
-    fn wrap(inner: &Arc<dyn File>) -> Arc<dyn File> {
-        Arc::new(Self { inner: Arc::clone(inner), writes_submitted: AtomicU64::new(0) })
-    }
-
-    fn in_flight(&self) {
+impl WriteWatch for InFlight {
+    fn before_write(&self, _buf: &[u8], _offset: u64) {
         self.writes_submitted.fetch_add(1, Ordering::Relaxed);
     }
 }
 
-impl File for InFlightFile {
-    fn path(&self) -> &Path {
-        self.inner.path()
-    }
-    fn info(&self) -> &FileInfo {
-        self.inner.info()
-    }
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> disk::Result<()> {
-        self.inner.read_at(buf, offset)
-    }
-    fn write_at(&self, buf: &[u8], offset: u64) -> disk::Result<()> {
-        self.in_flight();
-        self.inner.write_at(buf, offset)
-    }
-    fn write_at_durable(&self, buf: &[u8], offset: u64) -> disk::Result<()> {
-        self.in_flight();
-        self.inner.write_at_durable(buf, offset)
-    }
-    fn submit(&self, requests: &mut [IoRequest<'_>]) -> Vec<disk::Result<()>> {
-        if requests.iter().any(|request| matches!(request, IoRequest::Write { .. })) {
-            self.in_flight();
-        }
-        self.inner.submit(requests)
-    }
-    fn sync_data(&self) -> disk::Result<()> {
-        self.inner.sync_data()
-    }
-    fn size_bytes(&self) -> disk::Result<u64> {
-        self.inner.size_bytes()
-    }
-    fn allocate(&self, size_bytes: u64) -> disk::Result<()> {
-        self.inner.allocate(size_bytes)
-    }
-    fn truncate(&self, size_bytes: u64) -> disk::Result<()> {
-        self.inner.truncate(size_bytes)
-    }
+/// `inner`, each of its writes in flight for a loom step ([`InFlight`]).
+fn in_flight_file(inner: &Arc<dyn File>) -> Arc<dyn File> {
+    let watch = InFlight { writes_submitted: AtomicU64::new(0) };
+    Arc::new(WatchedFile::new(Arc::clone(inner), watch))
 }
 
 fn two_frame_pool(file: &Arc<dyn File>) -> Arc<BufferPool> {
@@ -173,12 +136,13 @@ fn a_reader_never_sees_the_page_that_evicted_its_own() {
 
 /// Two write-backs of one page racing a change to it: the file must end up with the last
 /// image once the pool says the page is clean. (Without the one-write-in-flight rule an older
-/// copy could land last while a newer write had already marked the frame clean.)
+/// copy could land last while a newer write had already marked the frame clean; the writes
+/// stay in flight for a step, [`in_flight_file`], so that loom can order them either way.)
 #[test]
 fn racing_write_backs_never_leave_an_older_image_behind_a_clean_frame() {
     let (_disk, file) = data_file(0);
     model(move || {
-        let pool = two_frame_pool(&file);
+        let pool = two_frame_pool(&in_flight_file(&file));
         pool.new_page(PageId(0)).unwrap().writer().put_u64(0, 10);
         let flusher = {
             let pool = Arc::clone(&pool);
@@ -212,7 +176,7 @@ fn racing_write_backs_never_leave_an_older_image_behind_a_clean_frame() {
 fn a_discarded_page_allocated_again_is_not_overwritten_by_its_stale_write_back() {
     let (_disk, file) = data_file(2);
     model(move || {
-        let pool = two_frame_pool(&InFlightFile::wrap(&file));
+        let pool = two_frame_pool(&in_flight_file(&file));
         pool.fix_exclusive(PageId(0)).unwrap().writer().put_u64(0, 10);
         let reuser = {
             let pool = Arc::clone(&pool);

@@ -12,18 +12,17 @@
 //! the page read back with the freed page's old content.
 //!
 //! The test drives that interleaving exactly, with a data file that holds one write at its
-//! submission until the test lets it land ([`PausingFile`]), and no timing: the stale write is
+//! submission until the test lets it land ([`Pause`]), and no timing: the stale write is
 //! let go once the reusing thread has either finished (discard did not wait: the bug) or been
 //! counted waiting for the write in discard (the fix).
 
 mod common;
 
-use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 
 use bufferpool::{BufferPool, NoLog, PageId, verify_page};
 use common::{PAGE_BYTES, options, pool, sim_file, write_pages};
-use disk::{AlignedBuf, File, FileInfo, IoRequest};
+use disk::{AlignedBuf, WatchedFile, WriteWatch};
 
 /// Where the one held write is.
 #[derive(Debug, Default)]
@@ -36,21 +35,16 @@ struct Hold {
     released: bool,
 }
 
-/// A data file that holds the next write at one offset, before it reaches the inner file,
-/// until [`PausingFile::release`]: a write submitted and not landed, for as long as the test
-/// likes. Every other request goes straight through.
-#[derive(Debug)]
-struct PausingFile {
-    inner: Arc<dyn File>,
+/// Watches a data file's writes and holds the next write at one offset, before it reaches the
+/// file, until [`Pause::release`]: a write submitted and not landed, for as long as the test
+/// likes. Every other write goes straight through.
+#[derive(Debug, Default)]
+struct Pause {
     hold: Mutex<Hold>,
     changed: Condvar,
 }
 
-impl PausingFile {
-    fn new(inner: Arc<dyn File>) -> Self {
-        Self { inner, hold: Mutex::new(Hold::default()), changed: Condvar::new() }
-    }
-
+impl Pause {
     /// Holds the next write at `offset`.
     fn hold_next_write_at(&self, offset: u64) {
         let mut hold = self.hold.lock().unwrap();
@@ -73,9 +67,11 @@ impl PausingFile {
         hold.released = true;
         self.changed.notify_all();
     }
+}
 
+impl WriteWatch for Pause {
     /// Holds the calling thread if `offset` is the armed write's.
-    fn maybe_hold(&self, offset: u64) {
+    fn before_write(&self, _buf: &[u8], offset: u64) {
         let mut hold = self.hold.lock().unwrap();
         if hold.armed_offset != Some(offset) {
             return;
@@ -90,46 +86,6 @@ impl PausingFile {
     }
 }
 
-impl File for PausingFile {
-    fn path(&self) -> &Path {
-        self.inner.path()
-    }
-    fn info(&self) -> &FileInfo {
-        self.inner.info()
-    }
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> disk::Result<()> {
-        self.inner.read_at(buf, offset)
-    }
-    fn write_at(&self, buf: &[u8], offset: u64) -> disk::Result<()> {
-        self.maybe_hold(offset);
-        self.inner.write_at(buf, offset)
-    }
-    fn write_at_durable(&self, buf: &[u8], offset: u64) -> disk::Result<()> {
-        self.maybe_hold(offset);
-        self.inner.write_at_durable(buf, offset)
-    }
-    fn submit(&self, requests: &mut [IoRequest<'_>]) -> Vec<disk::Result<()>> {
-        for request in requests.iter() {
-            if let IoRequest::Write { offset, .. } = request {
-                self.maybe_hold(*offset);
-            }
-        }
-        self.inner.submit(requests)
-    }
-    fn sync_data(&self) -> disk::Result<()> {
-        self.inner.sync_data()
-    }
-    fn size_bytes(&self) -> disk::Result<u64> {
-        self.inner.size_bytes()
-    }
-    fn allocate(&self, size_bytes: u64) -> disk::Result<()> {
-        self.inner.allocate(size_bytes)
-    }
-    fn truncate(&self, size_bytes: u64) -> disk::Result<()> {
-        self.inner.truncate(size_bytes)
-    }
-}
-
 /// Frames in the pool under test; the file holds four times as many pages, enough to push
 /// page 0 out by reading the others.
 const FRAME_COUNT: usize = bufferpool::FRAME_COUNT_MIN;
@@ -139,7 +95,7 @@ const PAGE_COUNT: u64 = 4 * FRAME_COUNT as u64;
 fn a_stale_write_back_never_lands_on_a_page_discarded_and_allocated_again() {
     let (_disk, inner) = sim_file(21);
     write_pages(&pool(&inner, FRAME_COUNT, false), PAGE_COUNT); // page n's body holds n
-    let file = Arc::new(PausingFile::new(Arc::clone(&inner)));
+    let file = Arc::new(WatchedFile::new(Arc::clone(&inner), Pause::default()));
     let pool = Arc::new(
         BufferPool::open(file.clone(), options(FRAME_COUNT, false), Arc::new(NoLog)).unwrap(),
     );
@@ -147,12 +103,12 @@ fn a_stale_write_back_never_lands_on_a_page_discarded_and_allocated_again() {
     pool.fix_exclusive(PageId(0)).unwrap().writer().put_u64(0, 10);
 
     // 1. The write-back of the old image: staged, latch released, held at its submission.
-    file.hold_next_write_at(0);
+    file.watch().hold_next_write_at(0);
     let flusher = {
         let pool = Arc::clone(&pool);
         std::thread::spawn(move || pool.flush_dirty().unwrap())
     };
-    file.wait_until_held();
+    file.watch().wait_until_held();
 
     // 2. Page 0 freed and allocated again in another frame: the freed frame goes to page 1
     //    first (the free list hands out the last frame freed), so page 0 comes back in frame 1,
@@ -172,7 +128,7 @@ fn a_stale_write_back_never_lands_on_a_page_discarded_and_allocated_again() {
     while !reuser.is_finished() && pool.stats().discards_waited_for_write == 0 {
         std::thread::yield_now();
     }
-    file.release();
+    file.watch().release();
     flusher.join().unwrap();
     reuser.join().unwrap();
 

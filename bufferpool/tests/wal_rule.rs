@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -13,18 +12,17 @@ use std::time::Duration;
 
 use bufferpool::{BufferPool, Error, PageId, PoolOptions, page_lsn_of};
 use common::{PAGE_BYTES, TestLog, options, sim_file};
-use disk::{File, FileInfo, IoRequest};
+use disk::{WatchedFile, WriteWatch};
 
-/// A data file that panics if a page goes out ahead of the log.
+/// Watches a data file's writes and panics if a page goes out ahead of the log.
 #[derive(Debug)]
-struct CheckedFile {
-    inner: Arc<dyn File>,
+struct LogRuleCheck {
     log: Arc<TestLog>,
     pages_written: AtomicU64,
 }
 
-impl CheckedFile {
-    fn check(&self, image: &[u8]) {
+impl WriteWatch for LogRuleCheck {
+    fn before_write(&self, image: &[u8], _offset: u64) {
         for page in image.chunks(PAGE_BYTES) {
             let lsn = page_lsn_of(page);
             let durable = self.log.durable.load(Ordering::SeqCst);
@@ -37,45 +35,7 @@ impl CheckedFile {
     }
 }
 
-impl File for CheckedFile {
-    fn path(&self) -> &Path {
-        self.inner.path()
-    }
-    fn info(&self) -> &FileInfo {
-        self.inner.info()
-    }
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> disk::Result<()> {
-        self.inner.read_at(buf, offset)
-    }
-    fn write_at(&self, buf: &[u8], offset: u64) -> disk::Result<()> {
-        self.check(buf);
-        self.inner.write_at(buf, offset)
-    }
-    fn write_at_durable(&self, buf: &[u8], offset: u64) -> disk::Result<()> {
-        self.check(buf);
-        self.inner.write_at_durable(buf, offset)
-    }
-    fn submit(&self, requests: &mut [IoRequest<'_>]) -> Vec<disk::Result<()>> {
-        for request in requests.iter() {
-            if let IoRequest::Write { buf, .. } = request {
-                self.check(buf);
-            }
-        }
-        self.inner.submit(requests)
-    }
-    fn sync_data(&self) -> disk::Result<()> {
-        self.inner.sync_data()
-    }
-    fn size_bytes(&self) -> disk::Result<u64> {
-        self.inner.size_bytes()
-    }
-    fn allocate(&self, size_bytes: u64) -> disk::Result<()> {
-        self.inner.allocate(size_bytes)
-    }
-    fn truncate(&self, size_bytes: u64) -> disk::Result<()> {
-        self.inner.truncate(size_bytes)
-    }
-}
+type CheckedFile = WatchedFile<LogRuleCheck>;
 
 fn checked_pool(
     log: &Arc<TestLog>,
@@ -83,8 +43,8 @@ fn checked_pool(
     background_writer: bool,
 ) -> (BufferPool, Arc<CheckedFile>) {
     let (_disk, inner) = sim_file(9);
-    let file =
-        Arc::new(CheckedFile { inner, log: Arc::clone(log), pages_written: AtomicU64::new(0) });
+    let check = LogRuleCheck { log: Arc::clone(log), pages_written: AtomicU64::new(0) };
+    let file = Arc::new(WatchedFile::new(inner, check));
     // A pool whose every frame waits for a stuck log gives up after this long without progress.
     let options = PoolOptions {
         frame_wait_max: Duration::from_millis(200),
@@ -116,7 +76,7 @@ fn flushing_writes_only_what_the_log_covers() {
     dirty_pages(&pool, 0..10, 10).unwrap(); // LSNs 10..=19
     assert_eq!(pool.rec_lsn_min(), Some(10));
     assert_eq!(pool.flush_dirty().unwrap(), 5, "LSNs 10..=14");
-    assert_eq!(file.pages_written.load(Ordering::SeqCst), 5);
+    assert_eq!(file.watch().pages_written.load(Ordering::SeqCst), 5);
     assert_eq!(pool.rec_lsn_min(), Some(15), "the oldest change still only in the pool");
     assert_eq!(pool.stats().writes_deferred_for_log, 5);
     log.durable.store(19, Ordering::SeqCst);
@@ -137,7 +97,7 @@ fn a_pool_full_of_pages_ahead_of_a_stuck_log_is_exhausted_not_hung() {
         other => panic!("expected an exhausted pool, got {other:?}"),
     }
     assert!(log.requests.load(Ordering::SeqCst) > 0, "the pool asked the log to advance");
-    assert_eq!(file.pages_written.load(Ordering::SeqCst), 0);
+    assert_eq!(file.watch().pages_written.load(Ordering::SeqCst), 0);
     pool.check_invariants();
 }
 
@@ -147,7 +107,10 @@ fn a_log_that_advances_on_request_lets_eviction_proceed() {
         let log = Arc::new(TestLog { advance_on_request: true, ..TestLog::default() });
         let (pool, file) = checked_pool(&log, 8, background_writer);
         dirty_pages(&pool, 0..64, 1).unwrap();
-        assert!(file.pages_written.load(Ordering::SeqCst) >= 56, "evicted pages were written");
+        assert!(
+            file.watch().pages_written.load(Ordering::SeqCst) >= 56,
+            "evicted pages were written"
+        );
         assert!(log.requests.load(Ordering::SeqCst) > 0);
         log.durable.store(u64::MAX, Ordering::SeqCst);
         pool.flush_dirty().unwrap();

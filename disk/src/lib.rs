@@ -49,6 +49,7 @@ mod probe;
 mod real;
 pub mod sim;
 mod uring_support;
+mod watched;
 
 pub use alignment::Alignment;
 pub use buf::AlignedBuf;
@@ -64,3 +65,4 @@ pub use probe::{
 pub use real::{Completion, IoQueue, RealDisk};
 pub use sim::{SimDisk, SimDiskOptions};
 pub use uring_support::{UringSupport, io_uring_support};
+pub use watched::{WatchedFile, WriteWatch};
