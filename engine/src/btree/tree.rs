@@ -44,6 +44,8 @@ const SCAN_CHUNK_ENTRIES_MIN: usize = 64;
 /// ...or has read this many leaves: the caller holds the tree shared meanwhile, so writers
 /// wait for at most this many leaf reads (the next ones prefetched).
 const SCAN_CHUNK_LEAVES_MAX: usize = 8;
+// A chunk's first prefetch covers every other leaf the chunk may read.
+const _: () = assert!(SCAN_PREFETCH_LEAF_COUNT >= SCAN_CHUNK_LEAVES_MAX - 1);
 
 /// The B+tree of one data file.
 #[derive(Debug)]
@@ -268,8 +270,9 @@ impl Tree {
         let Some(mut path) = self.descend(seek)? else {
             return Ok(ScanChunk { entries: Vec::new(), next_start: None });
         };
-        // Also prefetches the leaves after this one under its parent, before it is read.
-        let mut next_start = self.upper_bound(&path)?;
+        // Also prefetches the leaves after this one under its parent, before it is read: as
+        // many as a chunk reads, so the steps below need not ask again.
+        let mut next_start = self.upper_bound(&path, true)?;
         let mut entries = Vec::new();
         let mut values = Vec::new();
         for leaf_index in 1.. {
@@ -297,7 +300,7 @@ impl Tree {
             {
                 break;
             }
-            next_start = self.upper_bound(&path)?;
+            next_start = self.upper_bound(&path, false)?;
         }
         let next_start = next_start.filter(|next| before_end(next, end));
         self.finish_chunk(entries, values, next_start)
@@ -337,12 +340,13 @@ impl Tree {
     }
 
     /// The smallest separator to the right of the path's leaf (the next leaf's first possible
-    /// key), prefetching the next leaves under the leaf's parent.
-    fn upper_bound(&self, path: &Path) -> Result<Option<Vec<u8>>> {
+    /// key); with `prefetch`, also asks the pool for the next [`SCAN_PREFETCH_LEAF_COUNT`]
+    /// leaves under the leaf's parent.
+    fn upper_bound(&self, path: &Path, prefetch: bool) -> Result<Option<Vec<u8>>> {
         for (depth, &(page, child_index)) in path.iter().enumerate().rev().skip(1) {
             let branch = self.fix_node(page)?;
             if child_index < node::entry_count(&*branch) {
-                if depth + 2 == path.len() {
+                if prefetch && depth + 2 == path.len() {
                     let last =
                         node::child_count(&*branch).min(child_index + 1 + SCAN_PREFETCH_LEAF_COUNT);
                     let upcoming: Vec<PageId> = (child_index + 1..last)
