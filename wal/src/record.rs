@@ -181,6 +181,28 @@ pub(crate) fn decode(bytes: &[u8], lsn: Lsn, salt: u64) -> Result<(Header, &[u8]
     Ok((Header { lsn, durable_lsn, payload_bytes, kind, tag }, payload))
 }
 
+/// The LSN that the record header at the start of `bytes` names, if the header was written by
+/// this log under `salt` for a position in `segment` other than `position`: its checksum
+/// matches under the salt, and its `lsn` field is another 8-aligned position of the segment.
+/// The writer puts every record at its own LSN and a segment's salt is new each time the file
+/// is initialised, so no crash leaves such a header: it was copied there by a misdirected
+/// write. Garbage matching the checksum by chance (odds 2^-32) would also have to name a
+/// position of this segment, so a stale or random header is not taken for one.
+pub(crate) fn misplaced(
+    bytes: &[u8],
+    position: Lsn,
+    segment: std::ops::Range<Lsn>,
+    salt: u64,
+) -> Option<Lsn> {
+    let header_bytes = bytes.get(..HEADER_END)?;
+    if read_u32(header_bytes, HEADER_CRC_OFFSET) != header_crc(header_bytes, salt) {
+        return None;
+    }
+    let named = Lsn(read_u64(header_bytes, LSN_OFFSET));
+    let aligned = named.0 % RECORD_ALIGN_BYTES as u64 == 0;
+    (named != position && aligned && segment.contains(&named)).then_some(named)
+}
+
 /// Whether `bytes` (a segment's data area, which starts at `lsn`) begins with what a record
 /// of this log would look like, judged without the segment's salt: the LSN field names this
 /// position, the kind is known, and the payload checksum matches. A file that was never part of
@@ -261,6 +283,21 @@ mod tests {
         assert!(!looks_like_record(&[0; 64], Lsn(0)), "zero-filled space");
         record[HEADER_END] ^= 1;
         assert!(!looks_like_record(&record, Lsn(4096)), "damaged payload");
+    }
+
+    #[test]
+    fn misplaced_names_a_record_of_the_segment_found_elsewhere() {
+        let header = data_header(4096, 10);
+        let mut record = vec![0; header.encoded_bytes()];
+        encode(&mut record, &header, &[5; 10], SALT);
+        let segment = Lsn(0)..Lsn(1 << 20);
+        assert_eq!(misplaced(&record, Lsn(8192), segment.clone(), SALT), Some(Lsn(4096)));
+        assert_eq!(misplaced(&record, Lsn(4096), segment.clone(), SALT), None, "in its place");
+        assert_eq!(misplaced(&record, Lsn(8192), segment.clone(), SALT ^ 1), None, "stale salt");
+        assert_eq!(misplaced(&record, Lsn(8192), Lsn(1 << 20)..Lsn(2 << 20), SALT), None);
+        assert_eq!(misplaced(&[0; 64], Lsn(8192), segment.clone(), SALT), None);
+        record[9] ^= 1; // the lsn field: the header checksum no longer matches
+        assert_eq!(misplaced(&record, Lsn(8192), segment, SALT), None);
     }
 
     #[test]

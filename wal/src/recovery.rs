@@ -8,6 +8,7 @@
 //! | nothing valid (zeros, stale records of an older salt, garbage)       | torn tail: the log ends at P |
 //! | valid records, all with `durable_lsn <= P`                          | torn tail: they were in the same unacknowledged batch as P |
 //! | a valid record with `durable_lsn > P`                               | corruption: P was durable (acknowledged) before that record was written |
+//! | at or beyond P in its segment, a header valid under the salt naming another position of the segment | corruption: a misdirected write |
 //! | a segment end leads to a segment that is missing or has a bad header | corruption     |
 //! | the segment ends without a segment end (a record filled it, or no room for one), and the next segment is missing or has a bad header, and its data does not start with a record at its first LSN | the log ends at the segment's end |
 //! | the same, but its data starts with a record at its first LSN (judged on what the file holds, if it is short) | corruption: it was in use and its header was damaged |
@@ -23,7 +24,8 @@
 //! `durable_lsn` is stamped into each record when it is first written, so a record of a later
 //! batch proves that every earlier batch had completed. What no later record vouches for — the
 //! last batch — cannot be told from a torn write: a bit flip there reads as a torn tail (see
-//! `docs/DURABILITY.md`).
+//! `docs/DURABILITY.md`). A misdirected write of it is caught where it landed: no crash leaves a
+//! record header of this segment's salt at a position other than the one it names.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -448,7 +450,9 @@ impl Scan<'_> {
         // records — can never become valid, so it need not be zeroed. The rest of the segment
         // is searched a chunk at a time.
         let mut garbage_end = None;
-        let mut next = offset + RECORD_ALIGN_BYTES;
+        let segment = segment_start..self.geometry.segment_start(index + 1);
+        // From `lsn` itself: a misplaced header may lie there too.
+        let mut next = offset;
         while next < data_bytes {
             let chunk = reader.chunk_at(next)?;
             let chunk_bytes = chunk.len();
@@ -465,9 +469,14 @@ impl Scan<'_> {
             let candidate = next + found;
             next = candidate + RECORD_ALIGN_BYTES;
             let candidate_lsn = segment_start.plus(candidate as u64);
-            if let Ok((header, _)) =
-                record::decode(reader.record_at(candidate)?, candidate_lsn, salt)
-            {
+            let bytes = reader.record_at(candidate)?;
+            if let Some(named) = record::misplaced(bytes, candidate_lsn, segment.clone(), salt) {
+                return Err(self.misplaced(lsn, reason, candidate_lsn, named));
+            }
+            if candidate == offset {
+                continue; // judged invalid already
+            }
+            if let Ok((header, _)) = record::decode(bytes, candidate_lsn, salt) {
                 if header.durable_lsn > lsn {
                     return Err(self.damaged(lsn, reason, candidate_lsn));
                 }
@@ -514,6 +523,22 @@ impl Scan<'_> {
             }
         }
         Ok(())
+    }
+
+    /// A header of this segment's records found at `found`, naming `named`: a write of the log
+    /// landed at the wrong place, so the records it carried are missing from theirs (the log
+    /// may look torn at `lsn` because of it).
+    fn misplaced(&self, lsn: Lsn, reason: &str, found: Lsn, named: Lsn) -> Error {
+        let index = self.geometry.segment_of(lsn);
+        let path = self.inventory.path_of(index);
+        corruption(
+            &path,
+            lsn,
+            format!(
+                "{reason}; the record of LSN {named} lies at LSN {found}: a write of the log \
+                 landed at the wrong place"
+            ),
+        )
     }
 
     fn damaged(&self, lsn: Lsn, reason: &str, witness: Lsn) -> Error {

@@ -86,6 +86,52 @@ fn a_bit_flip_in_the_last_batch_reads_as_a_torn_tail() {
     assert_eq!(records.len() as u64, RECORD_COUNT - 1);
 }
 
+/// The last batch's write landed at `landing` instead of its own block: the block keeps what it
+/// held before the batch (zeros after the previous record), and `landing` holds the batch.
+fn misdirect_the_last_batch(disk: &SimDisk, appended: &[wal::Appended], landing: u64) -> Lsn {
+    let last = appended[appended.len() - 1];
+    let (_, offset) = file_offset(last.lsn);
+    let block_offset = offset / 4096 * 4096;
+    assert_eq!(file_offset(last.lsn_end).1.div_ceil(4096), block_offset / 4096 + 1, "one block");
+    let mut batch = Vec::new();
+    edit_block(disk, &segment_path(0), block_offset, |block| {
+        batch = block.to_vec();
+        block[usize::try_from(offset - block_offset).unwrap()..].fill(0);
+    });
+    edit_block(disk, &segment_path(0), landing, |block| block.copy_from_slice(&batch));
+    last.lsn
+}
+
+/// A misdirected write of the last batch leaves its own place looking torn, with nothing later
+/// to vouch for it. Its records land elsewhere in the segment, still under the segment's salt
+/// but at positions their LSNs do not name, which no crash leaves: recovery reports the loss
+/// instead of cutting the log.
+#[test]
+fn a_misdirected_write_of_the_last_batch_beyond_the_tail_is_corruption() {
+    let (disk, appended) = durable_log(8);
+    let lost = misdirect_the_last_batch(&disk, &appended, 64 * 4096);
+    match open(&disk, Lsn::ZERO) {
+        Err(Error::Corruption { lsn, reason, .. }) => {
+            assert_eq!(lsn, lost, "{reason}");
+            assert!(reason.contains("landed at the wrong place"), "{reason}");
+        }
+        other => panic!("expected corruption, got {:?}", other.map(|(_, records)| records.len())),
+    }
+}
+
+/// The same write landing over acknowledged records earlier in the log: the walk stops at the
+/// first record it overwrote, and the misplaced records beyond name the damage.
+#[test]
+fn a_misdirected_write_of_the_last_batch_over_the_log_is_corruption() {
+    let (disk, appended) = durable_log(9);
+    misdirect_the_last_batch(&disk, &appended, 4096);
+    let damaged = first_damaged(&appended, 4096, 4096);
+    match open(&disk, Lsn::ZERO) {
+        Err(Error::Corruption { lsn, .. }) => assert_eq!(lsn, damaged.lsn),
+        other => panic!("expected corruption, got {:?}", other.map(|(_, records)| records.len())),
+    }
+}
+
 /// A batch that crossed into segment 1 is torn: its part in segment 0 is lost, its part in
 /// segment 1 survived. Recovery cuts the log in segment 0 (the surviving records vouch for
 /// nothing later). The writer then refills the same LSNs with records of the same sizes and
