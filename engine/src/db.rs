@@ -47,7 +47,23 @@ const TREE_OPTIMISTIC_ATTEMPT_MAX: u32 = 4;
 #[derive(Debug)]
 pub struct Db {
     inner: Arc<Inner>,
-    flusher: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
+    flusher: Option<Worker>,
+    checkpointer: Option<Worker>,
+}
+
+/// A background thread and the flag that stops it.
+#[derive(Debug)]
+struct Worker {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+impl Worker {
+    fn stop(self) {
+        self.stop.store(true, Ordering::Release);
+        self.thread.thread().unpark();
+        let _ = self.thread.join();
+    }
 }
 
 struct Inner {
@@ -70,6 +86,9 @@ struct Inner {
     /// The redo LSN of the last checkpoint: committers compare the log's end with it without
     /// taking the checkpoint's lock, which a running checkpoint holds through its flushes.
     checkpoint_redo_lsn: AtomicU64,
+    /// The background checkpoint thread, which committers wake (with
+    /// [`Options::background_checkpoints`]).
+    checkpointer: OnceLock<std::thread::Thread>,
     failure: OnceLock<String>,
     counters: Counters,
 }
@@ -110,6 +129,10 @@ pub struct DbStats {
     pub conflicts: u64,
     /// Checkpoints since open.
     pub checkpoints: u64,
+    /// Log bytes written since the last checkpoint's redo point: about what recovery would
+    /// replay after a crash now (at most twice [`Options::checkpoint_wal_bytes`] once a commit
+    /// has returned).
+    pub log_bytes_since_checkpoint: u64,
     /// Keys with versions held in memory for snapshots or not yet in the tree.
     pub version_chains: usize,
     /// Pages of the data file listed free (reusable now).
@@ -231,12 +254,14 @@ impl Db {
             active: Mutex::new(BTreeMap::new()),
             checkpoint_redo_lsn: AtomicU64::new(header.redo_lsn),
             checkpoint: Mutex::new(CheckpointState { sequence: header.sequence }),
+            checkpointer: OnceLock::new(),
             failure: OnceLock::new(),
             counters: Counters::default(),
         };
         let inner = Arc::new(inner);
         let flusher = (options.durability == Durability::Eventual).then(|| start_flusher(&inner));
-        let db = Db { inner, flusher };
+        let checkpointer = options.background_checkpoints.then(|| start_checkpointer(&inner));
+        let db = Db { inner, flusher, checkpointer };
         if replayed_any {
             // The replayed commits are in the tree now; a checkpoint lets the log go.
             db.checkpoint()?;
@@ -298,6 +323,7 @@ impl Db {
             commits: inner.counters.commits.load(Ordering::Relaxed),
             conflicts: inner.counters.conflicts.load(Ordering::Relaxed),
             checkpoints: inner.counters.checkpoints.load(Ordering::Relaxed),
+            log_bytes_since_checkpoint: inner.log_bytes_since_checkpoint(),
             version_chains: inner.versions.chain_count(),
             free_pages: inner.tree.space().lock().free_count(),
             pool: inner.tree.pool().stats(),
@@ -320,10 +346,8 @@ impl Db {
 
 impl Drop for Db {
     fn drop(&mut self) {
-        if let Some((stop, thread)) = self.flusher.take() {
-            stop.store(true, Ordering::Release);
-            thread.thread().unpark();
-            let _ = thread.join();
+        for worker in [self.flusher.take(), self.checkpointer.take()].into_iter().flatten() {
+            worker.stop();
         }
         // A clean close makes every acknowledged commit durable, whatever the durability mode.
         let _ = self.inner.wal.flush();
@@ -699,14 +723,36 @@ impl Inner {
         if self.counters.commits.load(Ordering::Relaxed) % GARBAGE_COLLECTION_COMMIT_INTERVAL == 0 {
             self.versions.collect_garbage(self.collection_horizon());
         }
-        let redo_lsn = self.checkpoint_redo_lsn.load(Ordering::Acquire);
-        if self.wal.lsn_next().0.saturating_sub(redo_lsn) >= self.options.checkpoint_wal_bytes {
+        let limit = self.options.checkpoint_wal_bytes;
+        let behind = self.log_bytes_since_checkpoint();
+        if behind < limit {
+            return Ok(());
+        }
+        match self.checkpointer.get() {
+            Some(checkpointer) if behind < limit.saturating_mul(2) => checkpointer.unpark(),
+            Some(checkpointer) => {
+                // The background checkpoint fell behind: wait for the one running, then run
+                // the next here if the log is still over the limit.
+                checkpointer.unpark();
+                let checkpoint = self.checkpoint.lock();
+                if self.log_bytes_since_checkpoint() >= limit {
+                    self.checkpoint_holding(checkpoint)?;
+                }
+            }
             // One committer runs it; the others carry on instead of queueing for a second one.
-            if let Some(checkpoint) = self.checkpoint.try_lock() {
-                self.checkpoint_holding(checkpoint)?;
+            None => {
+                if let Some(checkpoint) = self.checkpoint.try_lock() {
+                    self.checkpoint_holding(checkpoint)?;
+                }
             }
         }
         Ok(())
+    }
+
+    /// Log bytes written since the last checkpoint's redo point: what recovery would replay.
+    fn log_bytes_since_checkpoint(&self) -> u64 {
+        let redo_lsn = self.checkpoint_redo_lsn.load(Ordering::Acquire);
+        self.wal.lsn_next().0.saturating_sub(redo_lsn)
     }
 
     fn checkpoint(&self) -> Result<()> {
@@ -968,7 +1014,35 @@ fn replay(tree: &Tree, checkpoint_ts: Timestamp, records: wal::Replay) -> Result
     Ok(last_ts)
 }
 
-fn start_flusher(inner: &Arc<Inner>) -> (Arc<AtomicBool>, JoinHandle<()>) {
+/// The background checkpoint thread: sleeps until a committer wakes it, then checkpoints if
+/// the log is over [`Options::checkpoint_wal_bytes`]. A failure is recorded as the database's
+/// (`Inner::fail`), and the next operation reports it.
+fn start_checkpointer(inner: &Arc<Inner>) -> Worker {
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread_stop = Arc::clone(&stop);
+    let thread_inner = Arc::clone(inner);
+    let thread = std::thread::Builder::new()
+        .name("directdb-checkpoint".into())
+        .spawn(move || {
+            let inner = thread_inner;
+            loop {
+                std::thread::park();
+                if thread_stop.load(Ordering::Acquire) || inner.failure.get().is_some() {
+                    break;
+                }
+                if inner.log_bytes_since_checkpoint() >= inner.options.checkpoint_wal_bytes
+                    && let Some(checkpoint) = inner.checkpoint.try_lock()
+                {
+                    let _ = inner.checkpoint_holding(checkpoint);
+                }
+            }
+        })
+        .expect("spawning the checkpoint thread");
+    inner.checkpointer.set(thread.thread().clone()).expect("set once");
+    Worker { stop, thread }
+}
+
+fn start_flusher(inner: &Arc<Inner>) -> Worker {
     let stop = Arc::new(AtomicBool::new(false));
     let wal = Arc::clone(&inner.wal);
     let interval = Duration::from_millis(inner.options.eventual_flush_interval_ms.max(1));
@@ -982,5 +1056,5 @@ fn start_flusher(inner: &Arc<Inner>) -> (Arc<AtomicBool>, JoinHandle<()>) {
             }
         })
         .expect("spawning the eventual-durability flusher");
-    (stop, thread)
+    Worker { stop, thread }
 }

@@ -48,8 +48,15 @@ pub struct Options {
     /// How the log makes appends durable.
     pub wal_flush: WalFlush,
     /// A checkpoint runs once this much log has been written since the last one, bounding the
-    /// log recovery replays.
+    /// log recovery replays: at most twice this much (see [`Options::background_checkpoints`]).
     pub checkpoint_wal_bytes: u64,
+    /// Run checkpoints in a background thread, woken by the commit that crosses
+    /// [`Options::checkpoint_wal_bytes`], so no committer waits for a checkpoint's page flush.
+    /// Should the log reach twice that while one runs, a committer waits for it and runs the
+    /// next itself, so the log recovery replays stays bounded. Off, the committing thread that
+    /// crosses the threshold runs the checkpoint: a single-threaded workload then issues the
+    /// same disk operations in the same order every run, which the crash harness needs.
+    pub background_checkpoints: bool,
     /// With [`Durability::Eventual`], the longest a commit waits to be made durable.
     pub eventual_flush_interval_ms: u64,
     /// Bytes of each log segment of a new database (an existing log keeps its size).
@@ -71,6 +78,7 @@ impl Default for Options {
             durability: Durability::Immediate,
             wal_flush: WalFlush::Auto,
             checkpoint_wal_bytes: 64 << 20,
+            background_checkpoints: true,
             eventual_flush_interval_ms: 10,
             wal_segment_bytes: wal::limits::SEGMENT_BYTES_DEFAULT,
             pool_background_writer: true,

@@ -54,7 +54,7 @@ fn profile() -> Profile {
 /// the pool's background writer running (a kill replays nothing, so determinism buys nothing
 /// here, and the writer's concurrent write-back is part of what a kill must survive).
 pub fn options() -> Options {
-    Options { pool_background_writer: true, ..workload::options() }
+    Options { pool_background_writer: true, background_checkpoints: true, ..workload::options() }
 }
 
 /// The child's seed for kill `kill` of round `seed`.

@@ -94,6 +94,7 @@ pub fn options() -> Options {
         wal_segment_bytes: wal::limits::SEGMENT_BYTES_MIN,
         checkpoint_wal_bytes: 256 << 10,
         pool_background_writer: false,
+        background_checkpoints: false,
         ..Options::default()
     }
 }
