@@ -177,6 +177,70 @@ pub(crate) fn direct_first<T>(items: &mut [T], io_mode: impl Fn(&T) -> Option<Io
     items.sort_by_key(|item| io_mode(item) != Some(IoMode::Direct));
 }
 
+/// What a benchmark runs one after another, each in its own process under its own limit: an
+/// I/O mode of directdb, or another engine.
+pub(crate) trait BenchTarget: Copy {
+    /// Its name, as in `--io` or `--engines`.
+    fn name(self) -> &'static str;
+    /// directdb's I/O mode, `None` for another engine.
+    fn io_mode(self) -> Option<IoMode>;
+}
+
+impl BenchTarget for IoMode {
+    fn name(self) -> &'static str {
+        IoMode::name(self)
+    }
+
+    fn io_mode(self) -> Option<IoMode> {
+        Some(self)
+    }
+}
+
+/// A target whose run failed: the others still run, and the command fails after the report.
+#[derive(Clone, Debug, serde::Serialize)]
+pub(crate) struct Failure {
+    /// Its name, as in `--io` or `--engines`.
+    pub(crate) target: String,
+    pub(crate) error: String,
+}
+
+/// Runs `run_one` on every target, direct I/O first, each with its memory limit and the flag
+/// that raises it ([`Limits`]); `memory` says what a finished run had. Returns the reports of
+/// those that ran and the failures of the others (`failed` hears of each as it happens), or an
+/// error naming every failure if none ran.
+pub(crate) fn run_targets<T: BenchTarget, R>(
+    mut targets: Vec<T>,
+    budget: MemoryBudget,
+    memory: impl Fn(&R) -> &ModeMemory,
+    mut failed: impl FnMut(&str, &str),
+    mut run_one: impl FnMut(T, (u64, &'static str)) -> Result<R, String>,
+) -> Result<(Vec<R>, Vec<Failure>), String> {
+    direct_first(&mut targets, |target| target.io_mode());
+    let mut limits = Limits::new(budget);
+    let mut reports = Vec::new();
+    let mut failures = Vec::new();
+    for target in targets {
+        match run_one(target, limits.next()) {
+            Ok(report) => {
+                limits.ran(target.io_mode(), memory(&report));
+                reports.push(report);
+            }
+            Err(error) => {
+                failed(target.name(), &error);
+                failures.push(Failure { target: target.name().into(), error });
+            }
+        }
+    }
+    if reports.is_empty() {
+        let errors: Vec<String> = failures
+            .iter()
+            .map(|failure| format!("{}: {}", failure.target, failure.error))
+            .collect();
+        return Err(errors.join("; "));
+    }
+    Ok((reports, failures))
+}
+
 /// The memory one I/O mode had.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ModeMemory {

@@ -43,7 +43,7 @@ use rand::rngs::SmallRng;
 
 use crate::bench::child::{self, Benchmark, Isolation, durability_serde, io_modes_serde};
 use crate::bench::kv::Store;
-use crate::bench::memory_budget::{self, BudgetReport, Limits, MemoryBudget, ModeMemory};
+use crate::bench::memory_budget::{self, BudgetReport, MemoryBudget, ModeMemory};
 use crate::bench::scratch::RemoveOnDrop;
 use crate::bench::workers::{self, Stop};
 use crate::bench::ycsb::{self, Progress, Usage, cache};
@@ -138,27 +138,22 @@ fn constants() -> (NurandConstants, NurandConstants) {
 pub(crate) fn run(options: &TpccOptions, progress: Progress) -> Result<TpccReport, String> {
     let started = Instant::now();
     let cardinalities = options.validate()?;
-    let mut io_modes = options.io_modes.clone();
-    memory_budget::direct_first(&mut io_modes, |&io_mode| Some(io_mode));
-    let mut limits = Limits::new(options.memory);
-    let mut modes = Vec::new();
-    for io_mode in io_modes {
-        let mode = match options.isolation {
-            Isolation::InProcess => run_mode(options, &cardinalities, io_mode, progress)?,
-            Isolation::ChildProcesses => {
-                let request =
-                    ModeRequest { options: options.clone(), io_mode: io_mode.name().into() };
-                child::run_in_child(
-                    Benchmark::Tpcc(request),
-                    io_mode.name(),
-                    limits.next(),
-                    progress,
-                )?
-            }
-        };
-        limits.ran(Some(io_mode), &mode.memory);
-        modes.push(mode);
-    }
+    // A mode that fails (killed by its memory limit, a full disk) costs its own rows, not the
+    // others' measurements: the report names it, and the run fails only if every mode did.
+    let run_one = |io_mode: IoMode, limit| match options.isolation {
+        Isolation::InProcess => run_mode(options, &cardinalities, io_mode, progress),
+        Isolation::ChildProcesses => {
+            let request = ModeRequest { options: options.clone(), io_mode: io_mode.name().into() };
+            child::run_in_child(Benchmark::Tpcc(request), io_mode.name(), limit, progress)
+        }
+    };
+    let (modes, failures) = memory_budget::run_targets(
+        options.io_modes.clone(),
+        options.memory,
+        |mode: &ModeReport| &mode.memory,
+        |target, error| progress.failed(target, error),
+        run_one,
+    )?;
     let (load_constants, run_constants) = constants();
     Ok(TpccReport {
         settings: Settings {
@@ -183,6 +178,7 @@ pub(crate) fn run(options: &TpccOptions, progress: Progress) -> Result<TpccRepor
         departures_from_tpcc: report::departures(),
         comparisons: report::Comparison::of(&modes),
         modes,
+        failures,
         elapsed_seconds: started.elapsed().as_secs_f64(),
     })
 }

@@ -2,6 +2,7 @@
 //! each kind, latency, the cost per transaction) and the consistency checks after each; then
 //! the modes' throughput side by side.
 
+use crate::bench::memory_budget::Failure;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -257,6 +258,8 @@ pub(crate) struct TpccReport {
     pub(crate) departures_from_tpcc: Vec<&'static str>,
     pub(crate) modes: Vec<ModeReport>,
     pub(crate) comparisons: Vec<Comparison>,
+    /// The I/O modes that failed, which have no rows (the command fails after the report).
+    pub(crate) failures: Vec<Failure>,
     pub(crate) elapsed_seconds: f64,
 }
 

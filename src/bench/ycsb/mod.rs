@@ -45,7 +45,7 @@ use engine::{Durability, IoMode, Options};
 
 use crate::bench::child::{self, Benchmark, Isolation, durability_serde, io_modes_serde};
 use crate::bench::kv::Store;
-use crate::bench::memory_budget::{self, BudgetReport, Limits, MemoryBudget, ModeMemory};
+use crate::bench::memory_budget::{self, BudgetReport, MemoryBudget, ModeMemory};
 use crate::bench::scratch::RemoveOnDrop;
 use crate::bench::workers;
 
@@ -211,7 +211,7 @@ pub(crate) fn durability_name(durability: Durability) -> &'static str {
 }
 
 /// Runs the load and the workloads on every target, direct I/O first (its memory peak sets
-/// the others' limit, [`Limits`]), then in the order asked. A target that fails (an engine
+/// the others' limit, [`memory_budget::Limits`]), then in the order asked. A target that fails (an engine
 /// killed by its memory limit, a full disk) costs its own column, not the others'
 /// measurements: the report names it, and the run fails only if every target did.
 pub(crate) fn run(options: &YcsbOptions, progress: Progress) -> Result<YcsbReport, String> {
@@ -243,39 +243,15 @@ pub(crate) fn run(options: &YcsbOptions, progress: Progress) -> Result<YcsbRepor
     })
 }
 
-/// Runs `run_one` on every target, direct I/O first, each with its memory limit and the flag
-/// that raises it ([`Limits`]): the reports of those that ran and the failures of the others,
-/// or an error naming every failure if none ran.
+/// [`memory_budget::run_targets`] over ycsb's targets and reports.
 fn run_targets(
-    mut targets: Vec<Target>,
+    targets: Vec<Target>,
     memory: MemoryBudget,
     progress: Progress,
-    mut run_one: impl FnMut(Target, (u64, &'static str)) -> Result<ModeReport, String>,
+    run_one: impl FnMut(Target, (u64, &'static str)) -> Result<ModeReport, String>,
 ) -> Result<(Vec<ModeReport>, Vec<Failure>), String> {
-    memory_budget::direct_first(&mut targets, |target| target.io_mode());
-    let mut limits = Limits::new(memory);
-    let mut modes = Vec::new();
-    let mut failures = Vec::new();
-    for target in targets {
-        match run_one(target, limits.next()) {
-            Ok(mode) => {
-                limits.ran(target.io_mode(), &mode.memory);
-                modes.push(mode);
-            }
-            Err(error) => {
-                progress.failed(target.name(), &error);
-                failures.push(Failure { target: target.name().into(), error });
-            }
-        }
-    }
-    if modes.is_empty() {
-        let errors: Vec<String> = failures
-            .iter()
-            .map(|failure| format!("{}: {}", failure.target, failure.error))
-            .collect();
-        return Err(errors.join("; "));
-    }
-    Ok((modes, failures))
+    let failed = |target: &str, error: &str| progress.failed(target, error);
+    memory_budget::run_targets(targets, memory, |mode: &ModeReport| &mode.memory, failed, run_one)
 }
 
 fn settings(options: &YcsbOptions) -> Settings {

@@ -348,13 +348,7 @@ pub(crate) struct YcsbReport {
     pub(crate) elapsed_seconds: f64,
 }
 
-/// A target (an I/O mode or another engine) whose run failed.
-#[derive(Clone, Debug, serde::Serialize)]
-pub(crate) struct Failure {
-    /// Its name, as in `--io` or `--engines`.
-    pub(crate) target: String,
-    pub(crate) error: String,
-}
+pub(crate) use crate::bench::memory_budget::Failure;
 
 /// Where each per-operation number comes from, for the report and its reader.
 pub(crate) fn sources() -> BTreeMap<&'static str, &'static str> {

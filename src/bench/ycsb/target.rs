@@ -248,6 +248,16 @@ fn files_under(directory: &Path) -> Vec<PathBuf> {
     files
 }
 
+impl crate::bench::memory_budget::BenchTarget for Target {
+    fn name(self) -> &'static str {
+        Target::name(self)
+    }
+
+    fn io_mode(self) -> Option<IoMode> {
+        Target::io_mode(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -87,6 +87,16 @@ pub(super) fn run(args: TpccArgs, format: Format) -> Result<(), CliError> {
                 .into(),
         ));
     }
+    if !report.failures.is_empty() {
+        let failed: Vec<&str> =
+            report.failures.iter().map(|failure| failure.target.as_str()).collect();
+        return Err(CliError::Bench(format!(
+            "{} of {} I/O modes failed ({}): the report above has the others",
+            failed.len(),
+            failed.len() + report.modes.len(),
+            failed.join(", ")
+        )));
+    }
     Ok(())
 }
 
@@ -216,6 +226,9 @@ fn render(report: &TpccReport) -> String {
         let _ = writeln!(text, "{}", aligned_line(&COLUMNS, &kind_cells(mode, None)));
     }
     render_comparisons(&mut text, report);
+    for failure in &report.failures {
+        let _ = writeln!(text, "FAILED {}: {}", failure.target, failure.error);
+    }
     render_consistency(&mut text, report);
     render_notes(&mut text, report);
     text
