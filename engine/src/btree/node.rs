@@ -21,7 +21,10 @@
 //!                               a page of a checkpointed epoch is copied before it changes)
 //! 16      8   link              leaf: the right sibling's page id, 0 (NO_PAGE) for the
 //!                               rightmost leaf; branch: the leftmost child's page id
-//! 24     2n   slots             entry_count u16 body offsets of cells, in ascending key order
+//! 24     6n   slots             entry_count slots, in ascending key order, each:
+//!                                 +0 u16 the cell's body offset
+//!                                 +2 u32 the key's head: its first 4 bytes as a big-endian
+//!                                        number, zero-padded (key_head)
 //!  .      .   gap               free: slots grow up into it, cells grow down into it
 //! cells_start .. body_bytes     cells, in any order, and fragmented_bytes of garbage
 //!
@@ -51,10 +54,11 @@
 //! # Invariants (checked by [`check_node`] on every node read from disk)
 //!
 //! 1. `kind` is leaf or branch; a leaf is level 0, a branch is level 1..=[`LEVEL_MAX`].
-//! 2. `24 + 2 * entry_count <= cells_start <= body_bytes`.
+//! 2. `24 + 6 * entry_count <= cells_start <= body_bytes`.
 //! 3. Every slot points at a cell that lies wholly in `cells_start..body_bytes`; cells do not
 //!    overlap; the cells' bytes plus `fragmented_bytes` are exactly `body_bytes - cells_start`.
-//! 4. Keys are at most [`KEY_BYTES_MAX`] bytes and strictly ascending in slot order.
+//! 4. Keys are at most [`KEY_BYTES_MAX`] bytes and strictly ascending in slot order; each
+//!    slot's head is its key's ([`key_head`]).
 //! 5. No cell exceeds [`cell_bytes_max`]. A leaf value is inline exactly when its inline cell
 //!    would not exceed it ([`value_is_inline`]); a value in overflow pages is at most
 //!    [`VALUE_BYTES_MAX`] bytes.
@@ -65,10 +69,10 @@
 //! # Sizes, worked
 //!
 //! A 4 KiB page has a 4072-byte body and 4048 bytes of node space after the node header. The
-//! largest cell is the larger of a quarter of the node space less a slot (4048 / 4 - 2 = 1010)
+//! largest cell is the larger of a quarter of the node space less a slot (4048 / 4 - 6 = 1006)
 //! and a leaf cell with the longest key and an overflow reference (7 + 1024 + 12 = 1043): 1043
 //! bytes. With a 16-byte key, values up to 1043 - 7 - 16 = 1020 bytes are inline. A 64 KiB
-//! page has 65488 bytes of node space and cells up to 16370 bytes.
+//! page has 65488 bytes of node space and cells up to 16366 bytes.
 //!
 //! # Why three cells
 //!
@@ -114,8 +118,12 @@ const LINK_OFFSET: usize = EPOCH_OFFSET + EPOCH_BYTES;
 const LINK_BYTES: usize = 8;
 /// Bytes of the node header; the slot array starts here.
 pub(crate) const NODE_HEADER_BYTES: usize = LINK_OFFSET + LINK_BYTES;
-/// Bytes of one slot (a u16 body offset).
-pub(crate) const SLOT_BYTES: usize = 2;
+/// Bytes of one slot: the cell's body offset (u16), then its key's head (u32, [`key_head`]).
+pub(crate) const SLOT_BYTES: usize = 6;
+const SLOT_CELL_OFFSET_BYTES: usize = 2;
+const SLOT_HEAD_OFFSET: usize = SLOT_CELL_OFFSET_BYTES;
+const SLOT_HEAD_BYTES: usize = 4;
+const _: () = assert!(SLOT_HEAD_OFFSET + SLOT_HEAD_BYTES == SLOT_BYTES);
 
 /// Every cell starts with its key's length.
 const CELL_KEY_BYTES_OFFSET: usize = 0;
@@ -362,6 +370,31 @@ fn cell_offset<B: BodyRead + ?Sized>(node: &B, slot: usize) -> usize {
     usize::from(node.u16_at(slot_offset(slot)))
 }
 
+/// The first four bytes of `key` as a big-endian number, zero-padded. Heads order as keys do
+/// (`key_head(a) < key_head(b)` implies `a < b`, since padding with the smallest byte keeps
+/// the order), so a search settles most comparisons in the slot array, which is small and
+/// contiguous, and reads a cell only where heads tie: a cached lookup's time goes to cache
+/// misses, and a cell is one more.
+pub(crate) fn key_head(key: &[u8]) -> u32 {
+    let mut bytes = [0u8; SLOT_HEAD_BYTES];
+    let count = key.len().min(SLOT_HEAD_BYTES);
+    bytes[..count].copy_from_slice(&key[..count]);
+    u32::from_be_bytes(bytes)
+}
+
+/// The slot's cell offset and key head, in one read.
+#[inline]
+fn slot_at<B: BodyRead + ?Sized>(node: &B, slot: usize) -> (usize, u32) {
+    let [offset_low, offset_high, head @ .., _, _] = node.u64_at(slot_offset(slot)).to_le_bytes();
+    (usize::from(u16::from_le_bytes([offset_low, offset_high])), u32::from_le_bytes(head))
+}
+
+/// Writes slot `slot`: the cell at body offset `cell`, whose key is `key`.
+fn set_slot<B: BodyWrite + ?Sized>(node: &mut B, slot: usize, cell: usize, key: &[u8]) {
+    node.put_u16(slot_offset(slot), to_u16(cell));
+    node.put_u32(slot_offset(slot) + SLOT_HEAD_OFFSET, key_head(key));
+}
+
 /// The length of the key of the cell at `cell` (clamped to the limit).
 fn key_bytes_of_cell<B: BodyRead + ?Sized>(node: &B, cell: usize) -> usize {
     usize::from(node.u16_at(cell + CELL_KEY_BYTES_OFFSET)).min(KEY_BYTES_MAX)
@@ -428,10 +461,16 @@ fn compare_cell_key<B: BodyRead + ?Sized>(
 /// Where `key` is, or would be inserted, in the node (binary search).
 pub(crate) fn search<B: BodyRead + ?Sized>(node: &B, key: &[u8]) -> SearchResult {
     let header_bytes = cell_header_bytes(is_branch(node));
+    let probe_head = key_head(key);
     let (mut low, mut high) = (0, entry_count(node));
     while low < high {
         let middle = low + (high - low) / 2;
-        match compare_cell_key(node, cell_offset(node, middle), header_bytes, key) {
+        let (cell, head) = slot_at(node, middle);
+        let ordering = match head.cmp(&probe_head) {
+            Ordering::Equal => compare_cell_key(node, cell, header_bytes, key),
+            unequal => unequal,
+        };
+        match ordering {
             Ordering::Less => low = middle + 1,
             Ordering::Greater => high = middle,
             Ordering::Equal => return SearchResult::Found(middle),
@@ -706,7 +745,7 @@ pub(crate) fn insert<B: BodyWrite + ?Sized>(node: &mut B, slot: usize, cell: &Ce
     if slot < count {
         node.copy_within(slot_offset(slot), slot_offset(slot + 1), (count - slot) * SLOT_BYTES);
     }
-    node.put_u16(slot_offset(slot), to_u16(cell_offset));
+    set_slot(node, slot, cell_offset, key);
     set_entry_count(node, count + 1);
     set_cells_start(node, cell_offset);
     debug_assert_checked(node);
@@ -724,6 +763,7 @@ pub(crate) fn remove<B: BodyWrite + ?Sized>(node: &mut B, slot: usize) {
         node.copy_within(slot_offset(slot + 1), slot_offset(slot), (count - slot - 1) * SLOT_BYTES);
     }
     node.put_u16(slot_offset(count - 1), 0);
+    node.put_u32(slot_offset(count - 1) + SLOT_HEAD_OFFSET, 0);
     set_entry_count(node, count - 1);
     if cell == cells_start(node) {
         set_cells_start(node, cell + cell_bytes);
@@ -787,12 +827,15 @@ fn build_node(body_bytes: usize, fields: HeaderFields, cells: &[Vec<u8>]) -> Vec
     let mut image = vec![0u8; body_bytes];
     let used_bytes: usize = cells.iter().map(|cell| cell.len() + SLOT_BYTES).sum();
     assert!(used_bytes <= node_bytes(body_bytes), "{used_bytes} bytes of cells overflow a node");
+    let header_bytes = cell_header_bytes(fields.kind == PageKind::Branch);
     write_header(image.as_mut_slice(), fields);
     let mut cells_start = body_bytes;
     for (slot, cell) in cells.iter().enumerate() {
         cells_start -= cell.len();
         image[cells_start..cells_start + cell.len()].copy_from_slice(cell);
-        image.as_mut_slice().put_u16(slot_offset(slot), to_u16(cells_start));
+        let key_bytes = usize::from(cell.as_slice().u16_at(CELL_KEY_BYTES_OFFSET));
+        let key = &cell[header_bytes..header_bytes + key_bytes];
+        set_slot(image.as_mut_slice(), slot, cells_start, key);
     }
     set_entry_count(image.as_mut_slice(), cells.len());
     set_cells_start(image.as_mut_slice(), cells_start);
@@ -1019,6 +1062,9 @@ pub(crate) fn check_node<B: BodyRead + ?Sized>(
         let key = key_at(node, slot);
         if previous_key.as_ref().is_some_and(|previous| *previous >= key) {
             return Err(format!("slot {slot}: keys not strictly ascending"));
+        }
+        if slot_at(node, slot).1 != key_head(&key) {
+            return Err(format!("slot {slot}: the key head does not match the key"));
         }
         previous_key = Some(key);
         children.extend(cell.child);

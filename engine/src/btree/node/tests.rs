@@ -41,7 +41,9 @@ fn a_hand_built_leaf_matches_the_layout() {
     body[8..16].copy_from_slice(&12u64.to_le_bytes()); // epoch
     body[16..24].copy_from_slice(&9u64.to_le_bytes()); // link: right sibling 9
     body[24..26].copy_from_slice(&4000u16.to_le_bytes()); // slot 0: "apple"
-    body[26..28].copy_from_slice(&3900u16.to_le_bytes()); // slot 1: "pear"
+    body[26..30].copy_from_slice(&u32::from_be_bytes(*b"appl").to_le_bytes()); // its head
+    body[30..32].copy_from_slice(&3900u16.to_le_bytes()); // slot 1: "pear"
+    body[32..36].copy_from_slice(&u32::from_be_bytes(*b"pear").to_le_bytes());
     // "apple" -> "red", inline: 7 + 5 + 3 = 15 bytes at 4000..4015.
     body[4000..4002].copy_from_slice(&5u16.to_le_bytes());
     body[4002] = 0;
@@ -63,8 +65,8 @@ fn a_hand_built_leaf_matches_the_layout() {
     assert_eq!(summary.kind, PageKind::Leaf);
     assert_eq!((summary.level, summary.entry_count), (0, 2));
     assert_eq!(summary.fragmented_bytes, 134);
-    assert_eq!(summary.free_bytes, 3900 - 28 + 134);
-    assert_eq!(summary.used_bytes, 15 + 23 + 2 * 2);
+    assert_eq!(summary.free_bytes, 3900 - 36 + 134);
+    assert_eq!(summary.used_bytes, 15 + 23 + 2 * 6);
     assert_eq!(summary.link, Some(PageId(9)));
     assert_eq!((summary.epoch, epoch(&body)), (12, 12));
     assert_eq!(right_sibling(&body), Some(PageId(9)));
@@ -100,7 +102,9 @@ fn a_hand_built_branch_matches_the_layout() {
     body[8..16].copy_from_slice(&4u64.to_le_bytes()); // epoch
     body[16..24].copy_from_slice(&5u64.to_le_bytes()); // leftmost child
     body[24..26].copy_from_slice(&(4072u16 - 11).to_le_bytes()); // slot 0: "m"
-    body[26..28].copy_from_slice(&(4072u16 - 22).to_le_bytes()); // slot 1: "t"
+    body[26..30].copy_from_slice(&0x6D00_0000u32.to_le_bytes()); // its head: "m", zero-padded
+    body[30..32].copy_from_slice(&(4072u16 - 22).to_le_bytes()); // slot 1: "t"
+    body[32..36].copy_from_slice(&0x7400_0000u32.to_le_bytes());
     let cell = |key: u8, child: u64| {
         let mut cell = vec![1, 0];
         cell.extend_from_slice(&child.to_le_bytes());
@@ -174,8 +178,8 @@ fn the_documented_tables_match_the_code() {
         assert_eq!(row, expected);
     }
     assert_eq!(cell_bytes_max(body_bytes(4096)), 1043);
-    assert_eq!(cell_bytes_max(body_bytes(8192)), 2034);
-    assert_eq!(cell_bytes_max(body_bytes(65536)), 16370);
+    assert_eq!(cell_bytes_max(body_bytes(8192)), 2030);
+    assert_eq!(cell_bytes_max(body_bytes(65536)), 16366);
 }
 
 #[test]
@@ -210,7 +214,7 @@ fn a_fragmented_node_is_compacted_when_a_cell_needs_the_space() {
         put(&mut node, &[index], &value);
         index += 1;
     }
-    assert_eq!(index, 7, "seven 510-byte cells and slots in 4048 bytes");
+    assert_eq!(index, 7, "seven 514-byte cells and slots in 4048 bytes");
     for slot in [5, 3, 1] {
         remove(&mut node, slot);
     }
@@ -225,7 +229,7 @@ fn a_fragmented_node_is_compacted_when_a_cell_needs_the_space() {
     assert_eq!(after.fragmented_bytes, 0, "compacted");
     assert_eq!(after.entry_count, 5);
     assert_eq!(value_at(&node, 1), Value::Inline(big.to_vec()));
-    assert_eq!(after.free_bytes, before.free_bytes - 1008 - 2);
+    assert_eq!(after.free_bytes, before.free_bytes - 1008 - 6);
 }
 
 #[test]
@@ -240,9 +244,9 @@ fn a_full_node_refuses_a_cell_and_says_so() {
         put(&mut node, &key, b"v");
         index += 1;
     }
-    // A 10-byte cell (7 + 2 + 1) and its 2-byte slot: 4048 / 12 = 337.
-    assert_eq!(index, 337);
-    assert!(free_bytes(&node) < 12);
+    // A 10-byte cell (7 + 2 + 1) and its 6-byte slot: 4048 / 16 = 253.
+    assert_eq!(index, 253);
+    assert!(free_bytes(&node) < 16);
     let result = std::panic::catch_unwind(move || {
         let mut node = node;
         put(&mut node, b"\xff\xff", b"v");
@@ -320,7 +324,7 @@ fn a_branch_split_moves_the_middle_key_up() {
 fn rebalance_evens_out_two_leaves_and_returns_the_new_separator() {
     let mut left = empty_leaf(PAGE_BYTES, Some(PageId(2)));
     let mut right = empty_leaf(PAGE_BYTES, None);
-    for index in 0..36u8 {
+    for index in 0..35u8 {
         put(&mut right, &[b'k', index], &[index; 100]);
     }
     put(&mut left, b"a", &[0; 100]);
@@ -330,10 +334,10 @@ fn rebalance_evens_out_two_leaves_and_returns_the_new_separator() {
     let separator = rebalance(&mut left, &mut right, b"k");
     assert!(!is_underfull(&left) && !is_underfull(&right));
     assert_eq!([keys_of(&left), keys_of(&right)].concat(), all);
-    // 37 cells of 110 and 111 bytes with their slots (4106 in all): 19 on the left (2108
-    // bytes) and 18 on the right (1998) is the most even cut.
-    assert_eq!(keys_of(&left).len(), 19);
-    assert_eq!(separator, [b'k', 18], "the shortest key between k17 and k18");
+    // 36 cells of 114 and 115 bytes with their slots (4139 in all): 18 on the left (2069
+    // bytes) and 18 on the right (2070) is the most even cut.
+    assert_eq!(keys_of(&left).len(), 18);
+    assert_eq!(separator, [b'k', 17], "the shortest key between k16 and k17");
     assert_eq!(right_sibling(&left), Some(PageId(2)));
     assert_eq!(right_sibling(&right), None);
 }
@@ -451,10 +455,15 @@ fn check_node_names_every_kind_of_damage() {
         (
             "not strictly ascending",
             Box::new(|node| {
-                let (first, second) = (node.u16_at(slot_offset(0)), node.u16_at(slot_offset(1)));
-                node.put_u16(slot_offset(0), second);
-                node.put_u16(slot_offset(1), first);
+                let (first, second) = (slot_offset(0), slot_offset(1));
+                let slots = node[first..second + SLOT_BYTES].to_vec();
+                node[first..second].copy_from_slice(&slots[SLOT_BYTES..]);
+                node[second..second + SLOT_BYTES].copy_from_slice(&slots[..SLOT_BYTES]);
             }),
+        ),
+        (
+            "key head does not match",
+            Box::new(|node| node[slot_offset(1) + SLOT_HEAD_OFFSET + 3] ^= 1),
         ),
         ("unknown flags", Box::new(move |node| node[first_cell + 2] = 2)),
         ("belongs inline", Box::new(move |node| node[lowest_cell + 2] = 1)),
@@ -499,7 +508,7 @@ fn check_node_refuses_overlapping_cells() {
     assert_eq!(summary.fragmented_bytes, 13);
     let inner_offset = cell_offset(&node, 0) + LEAF_CELL_HEADER_BYTES + 1;
     assert_eq!(node[inner_offset..inner_offset + 8], inner);
-    node.put_u16(slot_offset(2), to_u16(inner_offset));
+    set_slot(&mut node, 2, inner_offset, b"z");
     node.put_u16(ENTRY_COUNT_OFFSET, 3);
     node.put_u16(FRAGMENTED_BYTES_OFFSET, 13 - 8);
     let reason = check_node(&node, PAGE_BYTES).unwrap_err();
