@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bufferpool::{BufferPool, ExclusivePage, PAGE_HEADER_BYTES, PageId, SharedPage};
 use parking_lot::Mutex;
 
-use crate::btree::body::{BodyRead, PageBody};
+use crate::btree::body::{BodyRead, BodyWrite, PageBody};
 use crate::btree::node::{self, Cell, LeafValue, PageKind, SearchResult, Value};
 use crate::btree::overflow::{self, ChainError, OverflowRef};
 use crate::error::{Error, Result};
@@ -477,8 +477,8 @@ impl Tree {
     }
 
     /// After a delete: while the node at the end of the (writable) path is underfull, merges
-    /// it with a sibling when the two fit in one node, removing the separator from the parent;
-    /// then collapses a root branch left with a single child.
+    /// it with a sibling when the two fit in one node, removing the separator from the parent,
+    /// or else evens the two out; then collapses a root branch left with a single child.
     fn merge_up(&self, path: &Path, lsn: u64) -> Result<()> {
         for depth in (1..path.len()).rev() {
             let (page, _) = path[depth];
@@ -491,7 +491,8 @@ impl Tree {
     }
 
     /// Merges child `child_index` of `parent` with its right sibling (or its left one, for the
-    /// last child) if they fit in one node. Returns whether it merged.
+    /// last child) if they fit in one node; otherwise redistributes their cells evenly (see
+    /// [`Tree::rebalance_siblings`]). Returns whether it merged (the parent lost an entry).
     fn merge_with_sibling(&self, (parent, child_index): (PageId, usize), lsn: u64) -> Result<bool> {
         let (separator, left_index) = {
             let held = self.fix_node(parent)?;
@@ -506,8 +507,14 @@ impl Tree {
         let left = self.make_child_writable(parent, left_index, lsn)?;
         let right = self.make_child_writable(parent, left_index + 1, lsn)?;
         let mut left_page = self.pool.fix_exclusive(left)?;
-        let right_page = self.pool.fix_exclusive(right)?;
+        let mut right_page = self.pool.fix_exclusive(right)?;
         if !node::can_merge(&*left_page, &*right_page, &separator) {
+            self.rebalance_siblings(
+                (parent, left_index),
+                (&mut left_page, &mut right_page),
+                &separator,
+                lsn,
+            )?;
             return Ok(false);
         }
         node::merge(&mut PageBody::new(&mut left_page), &*right_page, &separator);
@@ -519,6 +526,39 @@ impl Tree {
         drop(parent_page);
         self.release(right, self.epoch())?;
         Ok(true)
+    }
+
+    /// Evens out two writable siblings, children `left_index` and `left_index + 1` of the
+    /// writable `parent`, that do not fit in one node, and puts the new separator in the
+    /// parent. The cells are redistributed on copies first: if the parent has no room for a
+    /// longer separator, nothing changes (the underfull node stays so until a later delete or
+    /// insert beside it).
+    fn rebalance_siblings(
+        &self,
+        (parent, left_index): (PageId, usize),
+        (left_page, right_page): (&mut ExclusivePage<'_>, &mut ExclusivePage<'_>),
+        separator: &[u8],
+        lsn: u64,
+    ) -> Result<()> {
+        let mut left = PageBody::new(left_page).to_vec();
+        let mut right = PageBody::new(right_page).to_vec();
+        let new_separator = node::rebalance(&mut left, &mut right, separator);
+        let right_id = right_page.page_id();
+        let mut parent_page = self.pool.fix_exclusive(parent)?;
+        let room_bytes = node::free_bytes(&*parent_page) + separator.len();
+        if new_separator.len() > room_bytes {
+            return Ok(());
+        }
+        PageBody::new(left_page).write_body(&left);
+        PageBody::new(right_page).write_body(&right);
+        set_lsn(left_page, lsn);
+        set_lsn(right_page, lsn);
+        let mut parent_body = PageBody::new(&mut parent_page);
+        node::remove(&mut parent_body, left_index);
+        let cell = Cell::Branch { key: &new_separator, child: right_id };
+        node::insert(&mut parent_body, left_index, &cell);
+        set_lsn(&mut parent_page, lsn);
+        Ok(())
     }
 
     /// The child `child_index` of the writable `parent`, copied first if it belongs to a
@@ -974,6 +1014,63 @@ mod merge_tests {
     use disk::{Disk, OpenOptions, SimDisk};
 
     use super::*;
+
+    /// The keys of a leaf, and its right sibling.
+    fn leaf_keys(tree: &Tree, leaf: PageId) -> (Vec<Vec<u8>>, Option<PageId>) {
+        let held = tree.fix_node(leaf).unwrap();
+        let keys = (0..node::entry_count(&*held)).map(|slot| node::key_at(&*held, slot)).collect();
+        (keys, node::right_sibling(&*held))
+    }
+
+    /// A leaf that deletes leave underfull beside a sibling too full to merge with is evened
+    /// out with it: both end at least a quarter full, and every key stays readable.
+    #[test]
+    fn an_underfull_leaf_beside_a_full_one_is_rebalanced() {
+        let disk = SimDisk::with_seed(10);
+        let file = disk
+            .open(Path::new("data"), OpenOptions { create: true, ..OpenOptions::default() })
+            .unwrap();
+        let options =
+            PoolOptions { pool_bytes: 256 * 4096, page_bytes: 4096, ..PoolOptions::default() };
+        let pool = Arc::new(BufferPool::open(file, options, Arc::new(NoLog)).unwrap());
+        let tree = Tree::new(pool, 0, 0, FreeSpace::new(2, 2, []));
+        let value = [5; 60];
+        for index in 0..2000 {
+            tree.apply(format!("key{index:06}").as_bytes(), Some(&value), 1).unwrap();
+        }
+        let leftmost = *tree.descend(b"").unwrap().unwrap().last().unwrap();
+        let (left_keys, right) = leaf_keys(&tree, leftmost.0);
+        let right = right.unwrap();
+        // Fill the right sibling to 42 cells of 82 bytes (with slots: 3444 of 4048 bytes), so
+        // that it cannot merge with a left leaf of 11 (902 bytes, underfull: under 1012).
+        let (right_keys, _) = leaf_keys(&tree, right);
+        let mut extra = 0;
+        while leaf_keys(&tree, right).0.len() < 42 {
+            let key = [right_keys[0].as_slice(), format!("x{extra:03}").as_bytes()].concat();
+            tree.apply(&key, Some(&value), 2).unwrap();
+            extra += 1;
+        }
+        assert_eq!(leaf_keys(&tree, leftmost.0).1, Some(right), "the right leaf did not split");
+        let kept = &left_keys[..11];
+        for key in &left_keys[11..] {
+            assert!(tree.apply(key, None, 3).unwrap().is_some());
+        }
+        let (left_after, right_after) = (leaf_keys(&tree, leftmost.0).0, leaf_keys(&tree, right).0);
+        assert!(
+            !node::is_underfull(&*tree.fix_node(leftmost.0).unwrap()),
+            "{} keys",
+            left_after.len()
+        );
+        assert!(!node::is_underfull(&*tree.fix_node(right).unwrap()));
+        assert!(left_after.len() > 11, "cells moved over from the right");
+        assert_eq!(left_after.len() + right_after.len(), 11 + 42);
+        for key in kept.iter().chain(&right_keys) {
+            assert_eq!(tree.get(key).unwrap(), Some(value.to_vec()));
+        }
+        for key in &left_keys[11..] {
+            assert_eq!(tree.get(key).unwrap(), None);
+        }
+    }
 
     /// Deleting every key merges the leaves back and collapses the root: the tree ends empty
     /// and every page it used is free again; deleting three quarters leaves a tree that shrank.
