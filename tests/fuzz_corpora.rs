@@ -115,3 +115,20 @@ fn open_directory_corpus() {
 fn engine_ops_with_crash_corpus() {
     replay_corpus("engine_ops_with_crash");
 }
+
+/// Inputs that crashed a target, each kept under a name that says what broke
+/// (`fuzz/regressions/<target>/<name>`), replayed one test each.
+fn replay_regression(target: &str, name: &str) {
+    let (_, entry_point) = TARGETS.iter().find(|(known, _)| *known == target).expect("a target");
+    let path = fuzz_directory().join("regressions").join(target).join(name);
+    let bytes = fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    entry_point(&bytes);
+}
+
+/// The 10-minute run of `engine_ops_with_crash` found the harness, not the engine, at fault: a
+/// range's bounds were ordered by their indexes before `key` took them modulo the key count,
+/// so the model's `BTreeMap::range` got a start above its end and panicked.
+#[test]
+fn engine_ops_with_crash_range_bounds_ordered_before_the_key_modulo() {
+    replay_regression("engine_ops_with_crash", "range_bounds_ordered_before_the_key_modulo");
+}

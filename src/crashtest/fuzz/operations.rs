@@ -222,7 +222,8 @@ impl Run {
     }
 
     fn range(&mut self, start: u8, end: u8, from_back: bool) {
-        let (start, end) = (key(start.min(end)), key(start.max(end)));
+        // Ordered as keys, after `key` takes its index modulo the key count.
+        let (start, end) = (key(start).min(key(end)), key(start).max(key(end)));
         let expected: State = self
             .model
             .range(start.clone()..end.clone())
