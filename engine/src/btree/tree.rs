@@ -1015,6 +1015,18 @@ mod merge_tests {
 
     use super::*;
 
+    /// An empty tree over a 256-page pool of 4 KiB pages on a simulated disk.
+    fn empty_tree(seed: u64) -> Tree {
+        let disk = SimDisk::with_seed(seed);
+        let file = disk
+            .open(Path::new("data"), OpenOptions { create: true, ..OpenOptions::default() })
+            .unwrap();
+        let options =
+            PoolOptions { pool_bytes: 256 * 4096, page_bytes: 4096, ..PoolOptions::default() };
+        let pool = Arc::new(BufferPool::open(file, options, Arc::new(NoLog)).unwrap());
+        Tree::new(pool, 0, 0, FreeSpace::new(2, 2, []))
+    }
+
     /// The keys of a leaf, and its right sibling.
     fn leaf_keys(tree: &Tree, leaf: PageId) -> (Vec<Vec<u8>>, Option<PageId>) {
         let held = tree.fix_node(leaf).unwrap();
@@ -1026,14 +1038,7 @@ mod merge_tests {
     /// out with it: both end at least a quarter full, and every key stays readable.
     #[test]
     fn an_underfull_leaf_beside_a_full_one_is_rebalanced() {
-        let disk = SimDisk::with_seed(10);
-        let file = disk
-            .open(Path::new("data"), OpenOptions { create: true, ..OpenOptions::default() })
-            .unwrap();
-        let options =
-            PoolOptions { pool_bytes: 256 * 4096, page_bytes: 4096, ..PoolOptions::default() };
-        let pool = Arc::new(BufferPool::open(file, options, Arc::new(NoLog)).unwrap());
-        let tree = Tree::new(pool, 0, 0, FreeSpace::new(2, 2, []));
+        let tree = empty_tree(10);
         let value = [5; 60];
         for index in 0..2000 {
             tree.apply(format!("key{index:06}").as_bytes(), Some(&value), 1).unwrap();
@@ -1076,14 +1081,7 @@ mod merge_tests {
     /// and every page it used is free again; deleting three quarters leaves a tree that shrank.
     #[test]
     fn deletes_merge_nodes_and_free_their_pages() {
-        let disk = SimDisk::with_seed(9);
-        let file = disk
-            .open(Path::new("data"), OpenOptions { create: true, ..OpenOptions::default() })
-            .unwrap();
-        let options =
-            PoolOptions { pool_bytes: 256 * 4096, page_bytes: 4096, ..PoolOptions::default() };
-        let pool = Arc::new(BufferPool::open(file, options, Arc::new(NoLog)).unwrap());
-        let tree = Tree::new(pool, 0, 0, FreeSpace::new(2, 2, []));
+        let tree = empty_tree(9);
         let key = |index: u32| format!("key{:06}", index.wrapping_mul(7919) % 4000).into_bytes();
         for index in 0..4000 {
             tree.apply(&key(index), Some(&[5; 60]), 1).unwrap();
