@@ -8,7 +8,7 @@
 //! | nothing valid (zeros, stale records of an older salt, garbage)       | torn tail: the log ends at P |
 //! | valid records, all with `durable_lsn <= P`                          | torn tail: they were in the same unacknowledged batch as P |
 //! | a valid record with `durable_lsn > P`                               | corruption: P was durable (acknowledged) before that record was written |
-//! | at or beyond P in its segment, a header valid under the salt naming another position of the segment | corruption: a misdirected write |
+//! | anywhere in P's segment, a header valid under the salt naming another position of the segment | corruption: a misdirected write |
 //! | a segment end leads to a segment that is missing or has a bad header | corruption     |
 //! | the segment ends without a segment end (a record filled it, or no room for one), and the next segment is missing or has a bad header, and its data does not start with a record at its first LSN | the log ends at the segment's end |
 //! | the same, but its data starts with a record at its first LSN (judged on what the file holds, if it is short) | corruption: it was in use and its header was damaged |
@@ -287,6 +287,40 @@ fn next_candidate(data: &[u8], from: usize) -> Option<usize> {
     Some(earliest.next_multiple_of(RECORD_ALIGN_BYTES).max(from))
 }
 
+/// The first record header in `[0, end)` of the segment's data area (whose LSNs are
+/// `segment`) that names another position of the segment ([`record::misplaced`]): where it
+/// lies and the LSN it names. Reads the area through the reader's window, a chunk at a time,
+/// and tests each 8-aligned position's `lsn` field before its checksum, so a segment full of
+/// valid records costs a comparison per eight bytes.
+fn find_misplaced(
+    reader: &mut SegmentReader,
+    segment: std::ops::Range<Lsn>,
+    end: usize,
+) -> Result<Option<(Lsn, Lsn)>> {
+    let salt = reader.salt();
+    let mut next = 0;
+    while next < end {
+        let chunk = reader.chunk_at(next)?;
+        if chunk.len() < RECORD_HEADER_BYTES {
+            break;
+        }
+        // Positions whose whole header lies in the chunk; the next chunk starts after them.
+        let position_count = (chunk.len() - RECORD_HEADER_BYTES) / RECORD_ALIGN_BYTES + 1;
+        for index in 0..position_count {
+            let at = index * RECORD_ALIGN_BYTES;
+            if next + at >= end {
+                return Ok(None);
+            }
+            let found = segment.start.plus((next + at) as u64);
+            if let Some(named) = record::misplaced(&chunk[at..], found, segment.clone(), salt) {
+                return Ok(Some((found, named)));
+            }
+        }
+        next += position_count * RECORD_ALIGN_BYTES;
+    }
+    Ok(None)
+}
+
 /// Bytes [`next_candidate`] checks for zeros at a time before it looks at words.
 const ZERO_RUN_BYTES: usize = 64;
 const _: () = assert!(ZERO_RUN_BYTES % RECORD_ALIGN_BYTES == 0);
@@ -451,6 +485,12 @@ impl Scan<'_> {
         // is searched a chunk at a time.
         let mut garbage_end = None;
         let segment = segment_start..self.geometry.segment_start(index + 1);
+        // Before `lsn` too, below the recovery start: the write that left `lsn` looking torn
+        // may have landed over records a checkpoint had already let go.
+        if let Some((found, named)) = find_misplaced(reader, segment.clone(), offset)? {
+            return Err(self.misplaced(lsn, reason, found, named));
+        }
+        let reader = self.loaded.get_mut(&index).and_then(Option::as_mut).expect("loaded");
         // From `lsn` itself: a misplaced header may lie there too.
         let mut next = offset;
         while next < data_bytes {

@@ -132,6 +132,23 @@ fn a_misdirected_write_of_the_last_batch_over_the_log_is_corruption() {
     }
 }
 
+/// The same write landing below the recovery start (over records a checkpoint let go, which
+/// recovery does not walk): the search for misplaced headers covers the whole segment.
+#[test]
+fn a_misdirected_write_of_the_last_batch_below_the_recovery_start_is_corruption() {
+    let (disk, appended) = durable_log(10);
+    let lost = misdirect_the_last_batch(&disk, &appended, 4096);
+    let start = appended[80].lsn;
+    assert!(file_offset(start).1 > 2 * 4096, "the landing place lies below the start");
+    match open(&disk, start) {
+        Err(Error::Corruption { lsn, reason, .. }) => {
+            assert_eq!(lsn, lost, "{reason}");
+            assert!(reason.contains("landed at the wrong place"), "{reason}");
+        }
+        other => panic!("expected corruption, got {:?}", other.map(|(_, records)| records.len())),
+    }
+}
+
 /// A batch that crossed into segment 1 is torn: its part in segment 0 is lost, its part in
 /// segment 1 survived. Recovery cuts the log in segment 0 (the surviving records vouch for
 /// nothing later). The writer then refills the same LSNs with records of the same sizes and
