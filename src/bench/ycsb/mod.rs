@@ -110,6 +110,9 @@ pub(crate) struct YcsbOptions {
     #[serde(with = "durability_serde")]
     pub(crate) durability: Durability,
     pub(crate) page_bytes: usize,
+    /// directdb checkpoints in a background thread (the default) rather than in the committing
+    /// thread that takes the log past the checkpoint size (`--inline-checkpoints`).
+    pub(crate) background_checkpoints: bool,
     #[serde(with = "io_modes_serde")]
     pub(crate) io_modes: Vec<IoMode>,
     /// `directdb` (on each of `io_modes`) and other engines' names, in run order.
@@ -167,6 +170,7 @@ impl YcsbOptions {
             pool_size: usize::try_from(self.pool_bytes_of(io_mode)).expect("checked in validate"),
             io: io_mode,
             durability: self.durability,
+            background_checkpoints: self.background_checkpoints,
             ..Options::default()
         }
     }
@@ -270,6 +274,7 @@ fn settings(options: &YcsbOptions) -> Settings {
         stop: options.stop,
         distribution: options.distribution,
         durability: durability_name(options.durability).into(),
+        background_checkpoints: options.background_checkpoints,
         load_batch_records: options.load_batch_records,
         io_modes: options.io_modes.iter().map(|mode| mode.name().to_string()).collect(),
     }
@@ -483,6 +488,7 @@ mod tests {
             distribution: None,
             durability: Durability::None,
             page_bytes: 4096,
+            background_checkpoints: true,
             io_modes: vec![IoMode::Direct, IoMode::Buffered],
             engines: vec![DIRECTDB.into()],
             load_batch_records: 10,

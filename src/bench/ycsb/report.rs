@@ -328,6 +328,8 @@ pub(crate) struct Settings {
     /// `--distribution`, when given (otherwise each workload's standard one).
     pub(crate) distribution: Option<DistributionKind>,
     pub(crate) durability: String,
+    /// directdb checkpoints in a background thread (`false`: `--inline-checkpoints`).
+    pub(crate) background_checkpoints: bool,
     pub(crate) load_batch_records: u64,
     pub(crate) io_modes: Vec<String>,
 }
@@ -435,6 +437,7 @@ impl YcsbReport {
                 stop: Stop::Operations(1000),
                 distribution: None,
                 durability: "none".into(),
+                background_checkpoints: true,
                 load_batch_records: 10,
                 io_modes: labels.iter().map(|label| (*label).to_string()).collect(),
             },

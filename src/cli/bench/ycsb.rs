@@ -51,6 +51,10 @@ pub(crate) struct YcsbArgs {
     /// Page size of the database in bytes (a power of two from 4096 to 65536).
     #[arg(long, default_value_t = 4096)]
     page_size: usize,
+    /// Run directdb's checkpoints in the committing thread that takes the log past the
+    /// checkpoint size, instead of in a background thread (to compare the two).
+    #[arg(long)]
+    inline_checkpoints: bool,
     /// I/O modes, comma-separated, each on a fresh database in turn: direct, buffered, mmap.
     #[arg(long, default_value = "direct,buffered,mmap")]
     io: String,
@@ -117,6 +121,7 @@ impl YcsbArgs {
             distribution: self.distribution,
             durability: ycsb::parse_durability(&self.durability)?,
             page_bytes: self.page_size,
+            background_checkpoints: !self.inline_checkpoints,
             io_modes: crate::bench::pool::parse_io_modes(&self.io)?,
             engines: ycsb::parse_engines(&self.engines)?,
             load_batch_records: self.load_batch,
@@ -388,7 +393,13 @@ mod tests {
         assert_eq!(options.memory.budget_bytes, budget_mb << 20);
         assert_eq!(options.memory.headroom_bytes, 48 << 20, "32 + 2 per thread");
         assert_eq!(options.record_count, RECORD_COUNT_DEFAULT);
+        assert!(options.background_checkpoints);
         assert_eq!(options.validate(), Ok(()));
+        let inline = crate::cli::Cli::try_parse_from(["directdb", "bench", "--inline-checkpoints"]);
+        let crate::cli::Command::Bench(bench) = inline.unwrap().command else { panic!("bench") };
+        let options = bench.suite.options().unwrap();
+        assert!(!options.background_checkpoints);
+        assert!(!options.engine_options(engine::IoMode::Direct).background_checkpoints);
     }
 
     fn parse(arguments: &[&str]) -> (Option<PathBuf>, Option<PathBuf>) {
