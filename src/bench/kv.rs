@@ -26,6 +26,27 @@ pub(crate) fn retry_until_committed(
     Err(format!("{who}: {lost} {CONFLICT_RETRIES_MAX} times in a row"))
 }
 
+/// Calls `visit` on the first `count` records of `records` (a scan from its start, in key
+/// order); returns how many it visited. The first error, from the engine or from `visit`, ends
+/// the scan.
+pub(crate) fn visit_first<Key, Value>(
+    records: impl Iterator<Item = Result<(Key, Value), String>>,
+    count: usize,
+    visit: &mut Visit<'_>,
+) -> Result<usize, String>
+where
+    Key: AsRef<[u8]>,
+    Value: AsRef<[u8]>,
+{
+    let mut visited = 0;
+    for record in records.take(count) {
+        let (key, value) = record?;
+        visit(key.as_ref(), value.as_ref())?;
+        visited += 1;
+    }
+    Ok(visited)
+}
+
 /// What a workload does to a key-value store.
 pub(crate) trait Store: Sync {
     /// The latest committed value of `key`.
@@ -81,13 +102,7 @@ impl Store for Db {
         let range = snapshot
             .range((Bound::Included(start), Bound::Unbounded))
             .map_err(|error| error.to_string())?;
-        let mut visited = 0;
-        for entry in range.take(count) {
-            let (key, value) = entry.map_err(|error| error.to_string())?;
-            visit(&key, &value)?;
-            visited += 1;
-        }
-        Ok(visited)
+        visit_first(range.map(|entry| entry.map_err(|error| error.to_string())), count, visit)
     }
 
     fn transaction(&self, body: &mut TransactionBody<'_>) -> Result<u32, String> {

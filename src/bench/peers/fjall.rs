@@ -7,7 +7,9 @@ use std::path::Path;
 
 use super::flusher::Flusher;
 use super::{EngineFacts, Flush, PeerKind, failed};
-use crate::bench::kv::{Store, Transaction, TransactionBody, Visit, retry_until_committed};
+use crate::bench::kv::{
+    Store, Transaction, TransactionBody, Visit, retry_until_committed, visit_first,
+};
 use ::fjall::{
     KeyspaceCreateOptions, OptimisticTxDatabase, OptimisticTxKeyspace, OptimisticWriteTx,
     PersistMode, Readable,
@@ -128,13 +130,9 @@ impl Store for FjallStore {
 
     fn scan(&self, start: &[u8], count: usize, visit: &mut Visit<'_>) -> Result<usize, String> {
         let snapshot = self.database.read_tx();
-        let mut visited = 0;
-        for guard in snapshot.range(&self.keyspace, start..).take(count) {
-            let (key, value) = guard.into_inner().map_err(failed(KIND, "scan"))?;
-            visit(&key, &value)?;
-            visited += 1;
-        }
-        Ok(visited)
+        let records = snapshot.range(&self.keyspace, start..);
+        let records = records.map(|guard| guard.into_inner().map_err(failed(KIND, "scan")));
+        visit_first(records, count, visit)
     }
 
     /// Optimistic: a body whose reads were overwritten by a commit since its snapshot loses at

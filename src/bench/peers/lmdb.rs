@@ -10,7 +10,7 @@ use heed::{Database, Env, EnvFlags, EnvOpenOptions, RwTxn};
 
 use super::flusher::Flusher;
 use super::{EngineFacts, Flush, PeerKind, failed};
-use crate::bench::kv::{Store, Transaction, TransactionBody, Visit};
+use crate::bench::kv::{Store, Transaction, TransactionBody, Visit, visit_first};
 
 /// The binding crate and its version in `Cargo.lock`.
 pub(super) const CRATE_VERSION: (&str, &str) = ("heed", "0.23.1");
@@ -140,13 +140,7 @@ impl Store for LmdbStore {
         let read = self.env.read_txn().map_err(failed(KIND, "begin a scan"))?;
         let bounds = (Bound::Included(start), Bound::Unbounded);
         let range = self.database.range(&read, &bounds).map_err(failed(KIND, "scan"))?;
-        let mut visited = 0;
-        for entry in range.take(count) {
-            let (key, value) = entry.map_err(failed(KIND, "scan"))?;
-            visit(key, value)?;
-            visited += 1;
-        }
-        Ok(visited)
+        visit_first(range.map(|entry| entry.map_err(failed(KIND, "scan"))), count, visit)
     }
 
     /// One writer at a time: the body runs inside the write transaction, which nothing can

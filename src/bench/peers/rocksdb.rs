@@ -20,7 +20,9 @@ use std::sync::Arc;
 
 use super::flusher::Flusher;
 use super::{EngineFacts, Flush, PeerKind, PeerSettings, failed};
-use crate::bench::kv::{Store, Transaction, TransactionBody, Visit, retry_until_committed};
+use crate::bench::kv::{
+    Store, Transaction, TransactionBody, Visit, retry_until_committed, visit_first,
+};
 use ::rocksdb::{
     BlockBasedOptions, Cache, Direction, ErrorKind, IteratorMode, Options, TransactionDB,
     TransactionDBOptions, TransactionOptions, WriteBatchWithTransaction, WriteOptions,
@@ -189,13 +191,7 @@ impl Store for RocksdbStore {
     /// An iterator reads from the state at its creation, an implicit snapshot.
     fn scan(&self, start: &[u8], count: usize, visit: &mut Visit<'_>) -> Result<usize, String> {
         let records = self.database.iterator(IteratorMode::From(start, Direction::Forward));
-        let mut visited = 0;
-        for record in records.take(count) {
-            let (key, value) = record.map_err(failed(KIND, "scan"))?;
-            visit(&key, &value)?;
-            visited += 1;
-        }
-        Ok(visited)
+        visit_first(records.map(|record| record.map_err(failed(KIND, "scan"))), count, visit)
     }
 
     /// A body that loses a lock (timeout or deadlock) is rolled back and runs again.
