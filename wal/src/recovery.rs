@@ -415,7 +415,7 @@ impl Scan<'_> {
                     self.refuse_if_damaged(index + 1)?;
                     return Ok((lsn, None));
                 }
-                Step::Invalid(reason) => return self.classify(lsn, reason),
+                Step::Invalid(reason) => return self.classify(start, lsn, reason),
             }
         }
     }
@@ -470,8 +470,9 @@ impl Scan<'_> {
         })
     }
 
-    /// Decides whether the invalid record at `lsn` is a torn tail or corruption.
-    fn classify(&mut self, lsn: Lsn, reason: &str) -> Result<(Lsn, Option<Lsn>)> {
+    /// Decides whether the invalid record at `lsn`, where the walk from `start` stopped, is a
+    /// torn tail or corruption.
+    fn classify(&mut self, start: Lsn, lsn: Lsn, reason: &str) -> Result<(Lsn, Option<Lsn>)> {
         let index = self.geometry.segment_of(lsn);
         let segment_start = self.geometry.segment_start(index);
         let reader = self.loaded.get_mut(&index).and_then(Option::as_mut).expect("loaded");
@@ -485,9 +486,15 @@ impl Scan<'_> {
         // is searched a chunk at a time.
         let mut garbage_end = None;
         let segment = segment_start..self.geometry.segment_start(index + 1);
-        // Before `lsn` too, below the recovery start: the write that left `lsn` looking torn
-        // may have landed over records a checkpoint had already let go.
-        if let Some((found, named)) = find_misplaced(reader, segment.clone(), offset)? {
+        // Below the recovery start too: the write that left `lsn` looking torn may have landed
+        // over records a checkpoint had already let go, which the walk did not read. A landing
+        // on the walked records would have stopped the walk there, before `lsn`.
+        let unwalked_bytes = if self.geometry.segment_of(start) == index {
+            usize::try_from(start.0 - segment_start.0).expect("inside the segment")
+        } else {
+            0
+        };
+        if let Some((found, named)) = find_misplaced(reader, segment.clone(), unwalked_bytes)? {
             return Err(self.misplaced(lsn, reason, found, named));
         }
         let reader = self.loaded.get_mut(&index).and_then(Option::as_mut).expect("loaded");
