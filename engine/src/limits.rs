@@ -4,7 +4,7 @@
 /// (never in overflow pages), so a key must leave room for three of the largest cells in the
 /// smallest node: a split must leave either half able to take one more cell (see
 /// `btree/node.rs`, "Why three cells"). A leaf cell with a 1024-byte key and an overflow
-/// reference is 1043 bytes; three of them with their slots take 3135 of a 4 KiB page's 4048
+/// reference is 1043 bytes; three of them with their slots take 3147 of a 4 KiB page's 3984
 /// bytes of node space.
 pub const KEY_BYTES_MAX: usize = 1024;
 

@@ -68,7 +68,7 @@ fn a_newer_format_version_is_incompatible() {
         if bytes.iter().all(|&byte| byte == 0) {
             continue;
         }
-        bytes[8..12].copy_from_slice(&4u32.to_le_bytes()); // this build writes and reads 3
+        bytes[8..12].copy_from_slice(&5u32.to_le_bytes()); // this build writes and reads 4
         let crc = crc32c::crc32c(&bytes[..124]);
         bytes[124..128].copy_from_slice(&crc.to_le_bytes());
         overwrite(&disk, (slot * 4096) as u64, &bytes);

@@ -40,10 +40,11 @@ fn a_hand_built_leaf_matches_the_layout() {
     body[6..8].copy_from_slice(&134u16.to_le_bytes()); // fragmented_bytes: 77 + 57
     body[8..16].copy_from_slice(&12u64.to_le_bytes()); // epoch
     body[16..24].copy_from_slice(&9u64.to_le_bytes()); // link: right sibling 9
-    body[24..26].copy_from_slice(&4000u16.to_le_bytes()); // slot 0: "apple"
-    body[26..30].copy_from_slice(&u32::from_be_bytes(*b"appl").to_le_bytes()); // its head
-    body[30..32].copy_from_slice(&3900u16.to_le_bytes()); // slot 1: "pear"
-    body[32..36].copy_from_slice(&u32::from_be_bytes(*b"pear").to_le_bytes());
+    // 24..88: hints, zero with two slots.
+    body[88..90].copy_from_slice(&4000u16.to_le_bytes()); // slot 0: "apple"
+    body[90..94].copy_from_slice(&u32::from_be_bytes(*b"appl").to_le_bytes()); // its head
+    body[94..96].copy_from_slice(&3900u16.to_le_bytes()); // slot 1: "pear"
+    body[96..100].copy_from_slice(&u32::from_be_bytes(*b"pear").to_le_bytes());
     // "apple" -> "red", inline: 7 + 5 + 3 = 15 bytes at 4000..4015.
     body[4000..4002].copy_from_slice(&5u16.to_le_bytes());
     body[4002] = 0;
@@ -65,7 +66,7 @@ fn a_hand_built_leaf_matches_the_layout() {
     assert_eq!(summary.kind, PageKind::Leaf);
     assert_eq!((summary.level, summary.entry_count), (0, 2));
     assert_eq!(summary.fragmented_bytes, 134);
-    assert_eq!(summary.free_bytes, 3900 - 36 + 134);
+    assert_eq!(summary.free_bytes, 3900 - 100 + 134);
     assert_eq!(summary.used_bytes, 15 + 23 + 2 * 6);
     assert_eq!(summary.link, Some(PageId(9)));
     assert_eq!((summary.epoch, epoch(&body)), (12, 12));
@@ -101,10 +102,10 @@ fn a_hand_built_branch_matches_the_layout() {
     body[4..6].copy_from_slice(&(4072u16 - 22).to_le_bytes());
     body[8..16].copy_from_slice(&4u64.to_le_bytes()); // epoch
     body[16..24].copy_from_slice(&5u64.to_le_bytes()); // leftmost child
-    body[24..26].copy_from_slice(&(4072u16 - 11).to_le_bytes()); // slot 0: "m"
-    body[26..30].copy_from_slice(&0x6D00_0000u32.to_le_bytes()); // its head: "m", zero-padded
-    body[30..32].copy_from_slice(&(4072u16 - 22).to_le_bytes()); // slot 1: "t"
-    body[32..36].copy_from_slice(&0x7400_0000u32.to_le_bytes());
+    body[88..90].copy_from_slice(&(4072u16 - 11).to_le_bytes()); // slot 0: "m"
+    body[90..94].copy_from_slice(&0x6D00_0000u32.to_le_bytes()); // its head: "m", zero-padded
+    body[94..96].copy_from_slice(&(4072u16 - 22).to_le_bytes()); // slot 1: "t"
+    body[96..100].copy_from_slice(&0x7400_0000u32.to_le_bytes());
     let cell = |key: u8, child: u64| {
         let mut cell = vec![1, 0];
         cell.extend_from_slice(&child.to_le_bytes());
@@ -142,6 +143,7 @@ fn the_documented_tables_match_the_code() {
             row(FRAGMENTED_BYTES_OFFSET, FRAGMENTED_BYTES_BYTES, "fragmented_bytes"),
             row(EPOCH_OFFSET, EPOCH_BYTES, "epoch"),
             row(LINK_OFFSET, LINK_BYTES, "link"),
+            row(HINTS_OFFSET, HINT_COUNT * HINT_BYTES, "hints"),
             (NODE_HEADER_BYTES.to_string(), format!("{SLOT_BYTES} × entry_count"), "slots"),
         ],
     );
@@ -178,8 +180,8 @@ fn the_documented_tables_match_the_code() {
         assert_eq!(row, expected);
     }
     assert_eq!(cell_bytes_max(body_bytes(4096)), 1043);
-    assert_eq!(cell_bytes_max(body_bytes(8192)), 2030);
-    assert_eq!(cell_bytes_max(body_bytes(65536)), 16366);
+    assert_eq!(cell_bytes_max(body_bytes(8192)), 2014);
+    assert_eq!(cell_bytes_max(body_bytes(65536)), 16350);
 }
 
 #[test]
@@ -214,7 +216,7 @@ fn a_fragmented_node_is_compacted_when_a_cell_needs_the_space() {
         put(&mut node, &[index], &value);
         index += 1;
     }
-    assert_eq!(index, 7, "seven 514-byte cells and slots in 4048 bytes");
+    assert_eq!(index, 7, "seven 514-byte cells and slots in 3984 bytes");
     for slot in [5, 3, 1] {
         remove(&mut node, slot);
     }
@@ -244,8 +246,8 @@ fn a_full_node_refuses_a_cell_and_says_so() {
         put(&mut node, &key, b"v");
         index += 1;
     }
-    // A 10-byte cell (7 + 2 + 1) and its 6-byte slot: 4048 / 16 = 253.
-    assert_eq!(index, 253);
+    // A 10-byte cell (7 + 2 + 1) and its 6-byte slot: 3984 / 16 = 249.
+    assert_eq!(index, 249);
     assert!(free_bytes(&node) < 16);
     let result = std::panic::catch_unwind(move || {
         let mut node = node;
@@ -324,7 +326,7 @@ fn a_branch_split_moves_the_middle_key_up() {
 fn rebalance_evens_out_two_leaves_and_returns_the_new_separator() {
     let mut left = empty_leaf(PAGE_BYTES, Some(PageId(2)));
     let mut right = empty_leaf(PAGE_BYTES, None);
-    for index in 0..35u8 {
+    for index in 0..34u8 {
         put(&mut right, &[b'k', index], &[index; 100]);
     }
     put(&mut left, b"a", &[0; 100]);
@@ -334,8 +336,8 @@ fn rebalance_evens_out_two_leaves_and_returns_the_new_separator() {
     let separator = rebalance(&mut left, &mut right, b"k");
     assert!(!is_underfull(&left) && !is_underfull(&right));
     assert_eq!([keys_of(&left), keys_of(&right)].concat(), all);
-    // 36 cells of 114 and 115 bytes with their slots (4139 in all): 18 on the left (2069
-    // bytes) and 18 on the right (2070) is the most even cut.
+    // 35 cells of 114 and 115 bytes with their slots (4024 in all): 18 on the left (2069
+    // bytes) and 17 on the right (1955) is the most even cut (17 and 18 would leave 2070).
     assert_eq!(keys_of(&left).len(), 18);
     assert_eq!(separator, [b'k', 17], "the shortest key between k16 and k17");
     assert_eq!(right_sibling(&left), Some(PageId(2)));
@@ -424,6 +426,73 @@ fn the_largest_keys_and_values_fit_and_split() {
     let separator = split(&mut node, &mut right, PageId(9));
     assert_eq!(separator.len(), KEY_BYTES_MAX, "the keys differ only in their last byte");
     assert_eq!([keys_of(&node), keys_of(&right)].concat(), keys);
+}
+
+/// With more than 32 slots the header holds the heads of every `n / 17`-th slot, and a search
+/// looks only between the hints around the key's head; the hints follow every change.
+#[test]
+fn hints_sample_the_slots_and_narrow_the_search() {
+    let mut node = empty_leaf(PAGE_BYTES, None);
+    let key = |index: u32| (index * 3).to_be_bytes();
+    // 170 keys whose heads are 0, 3, 6, ...: spacing 10, hint `i` is slot 10 (i + 1)'s head.
+    for index in (0..170).rev() {
+        put(&mut node, &key(index), b"v");
+    }
+    check(&node);
+    let expected: Vec<u32> = (1..=16).map(|index| index * 10 * 3).collect();
+    assert_eq!(read_hints(&node).to_vec(), expected);
+    assert_eq!(hinted_range(&node, 170, 135), (40, 50), "between the hints 120 and 150");
+    assert_eq!(hinted_range(&node, 170, 120), (30, 50), "a head equal to a hint");
+    assert_eq!(hinted_range(&node, 170, 0), (0, 10));
+    assert_eq!(hinted_range(&node, 170, u32::MAX), (160, 170));
+    for index in 0..170 {
+        assert_eq!(search(&node, &key(index)), SearchResult::Found(index as usize));
+        let absent = (index * 3 + 1).to_be_bytes();
+        assert_eq!(search(&node, &absent), SearchResult::NotFound(index as usize + 1));
+    }
+    // Removals move the hints; at 32 slots there are none.
+    for _ in 0..100 {
+        remove(&mut node, 0);
+    }
+    check(&node);
+    assert_eq!(read_hints(&node)[0], slot_at(&node, 70 / 17).1);
+    while entry_count(&node) > 32 {
+        remove(&mut node, 5);
+    }
+    check(&node);
+    assert_eq!(read_hints(&node), [0; HINT_COUNT]);
+}
+
+/// Keys that share their first four bytes have one head: the hints cannot narrow the search,
+/// which must still find every key.
+#[test]
+fn a_search_among_equal_heads_finds_every_key() {
+    let mut node = empty_leaf(PAGE_BYTES, None);
+    let key = |index: u16| [b"user".as_slice(), &index.to_be_bytes()].concat();
+    for index in 0..100 {
+        put(&mut node, &key(index * 2), b"v");
+    }
+    check(&node);
+    assert_eq!(hinted_range(&node, 100, key_head(b"user")), (0, 100));
+    for index in 0..100 {
+        assert_eq!(search(&node, &key(index * 2)), SearchResult::Found(usize::from(index)));
+        assert_eq!(
+            search(&node, &key(index * 2 + 1)),
+            SearchResult::NotFound(usize::from(index) + 1)
+        );
+    }
+}
+
+#[test]
+fn check_node_refuses_hints_that_do_not_match_the_slots() {
+    let mut node = empty_leaf(PAGE_BYTES, None);
+    for index in 0..40u32 {
+        put(&mut node, &index.to_be_bytes(), b"v");
+    }
+    check(&node);
+    node[HINTS_OFFSET + 5] ^= 1;
+    let error = check_node(&node, PAGE_BYTES).expect_err("damaged hints");
+    assert!(error.contains("hints do not match"), "{error}");
 }
 
 /// Each kind of damage, done to a valid node, is refused with a reason that names it.
