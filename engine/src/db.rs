@@ -593,22 +593,28 @@ impl Inner {
     }
 
     /// The entries of a few leaves' key interval within (`start`, `end`) as of `read_ts` — the
-    /// tree's, then the version store's over them (read after the tree, as for single keys) —
-    /// and where the next interval starts.
+    /// tree's, then the version store's over them (read after the tree, under the same shared
+    /// hold of the tree latch) — and where the next interval starts.
     fn range_chunk(
         &self,
         start: Bound<&[u8]>,
         end: Bound<&[u8]>,
         read_ts: Timestamp,
     ) -> Result<ScanChunk> {
-        let chunk = {
+        // The store is read under the same shared hold as the tree: an applier changes the tree
+        // and forgets the chains it no longer needs under the exclusive hold, so a version that
+        // was not yet in the tree when the leaf was read cannot have lost its chain by the time
+        // the store is read (the scan would then keep the tree's older value).
+        let (chunk, versions) = {
             let _shared = self.tree_latch.read();
-            self.tree.scan_leaf(start, end)?
+            let chunk = self.tree.scan_leaf(start, end)?;
+            let chunk_end =
+                chunk.next_start.as_ref().map_or(end, |next| Bound::Excluded(next.as_slice()));
+            let versions = self.versions.read_range((start, chunk_end), read_ts);
+            (chunk, versions)
         };
         let mut entries: BTreeMap<Vec<u8>, Vec<u8>> = chunk.entries.into_iter().collect();
-        let chunk_end =
-            chunk.next_start.as_ref().map_or(end, |next| Bound::Excluded(next.as_slice()));
-        for (key, lookup) in self.versions.read_range((start, chunk_end), read_ts) {
+        for (key, lookup) in versions {
             match lookup {
                 Lookup::Found(Some(value)) => {
                     entries.insert(key, value.to_vec());
