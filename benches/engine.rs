@@ -1,7 +1,8 @@
 //! Criterion benches of the engine's `Db` API, cached: point get (beside `std::collections::BTreeMap`
 //! over the same keys, in the same run), single-key put without a log flush, and a 100-entry range
 //! scan. `DIRECTDB_BENCH_KEYS` sets the key count (default 1,000,000 8-byte keys; the issue's
-//! figure is for 10,000,000, which takes about a minute to load).
+//! figure is for 10,000,000, which takes about a minute to load), `DIRECTDB_BENCH_PAGE_BYTES`
+//! the page size (default: `Options::default()`'s).
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -20,6 +21,13 @@ fn key_count() -> u64 {
         .unwrap_or(KEYS_DEFAULT)
 }
 
+fn page_size() -> usize {
+    std::env::var("DIRECTDB_BENCH_PAGE_BYTES")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(Options::default().page_size)
+}
+
 /// Spreads consecutive indexes over the key space, as random inserts would.
 fn key_of(index: u64) -> u64 {
     index.wrapping_mul(0x9E37_79B9_7F4A_7C15)
@@ -31,7 +39,12 @@ fn engine(criterion: &mut Criterion) {
     // A pool that holds the whole tree: these are the cached paths.
     let pool_size =
         usize::try_from(key_count).unwrap_or(usize::MAX).saturating_mul(64).max(64 << 20);
-    let options = Options { pool_size, durability: Durability::None, ..Options::default() };
+    let options = Options {
+        pool_size,
+        page_size: page_size(),
+        durability: Durability::None,
+        ..Options::default()
+    };
     let db = Db::open(directory.path(), options).expect("open");
     let mut model = BTreeMap::new();
     for batch in 0..key_count.div_ceil(BATCH_KEY_COUNT) {
