@@ -699,9 +699,7 @@ impl Inner {
             // Take the misses first, under the shared lock, so that the exclusive hold below
             // rarely waits for the device.
             let _shared = self.tree_latch.read();
-            for (key, _) in writes {
-                self.tree.warm(key)?;
-            }
+            self.tree.warm(writes.iter().map(|(key, _)| key.as_slice()))?;
         }
         let _exclusive = self.tree_latch.write();
         let horizon = self.collection_horizon();
