@@ -68,14 +68,29 @@ fn a_misdirected_overflow_page_write_is_detected() {
     }
 }
 
-/// Seeds 7139 and 8314, found undetected by a 120-s sim run: the log's last batch is written
-/// to another place in its segment, so its own place reads as a torn tail and the acknowledged
-/// commit in it was lost without an error. The batch's records, found at positions their LSNs
-/// do not name, now make recovery report the loss. Seed 3839 (a 600-s run): the same, landing
-/// below the checkpoint's redo point, where recovery does not walk.
+/// Seed 11254 (a 600-s `--mode all` run), once a known gap: a checkpoint's write of B+tree
+/// page 3 lands 45 KiB further on. Page 3 kept its older image, a valid page with the right
+/// id, and the checkpoint named it: commits whose changes were only in the lost write left a
+/// hole. The checkpoint now reads back what it wrote before its header names it
+/// (`BufferPool::verify_writes`), finds the older image and fails; recovery starts from the
+/// checkpoint before, whose log is still there, and loses nothing.
+#[test]
+fn a_misdirected_node_write_is_found_before_a_checkpoint_names_it() {
+    let report = crashtest::run(Mode::Sim, &config(11254, 1));
+    assert_passed(&report);
+    assert_eq!(report.corruptions_harmless, 1, "{report}");
+}
+
+/// Seed 7139, found undetected by a 120-s sim run: the log's last batch is written to another
+/// place in its segment, so its own place reads as a torn tail and the acknowledged commit in
+/// it was lost without an error. The batch's records, found at positions their LSNs do not
+/// name, now make recovery report the loss. Seed 3839 (a 600-s run): the same, landing below
+/// the checkpoint's redo point, where recovery does not walk. (Seed 8314 was a third; since
+/// checkpoints read back their pages, its operations are counted differently and its fault
+/// hits another write, harmlessly. `wal/tests/recovery_classify.rs` has the case by hand.)
 #[test]
 fn a_misdirected_write_of_the_last_log_batch_is_detected() {
-    for seed in [7139, 8314, 3839] {
+    for seed in [7139, 3839] {
         let report = crashtest::run(Mode::Sim, &config(seed, 1));
         assert_passed(&report);
         assert_eq!(report.corruptions_detected, 1, "{report}");

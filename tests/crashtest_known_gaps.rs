@@ -19,15 +19,3 @@ fn a_bit_flip_in_the_last_log_batch_loses_an_acknowledged_commit_silently() {
     let report = sim_seed(1429);
     assert!(report.passed(), "{report}");
 }
-
-/// Seed 11254 (a 600-s `--mode all` run): a write of B+tree page 3 lands 45 KiB further on in
-/// the data file. Page 3 keeps its older image, which is a valid page with the right id, and
-/// the tree reads it as data: commits whose changes were only in the lost write disappear from
-/// the middle of the history (a hole). Nothing ties a node to the write its parent expects
-/// (docs/DURABILITY.md, "Known gaps", 4).
-#[test]
-#[ignore = "engine gap: a lost or misdirected write of a B+tree node is read as the older image"]
-fn a_misdirected_node_write_leaves_a_hole_silently() {
-    let report = sim_seed(11254);
-    assert!(report.passed(), "{report}");
-}

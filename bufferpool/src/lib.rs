@@ -11,6 +11,9 @@
 //!   background writer, never ahead of the log ([`LogDurability`], the WAL rule).
 //! - Every page carries a crc32c checksum and its own id, set on write and checked on read
 //!   ([`page`](crate::verify_page) layout in `page.rs`); damage is [`Error::Corruption`] naming the page.
+//! - The pool remembers the checksum of the last image it wrote of each page until
+//!   [`BufferPool::verify_writes`] has read it back: a read that finds an older image (a lost or
+//!   misdirected write) is [`Error::Corruption`] too (`ledger.rs`).
 //! - Over the mmap backend, unchanged pages are read in place in the mapping (no frame, no
 //!   copy; the kernel decides residency) and changed pages are staged in frames and written back
 //!   with `pwrite` (see `mapping.rs`).
@@ -43,6 +46,7 @@ mod eviction;
 mod frame;
 mod guard;
 mod latch;
+mod ledger;
 mod limits;
 mod log_rule;
 #[cfg(all(test, loom))]

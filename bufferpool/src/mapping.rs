@@ -26,9 +26,9 @@
 
 use std::sync::atomic::AtomicU64 as StdAtomicU64;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::latch::{HybridLatch, SharedGuard};
-use crate::page::{self, PageId};
+use crate::page::PageId;
 use crate::pool::PoolCore;
 use crate::stats::Counter;
 use crate::sync::{AtomicU64, Ordering};
@@ -157,13 +157,9 @@ impl PoolCore {
         }
         let mut image = self.staging_buffer();
         copy_out(words, &mut image[..self.page_bytes]);
-        let checked = page::verify(&image[..self.page_bytes], page);
+        let checked = self.check_image(&image[..self.page_bytes], page);
         self.return_staging(image);
-        checked.map_err(|reason| Error::Corruption {
-            path: self.file.path().to_path_buf(),
-            page,
-            reason,
-        })?;
+        checked?;
         slot.store(page.0 + 1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }

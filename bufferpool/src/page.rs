@@ -85,6 +85,11 @@ pub fn verify(image: &[u8], page: PageId) -> Result<(), String> {
     Ok(())
 }
 
+/// The checksum an image carries in its header (checked or not).
+pub(crate) fn checksum_of(image: &[u8]) -> u32 {
+    u32_at(image, CHECKSUM_OFFSET)
+}
+
 /// The page LSN of an image (checked or not).
 pub fn lsn_of(image: &[u8]) -> u64 {
     u64_at(image, PAGE_LSN_OFFSET)

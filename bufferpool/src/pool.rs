@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::frame::{FrameMeta, NO_PAGE};
 use crate::guard::{ExclusivePage, SharedPage};
 use crate::latch::ExclusiveGuard;
+use crate::ledger::WriteLedger;
 use crate::limits::{OPTIMISTIC_ATTEMPT_MAX, PAGE_ID_MAX, PREFETCH_PAGES_MAX};
 use crate::log_rule::LogDurability;
 use crate::mapping::{InPlace, Mapping};
@@ -84,6 +85,8 @@ pub(crate) struct PoolCore {
     /// Frames freed or cleaned since open (see `eviction.rs`).
     pub(crate) progress: StdAtomicU64,
     pub(crate) frame_wait_max: std::time::Duration,
+    /// The checksums of the last images written, until read back (see `ledger.rs`).
+    pub(crate) ledger: WriteLedger,
 }
 
 impl BufferPool {
@@ -117,6 +120,7 @@ impl BufferPool {
             mapping: file_is_mapped.then(|| Mapping::new(frame_count)),
             progress: StdAtomicU64::new(0),
             frame_wait_max: options.frame_wait_max,
+            ledger: WriteLedger::default(),
         });
         let writer = options.background_writer.then(|| BackgroundWriter::start(Arc::clone(&core)));
         Ok(Self { core, writer })
@@ -283,6 +287,7 @@ impl BufferPool {
         loop {
             let Some(frame) = core.table.lookup(page) else {
                 if core.table.lock().lookup(page).is_none() {
+                    core.ledger.forget(page);
                     return Ok(false);
                 }
                 continue;
@@ -305,6 +310,7 @@ impl BufferPool {
             }
             meta.mark_clean();
             core.unload(frame, page, latch);
+            core.ledger.forget(page);
             return Ok(true);
         }
     }
@@ -324,6 +330,17 @@ impl BufferPool {
     /// page of this pool. Returns the number of pages written.
     pub fn flush_dirty(&self) -> Result<usize> {
         self.core.flush_dirty()
+    }
+
+    /// Reads back every page whose last write has ended (at most [`crate::PREFETCH_PAGES_MAX`]
+    /// per submission) and checks that the file holds exactly that image; returns how many it
+    /// read. A page holding an older image — the write was lost, or landed at another page's
+    /// place — is [`Error::Corruption`] naming it. Pages found as written are not read back
+    /// again until their next write; a page whose write starts during the read waits for the
+    /// next call. Call it after [`BufferPool::flush_dirty`] and before anything on disk names
+    /// the pages written (a checkpoint's header). See `ledger.rs` for what it cannot see.
+    pub fn verify_writes(&self) -> Result<usize> {
+        self.core.verify_writes()
     }
 
     /// The smallest LSN of a change held only in the pool (dirty and not yet written), or
@@ -346,6 +363,7 @@ impl BufferPool {
         stats.frames_free = core.free.lock().len();
         stats.frames_dirty =
             core.frames.iter().filter(|meta| meta.dirty.load(Ordering::Relaxed)).count();
+        stats.pages_unverified = core.ledger.len();
         stats
     }
 
@@ -470,12 +488,14 @@ impl PoolCore {
     }
 
     /// Checks a page image just read (see `page.rs`).
-    fn check_image(&self, image: &[u8], page: PageId) -> Result<()> {
-        page::verify(image, page).map_err(|reason| Error::Corruption {
-            path: self.file.path().to_path_buf(),
-            page,
-            reason,
-        })
+    pub(crate) fn check_image(&self, image: &[u8], page: PageId) -> Result<()> {
+        page::verify(image, page)
+            .and_then(|()| self.ledger.check(page, page::checksum_of(image)))
+            .map_err(|reason| Error::Corruption {
+                path: self.file.path().to_path_buf(),
+                page,
+                reason,
+            })
     }
 
     /// Copies a verified image into a frame held exclusively.

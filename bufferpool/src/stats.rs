@@ -40,6 +40,10 @@ pub struct PoolStats {
     pub foreground_evictions: u64,
     /// Discards that found a write-back of the page in flight and waited for it to land.
     pub discards_waited_for_write: u64,
+    /// Pages read back by [`crate::BufferPool::verify_writes`] and found as written.
+    pub pages_verified: u64,
+    /// Pages written and not yet read back by a verification.
+    pub pages_unverified: usize,
     /// Frames free now.
     pub frames_free: usize,
     /// Frames holding dirty pages now.
@@ -79,10 +83,11 @@ pub(crate) enum Counter {
     ForegroundEvictions,
     InPlaceReads,
     DiscardsWaitedForWrite,
+    PagesVerified,
 }
 
-const COUNTER_COUNT: usize = 13;
-const _: () = assert!(Counter::DiscardsWaitedForWrite as usize + 1 == COUNTER_COUNT, "the last");
+const COUNTER_COUNT: usize = 14;
+const _: () = assert!(Counter::PagesVerified as usize + 1 == COUNTER_COUNT, "the last");
 const STRIPE_COUNT: usize = 8;
 
 #[derive(Debug, Default)]
@@ -141,6 +146,7 @@ impl Counters {
             foreground_evictions: self.sum(Counter::ForegroundEvictions),
             in_place_reads: self.sum(Counter::InPlaceReads),
             discards_waited_for_write: self.sum(Counter::DiscardsWaitedForWrite),
+            pages_verified: self.sum(Counter::PagesVerified),
             ..PoolStats::default()
         }
     }

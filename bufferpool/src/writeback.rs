@@ -93,6 +93,9 @@ impl PoolCore {
         if staged.is_empty() {
             return Ok(outcome);
         }
+        for page in &staged {
+            self.ledger.begin(page.page, page::checksum_of(&page.image[..self.page_bytes]));
+        }
         let results = {
             let mut requests: Vec<IoRequest<'_>> = staged
                 .iter()
@@ -106,6 +109,7 @@ impl PoolCore {
         };
         let mut first_error = None;
         for (result, page) in results.into_iter().zip(staged) {
+            self.ledger.end(page.page, result.is_ok());
             match result {
                 Ok(()) => {
                     self.mark_written(&page);

@@ -781,6 +781,9 @@ impl Inner {
             // before a checkpoint names them.
             self.wal.flush()?;
             planted::unless(Bug::SkipCheckpointFlush, || self.tree.pool().flush_dirty())?;
+            // Read back what the epoch wrote before a header names it: a page write the device
+            // lost or put elsewhere leaves an older, valid-looking image (docs/DURABILITY.md).
+            self.tree.pool().verify_writes()?;
             let header = Header {
                 page_bytes: u32::try_from(self.tree.pool().page_bytes()).expect("a page size"),
                 sequence: checkpoint.sequence + 1,
