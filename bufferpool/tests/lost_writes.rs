@@ -9,8 +9,8 @@ use std::path::Path;
 
 use bufferpool::{BufferPool, Error, PageId};
 use common::{DATA_PATH, PAGE_BYTES, pool, sim_file, write_pages};
-use disk::sim::{Fault, Operation, Trigger};
 use disk::SimDisk;
+use disk::sim::{Fault, Operation, Trigger};
 
 const FRAME_COUNT: usize = 8;
 
