@@ -486,3 +486,38 @@ fn a_batch_ending_in_the_last_block_of_a_segment_has_no_shadow() {
     let (_, records) = open(&disk, Lsn::ZERO).unwrap();
     assert_eq!(records.len() as u64, count - 1, "the last record is cut");
 }
+
+/// On a disk with 4 KiB sectors the log's block is 4 KiB: the shadow lies at the end of the
+/// 4 KiB block holding the batch's last byte, and still checksums 512-byte units. A last batch
+/// of three records (LSN 6,720 to 15,456, written from the block [4,096, 8,192)) with a bit
+/// flipped in every 61st byte, one at a time, is repaired each time.
+#[test]
+fn a_flip_is_repaired_on_a_disk_with_4096_byte_blocks() {
+    let options = disk::SimDiskOptions { seed: 10, sector_bytes: 4096, ..Default::default() };
+    let original = SimDisk::new(options);
+    let (log, _) = open(&original, Lsn::ZERO).unwrap();
+    for number in 0..EARLIER_RECORD_COUNT {
+        log.append_durable(1, &payload(number, 300)).unwrap();
+    }
+    let batch: Vec<wal::Appended> =
+        (20..23).map(|number| log.append(1, &payload(number, 2880)).unwrap()).collect();
+    log.wait_durable(batch[2].lsn_end).unwrap();
+    drop(log);
+    assert_eq!((batch[0].lsn, batch[2].lsn_end), (Lsn(6720), Lsn(15456)));
+    let path = segment_path(0);
+    // The shadow of [12,288, 16,384): 40 bytes, 16 unit checksums, 3,168 used bytes.
+    let (_, shadow_offset) = file_offset(Lsn(16384));
+    let shadow = get_bytes(&original, &path, shadow_offset, 8);
+    assert_eq!(shadow, b"SHADOW\0\0", "the shadow starts at the block's end");
+    let (_, from) = file_offset(Lsn(4096));
+    let (_, to) = file_offset(Lsn(15456));
+    for offset in (from..to).step_by(61) {
+        let disk = original.fork();
+        disk.flip_bit(&path, offset, u8::try_from(offset % 8).unwrap()).unwrap();
+        let (_, records) = open(&disk, Lsn::ZERO).unwrap();
+        assert_eq!(records.len(), 23, "file offset {offset}");
+        for (number, record) in (20..).zip(&records[20..]) {
+            assert!(record.payload == payload(number, 2880), "file offset {offset}");
+        }
+    }
+}
