@@ -1,6 +1,7 @@
 //! The directdb write-ahead log: checksummed records in pre-zeroed, recycled segments, group
-//! commit, a flush method chosen from what the device's write cache does, and a recovery reader
-//! that cuts a torn tail and reports corruption.
+//! commit, a flush method chosen from what the device's write cache does, a shadow copy of each
+//! batch's last block, and a recovery reader that cuts a torn tail, restores a damaged last
+//! block from its shadow and reports corruption.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -33,9 +34,11 @@ mod options;
 pub mod planted;
 mod record;
 mod recovery;
+mod repair;
 mod replay;
 mod segment;
 mod segment_reader;
+mod shadow;
 mod sync;
 mod wal;
 mod writer;

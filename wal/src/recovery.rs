@@ -18,14 +18,24 @@
 //! | no segment has a readable header, but one holds a record at its first LSN | corruption |
 //! | a segment header of another format version                          | `Error::Incompatible`; nothing is changed |
 //!
+//! Before any of these verdicts, the first invalid record may be repaired: if a valid shadow
+//! beyond it in its segment rebuilds its batch by the rules in `repair.rs`, the rebuilt bytes
+//! are laid over the segment and the walk goes on through them (at most once per recovery: only
+//! the last batch's shadow can be found intact). `Wal::open` writes them back before the log
+//! accepts appends.
+//!
 //! After a cut, the segment files after the tail's segment are removed before the log is written
-//! again (their records were never acknowledged).
+//! again (their records were never acknowledged), and in the tail's segment every record valid
+//! under the salt beyond the tail, and every valid shadow beyond it whose batch ends past it, is
+//! zeroed: a shadow of the discarded records must never repair the records written there next.
 //!
 //! `durable_lsn` is stamped into each record when it is first written, so a record of a later
 //! batch proves that every earlier batch had completed. What no later record vouches for — the
-//! last batch — cannot be told from a torn write: a bit flip there reads as a torn tail (see
-//! `docs/DURABILITY.md`). A misdirected write of it is caught where it landed: no crash leaves a
-//! record header of this segment's salt at a position other than the one it names.
+//! last batch — its shadow vouches for: any damage to its last block, and one flipped bit per
+//! 512-byte unit before it, is repaired; other damage there still reads as a torn tail (see
+//! `docs/DURABILITY.md`, "The blind spot"). A misdirected write of it is caught where it landed:
+//! no crash leaves a record header of this segment's salt at a position other than the one it
+//! names.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -35,13 +45,16 @@ use disk::{AlignedBuf, Disk, File, IoMode, OpenOptions};
 
 use crate::error::{Error, Result};
 use crate::limits::{
-    RECORD_ALIGN_BYTES, RECORD_HEADER_BYTES, RECORD_PAYLOAD_BYTES_MAX, SEGMENT_HEADER_BYTES,
+    BLOCK_BYTES_MIN, RECORD_ALIGN_BYTES, RECORD_HEADER_BYTES, RECORD_PAYLOAD_BYTES_MAX,
+    SEGMENT_HEADER_BYTES, SHADOW_HEADER_BYTES,
 };
 use crate::lsn::Lsn;
 use crate::record::{self, Kind};
+use crate::repair;
 use crate::replay::Replay;
 use crate::segment::{self, Geometry, HeaderError, SegmentHeader};
 use crate::segment_reader::{SegmentFile, SegmentReader};
+use crate::shadow::{self, Shadow};
 
 /// What recovery found.
 pub(crate) struct Recovered {
@@ -51,15 +64,26 @@ pub(crate) struct Recovered {
     /// The segment holding `tail`, if it exists and is initialised.
     pub(crate) tail_segment: Option<SegmentReader>,
     /// End of the last record beyond `tail` in its segment that is valid under the segment's
-    /// salt (left by a torn batch); `[tail, garbage_end)` is zeroed before the log is written
-    /// again.
+    /// salt (left by a torn batch), or of the last valid shadow beyond it that reaches past it;
+    /// `[tail, garbage_end)` is zeroed before the log is written again.
     pub(crate) garbage_end: Option<Lsn>,
+    /// The bytes repaired from a shadow, if the walk needed them: written back before the log
+    /// is written again.
+    pub(crate) repaired: Option<Repaired>,
     pub(crate) spares: Vec<PathBuf>,
     pub(crate) spare_counter: u64,
     /// Segment files after the tail's segment: they hold nothing acknowledged (the log ends
     /// before them) and are removed before the log is written again, or a later recovery could
     /// walk into their stale records.
     pub(crate) beyond_tail: Vec<PathBuf>,
+}
+
+/// Bytes of a segment that recovery repaired from a shadow.
+pub(crate) struct Repaired {
+    /// The segment, with the repaired bytes as its overlay.
+    pub(crate) segment: SegmentFile,
+    /// The first invalid record the shadow repaired: where the log on disk was damaged.
+    pub(crate) lsn: Lsn,
 }
 
 /// Recovers the log in `directory` from `start` (a record boundary: 0 or a checkpoint's LSN):
@@ -83,7 +107,8 @@ pub(crate) fn recover(
         let geometry = Geometry::new(segment_bytes);
         return Ok((inventory.fresh(geometry), Replay::new(geometry, Vec::new(), start, start)));
     };
-    let mut scan = Scan { disk, inventory: &inventory, geometry, loaded: BTreeMap::new() };
+    let mut scan =
+        Scan { disk, inventory: &inventory, geometry, loaded: BTreeMap::new(), repaired: None };
     let first_index = geometry.segment_of(start);
     if scan.load(first_index)?.is_none() {
         let path = inventory.path_of(first_index);
@@ -99,6 +124,10 @@ pub(crate) fn recover(
         scan.loaded.range(first_index..=tail_index).filter_map(|(_, reader)| reader.as_ref());
     let replay =
         Replay::new(geometry, walked.map(|reader| reader.segment().clone()).collect(), start, tail);
+    let repaired = scan.repaired.map(|(index, lsn)| {
+        let reader = scan.loaded.get(&index).and_then(Option::as_ref).expect("walked");
+        Repaired { segment: reader.segment().clone(), lsn }
+    });
     let tail_segment = scan.loaded.remove(&tail_index).flatten();
     let beyond_tail =
         inventory.segments.range(tail_index + 1..).map(|(_, path)| path.clone()).collect();
@@ -107,6 +136,7 @@ pub(crate) fn recover(
         tail,
         tail_segment,
         garbage_end,
+        repaired,
         spares: inventory.spares,
         spare_counter: inventory.spare_counter,
         beyond_tail,
@@ -192,6 +222,7 @@ impl Inventory {
             tail: Lsn::ZERO,
             tail_segment: None,
             garbage_end: None,
+            repaired: None,
             spares: self.spares,
             spare_counter: self.spare_counter,
             // Uninitialised files under segment names are removed, never listed as spares: a
@@ -329,6 +360,71 @@ fn is_zero(bytes: &[u8]) -> bool {
     bytes.iter().fold(0, |any, &byte| any | byte) == 0
 }
 
+/// What a position beyond the first invalid record holds.
+enum Beyond {
+    /// Nothing that matters: zeros, garbage, a record or shadow that can never be valid here.
+    Nothing,
+    /// A record valid under the segment's salt, ending here: left by the torn batch.
+    Record(Lsn),
+    /// A valid shadow.
+    Shadow(Shadow),
+    /// A record header of this segment naming this other LSN (a misdirected write).
+    Misplaced(Lsn),
+    /// A valid record written after the tail was durable: the tail is damage, not a tear.
+    Witness,
+}
+
+/// Judges the position `candidate` (a data offset of `reader`'s segment, whose LSNs are
+/// `segment`) beyond `tail`, the first invalid record.
+fn judge_beyond(
+    reader: &mut SegmentReader,
+    segment: &std::ops::Range<Lsn>,
+    candidate: usize,
+    tail: Lsn,
+) -> Result<Beyond> {
+    let salt = reader.salt();
+    let candidate_lsn = segment.start.plus(candidate as u64);
+    let bytes = reader.record_at(candidate)?;
+    if let Some(named) = record::misplaced(bytes, candidate_lsn, segment.clone(), salt) {
+        return Ok(Beyond::Misplaced(named));
+    }
+    // The tail was judged invalid already, and a shadow there names the block before it, so
+    // it holds nothing past the tail.
+    if candidate_lsn == tail {
+        return Ok(Beyond::Nothing);
+    }
+    if let Ok((header, _)) = record::decode(bytes, candidate_lsn, salt) {
+        if header.durable_lsn > tail {
+            return Ok(Beyond::Witness);
+        }
+        return Ok(Beyond::Record(candidate_lsn.plus(header.encoded_bytes() as u64)));
+    }
+    // Shadows start at block boundaries, and every block size is a multiple of the smallest.
+    if candidate_lsn.0 % BLOCK_BYTES_MIN != 0 {
+        return Ok(Beyond::Nothing);
+    }
+    let header_end = (candidate + SHADOW_HEADER_BYTES).min(reader.data_bytes());
+    let Some(claimed_bytes) = shadow::claimed_bytes(reader.read(candidate, header_end)?, salt)
+    else {
+        return Ok(Beyond::Nothing);
+    };
+    let end = (candidate + claimed_bytes).min(reader.data_bytes());
+    Ok(match shadow::decode(reader.read(candidate, end)?, candidate_lsn, salt) {
+        Ok(found) => Beyond::Shadow(found),
+        Err(_) => Beyond::Nothing,
+    })
+}
+
+/// What [`Scan::classify`] found beyond the first invalid record.
+struct Verdict {
+    /// The end of the garbage to zero if the log ends there.
+    garbage_end: Option<Lsn>,
+    /// The valid shadows beyond it, in LSN order.
+    shadows: Vec<Shadow>,
+    /// The corruption to report, unless a shadow repairs the record.
+    corruption: Option<Error>,
+}
+
 /// What the scan found at one position.
 enum Step {
     Data { encoded_bytes: usize },
@@ -345,6 +441,9 @@ struct Scan<'a> {
     /// the scan releases once it has passed them); `None` for one missing, short or
     /// uninitialised.
     loaded: BTreeMap<u64, Option<SegmentReader>>,
+    /// The segment whose block the walk restored from its shadow, and the invalid record the
+    /// shadow repaired.
+    repaired: Option<(u64, Lsn)>,
 }
 
 impl Scan<'_> {
@@ -367,7 +466,7 @@ impl Scan<'_> {
         if file.size_bytes()? < u64::from(self.geometry.segment_bytes) {
             return Ok(None);
         }
-        let segment = SegmentFile { path: path.clone(), file, header };
+        let segment = SegmentFile { path: path.clone(), file, header, overlay: None };
         Ok(Some(SegmentReader::new(segment, self.geometry)))
     }
 
@@ -415,7 +514,17 @@ impl Scan<'_> {
                     self.refuse_if_damaged(index + 1)?;
                     return Ok((lsn, None));
                 }
-                Step::Invalid(reason) => return self.classify(start, lsn, reason),
+                Step::Invalid(reason) => {
+                    let verdict = self.classify(start, lsn, reason)?;
+                    // The walk goes on through the repaired bytes (it re-reads `lsn`).
+                    if self.repaired.is_none() && self.repair(lsn, &verdict.shadows)? {
+                        continue;
+                    }
+                    return match verdict.corruption {
+                        Some(error) => Err(error),
+                        None => Ok((lsn, verdict.garbage_end)),
+                    };
+                }
             }
         }
     }
@@ -452,6 +561,19 @@ impl Scan<'_> {
         Ok(size_bytes < u64::from(self.geometry.segment_bytes))
     }
 
+    /// Repairs the batch damaged at `lsn` from one of `shadows` (found beyond it), if one
+    /// passes the rules of `repair.rs`; the segment's reader then reads the repaired bytes.
+    fn repair(&mut self, lsn: Lsn, shadows: &[Shadow]) -> Result<bool> {
+        let index = self.geometry.segment_of(lsn);
+        let segment_start = self.geometry.segment_start(index);
+        let reader = self.load(index)?.expect("the scan only enters loaded segments");
+        let repaired = repair::find(reader, segment_start, lsn, shadows)?.is_some();
+        if repaired {
+            self.repaired = Some((index, lsn));
+        }
+        Ok(repaired)
+    }
+
     /// What lies at `lsn` (in a loaded segment).
     fn step(&mut self, lsn: Lsn) -> Result<Step> {
         let index = self.geometry.segment_of(lsn);
@@ -471,20 +593,13 @@ impl Scan<'_> {
     }
 
     /// Decides whether the invalid record at `lsn`, where the walk from `start` stopped, is a
-    /// torn tail or corruption.
-    fn classify(&mut self, start: Lsn, lsn: Lsn, reason: &str) -> Result<(Lsn, Option<Lsn>)> {
+    /// torn tail or corruption, and collects the shadows beyond it, which may yet repair it.
+    /// Returns at once with a misplaced header below the recovery start, which no repair
+    /// explains.
+    fn classify(&mut self, start: Lsn, lsn: Lsn, reason: &str) -> Result<Verdict> {
         let index = self.geometry.segment_of(lsn);
         let segment_start = self.geometry.segment_start(index);
         let reader = self.loaded.get_mut(&index).and_then(Option::as_mut).expect("loaded");
-        let offset = usize::try_from(lsn.0 - segment_start.0).expect("inside the segment");
-        let salt = reader.salt();
-        let data_bytes = reader.data_bytes();
-        // The end of the last record beyond `lsn` that is valid under this segment's salt: only
-        // such records (left by the torn batch) could ever line up behind new appends and be
-        // replayed. Anything else — zeros, a recycled file's records under an older salt, torn
-        // records — can never become valid, so it need not be zeroed. The rest of the segment
-        // is searched a chunk at a time.
-        let mut garbage_end = None;
         let segment = segment_start..self.geometry.segment_start(index + 1);
         // Below the recovery start too: the write that left `lsn` looking torn may have landed
         // over records a checkpoint had already let go, which the walk did not read. A landing
@@ -494,12 +609,38 @@ impl Scan<'_> {
         } else {
             0
         };
-        if let Some((found, named)) = find_misplaced(reader, segment.clone(), unwalked_bytes)? {
+        if let Some((found, named)) = find_misplaced(reader, segment, unwalked_bytes)? {
             return Err(self.misplaced(lsn, reason, found, named));
         }
+        let mut verdict = self.scan_beyond(lsn, reason)?;
+        if verdict.corruption.is_none()
+            && let Some(witness) = self.later_witness(lsn)?
+        {
+            verdict.corruption = Some(self.damaged(lsn, reason, witness));
+        }
+        Ok(verdict)
+    }
+
+    /// Judges every position from `lsn` (the first invalid record) to the end of its segment,
+    /// a chunk at a time, skipping zeroed space: the first misplaced header, or record written
+    /// after `lsn` was durable, is the corruption to report. Collects the valid shadows, and
+    /// the end of the garbage to zero: the last record beyond `lsn` valid under the segment's
+    /// salt, or valid shadow reaching past `lsn`. Only those (left by the torn batch) could ever
+    /// line up behind new appends, or repair the records appended there, at a later recovery.
+    /// Anything else — zeros, a recycled file's records and shadows under an older salt, torn
+    /// ones — can never become valid, so it need not be zeroed.
+    fn scan_beyond(&mut self, lsn: Lsn, reason: &str) -> Result<Verdict> {
+        let index = self.geometry.segment_of(lsn);
+        let segment_start = self.geometry.segment_start(index);
+        let segment = segment_start..self.geometry.segment_start(index + 1);
         let reader = self.loaded.get_mut(&index).and_then(Option::as_mut).expect("loaded");
+        let data_bytes = reader.data_bytes();
+        let mut verdict = Verdict { garbage_end: None, shadows: Vec::new(), corruption: None };
+        // Where the first corruption was found, and the LSN named there if it is a misplaced
+        // header (the error is made once the reader is no longer borrowed).
+        let mut first_corruption: Option<(Lsn, Option<Lsn>)> = None;
         // From `lsn` itself: a misplaced header may lie there too.
-        let mut next = offset;
+        let mut next = usize::try_from(lsn.0 - segment_start.0).expect("inside the segment");
         while next < data_bytes {
             let chunk = reader.chunk_at(next)?;
             let chunk_bytes = chunk.len();
@@ -516,28 +657,37 @@ impl Scan<'_> {
             let candidate = next + found;
             next = candidate + RECORD_ALIGN_BYTES;
             let candidate_lsn = segment_start.plus(candidate as u64);
-            let bytes = reader.record_at(candidate)?;
-            if let Some(named) = record::misplaced(bytes, candidate_lsn, segment.clone(), salt) {
-                return Err(self.misplaced(lsn, reason, candidate_lsn, named));
-            }
-            if candidate == offset {
-                continue; // judged invalid already
-            }
-            if let Ok((header, _)) = record::decode(bytes, candidate_lsn, salt) {
-                if header.durable_lsn > lsn {
-                    return Err(self.damaged(lsn, reason, candidate_lsn));
+            match judge_beyond(reader, &segment, candidate, lsn)? {
+                Beyond::Nothing => {}
+                Beyond::Record(end) => verdict.garbage_end = verdict.garbage_end.max(Some(end)),
+                Beyond::Shadow(found) => {
+                    if found.end() > lsn {
+                        let bytes = shadow::encoded_bytes(found.image.len(), found.unit_crcs.len());
+                        let end = Some(candidate_lsn.plus(bytes as u64));
+                        verdict.garbage_end = verdict.garbage_end.max(end);
+                    }
+                    verdict.shadows.push(found);
                 }
-                garbage_end = Some(candidate_lsn.plus(header.encoded_bytes() as u64));
+                Beyond::Misplaced(named) => {
+                    first_corruption.get_or_insert((candidate_lsn, Some(named)));
+                }
+                Beyond::Witness => {
+                    first_corruption.get_or_insert((candidate_lsn, None));
+                }
             }
         }
         reader.release();
-        self.check_later_segments(lsn, reason)?;
-        Ok((lsn, garbage_end))
+        verdict.corruption = first_corruption.map(|(found, named)| match named {
+            Some(named) => self.misplaced(lsn, reason, found, named),
+            None => self.damaged(lsn, reason, found),
+        });
+        Ok(verdict)
     }
 
-    /// Walks the records of every later segment with a valid header: one written after `lsn`
-    /// was durable proves `lsn` was damaged after being acknowledged.
-    fn check_later_segments(&mut self, lsn: Lsn, reason: &str) -> Result<()> {
+    /// The first record of a later segment with a valid header (walked from its start to its
+    /// first invalid record) written after `lsn` was durable: it proves `lsn` was damaged after
+    /// being acknowledged.
+    fn later_witness(&mut self, lsn: Lsn) -> Result<Option<Lsn>> {
         let later: Vec<u64> = self
             .inventory
             .segments
@@ -565,11 +715,11 @@ impl Scan<'_> {
                 offset += header.encoded_bytes();
             }
             reader.release();
-            if let Some(witness) = witness {
-                return Err(self.damaged(lsn, reason, witness));
+            if witness.is_some() {
+                return Ok(witness);
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     /// A header of this segment's records found at `found`, naming `named`: a write of the log

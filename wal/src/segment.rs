@@ -11,7 +11,7 @@
 //! Segment header, little-endian; the rest of the header block is zero.
 //! OFFSET SIZE FIELD
 //!  0      8   magic            "DDB-WAL\0"
-//!  8      4   format_version   1
+//!  8      4   format_version   2
 //! 12      4   segment_bytes    the segment size the log was created with
 //! 16      8   segment_index    must match the file name
 //! 24      8   salt             random, new each time the file is (re)initialised
@@ -23,7 +23,9 @@
 //! Files: `wal-<index as 16 hex digits>.seg`; recycled files waiting for reuse are
 //! `wal-spare-<n>.seg` and are never read as log.
 
-use crate::limits::SEGMENT_HEADER_BYTES;
+use disk::File;
+
+use crate::limits::{BLOCK_BYTES_MIN, SEGMENT_HEADER_BYTES};
 use crate::lsn::Lsn;
 
 const MAGIC_OFFSET: usize = 0;
@@ -41,8 +43,9 @@ const _: () = assert!(HEADER_FIELDS_BYTES <= SEGMENT_HEADER_BYTES);
 
 /// The magic number at the start of every segment.
 pub(crate) const MAGIC: [u8; 8] = *b"DDB-WAL\0";
-/// The segment format this code writes and reads.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+/// The segment format this code writes and reads. Version 2 added the shadow of each batch's
+/// last block (`shadow.rs`); version 1 logs are refused (`docs/FORMAT.md`, "Version rules").
+pub(crate) const FORMAT_VERSION: u32 = 2;
 
 const FOREIGN_VERSION: &str = "segment format version";
 
@@ -176,6 +179,12 @@ impl Geometry {
     }
 }
 
+/// The log block of a segment file: its direct-I/O offset alignment, at least
+/// [`BLOCK_BYTES_MIN`]. Batches write whole blocks, and a batch's shadow covers its last block.
+pub(crate) fn block_bytes(file: &dyn File) -> u64 {
+    u64::from(file.info().alignment.offset_bytes).max(BLOCK_BYTES_MIN)
+}
+
 /// The file name of segment `index`.
 pub(crate) fn file_name(index: u64) -> String {
     format!("wal-{index:016x}.seg")
@@ -212,7 +221,7 @@ mod tests {
     fn hand_built_header_round_trips() {
         let mut image = [0u8; 64];
         image[0..8].copy_from_slice(b"DDB-WAL\0");
-        image[8..12].copy_from_slice(&1u32.to_le_bytes());
+        image[8..12].copy_from_slice(&2u32.to_le_bytes());
         image[12..16].copy_from_slice(&SEGMENT_BYTES.to_le_bytes());
         image[16..24].copy_from_slice(&3u64.to_le_bytes());
         image[24..32].copy_from_slice(&0xFEED_u64.to_le_bytes());
@@ -235,11 +244,14 @@ mod tests {
         }
         assert!(SegmentHeader::decode(&[0; 10]).unwrap_err().reason().contains("shorter"));
         assert!(SegmentHeader::decode(&[0; 64]).unwrap_err().reason().contains("magic"));
-        let mut future = good;
-        future[8..12].copy_from_slice(&2u32.to_le_bytes());
-        let crc = crc32c::crc32c(&future[..60]);
-        future[60..64].copy_from_slice(&crc.to_le_bytes());
-        assert!(matches!(SegmentHeader::decode(&future), Err(HeaderError::ForeignVersion(_))));
+        for version in [1, 3] {
+            let mut foreign = good;
+            foreign[8..12].copy_from_slice(&u32::to_le_bytes(version));
+            let crc = crc32c::crc32c(&foreign[..60]);
+            foreign[60..64].copy_from_slice(&crc.to_le_bytes());
+            let decoded = SegmentHeader::decode(&foreign);
+            assert!(matches!(decoded, Err(HeaderError::ForeignVersion(_))), "version {version}");
+        }
     }
 
     #[test]

@@ -4,6 +4,10 @@
 //! Recovery used to read each segment whole and keep every segment it had walked, and handed
 //! the caller every record's payload at once: opening a database whose log held 16 MiB segments
 //! took 30-60 MiB of heap for a moment, memory a budgeted process does not have.
+//!
+//! A segment may carry an [`Overlay`]: bytes recovery repaired from a shadow (`repair.rs`), laid
+//! over the file's bytes in every read, so that the walk, the replay and the writer's tail block
+//! all see the repaired bytes whether or not they have been written back yet.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,6 +29,28 @@ pub(crate) struct SegmentFile {
     pub(crate) path: PathBuf,
     pub(crate) file: Arc<dyn File>,
     pub(crate) header: SegmentHeader,
+    /// Bytes read in place of the file's, if recovery repaired bytes of this segment.
+    pub(crate) overlay: Option<Arc<Overlay>>,
+}
+
+/// Bytes of a segment's data area that reads take from memory instead of the file.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Overlay {
+    /// Where they start in the data area.
+    pub(crate) offset: usize,
+    pub(crate) bytes: Vec<u8>,
+}
+
+impl Overlay {
+    /// Lays the overlay over `window`, which holds the data area from `window_start`.
+    fn apply(&self, window_start: usize, window: &mut [u8]) {
+        let from = self.offset.max(window_start);
+        let to = (self.offset + self.bytes.len()).min(window_start + window.len());
+        if from < to {
+            window[from - window_start..to - window_start]
+                .copy_from_slice(&self.bytes[from - self.offset..to - self.offset]);
+        }
+    }
 }
 
 /// Windowed reads of one segment's data area (everything after the header block).
@@ -55,6 +81,12 @@ impl SegmentReader {
 
     pub(crate) fn salt(&self) -> u64 {
         self.segment.header.salt
+    }
+
+    /// Lays `overlay` over the segment's bytes from now on (`None`: the file's bytes again).
+    pub(crate) fn set_overlay(&mut self, overlay: Option<Arc<Overlay>>) {
+        self.segment.overlay = overlay;
+        self.window_len = 0; // read again, with or without the overlay
     }
 
     /// Bytes in the data area.
@@ -119,6 +151,9 @@ impl SegmentReader {
         self.window_len = 0;
         let file_offset = (SEGMENT_HEADER_BYTES + start) as u64;
         self.segment.file.read_at(&mut window[..length], file_offset)?;
+        if let Some(overlay) = &self.segment.overlay {
+            overlay.apply(start, &mut window[..length]);
+        }
         self.window_start = start;
         self.window_len = length;
         Ok(())
@@ -161,7 +196,7 @@ mod tests {
         image[SEGMENT_HEADER_BYTES..].copy_from_slice(&data);
         file.write_at(&image, 0).unwrap();
         let header = SegmentHeader { segment_bytes: geometry.segment_bytes, index: 0, salt: 1 };
-        let segment = SegmentFile { path: path.to_path_buf(), file, header };
+        let segment = SegmentFile { path: path.to_path_buf(), file, header, overlay: None };
         let mut reader = SegmentReader::new(segment, geometry);
 
         for &offset in &claimed_at {

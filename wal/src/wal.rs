@@ -7,13 +7,13 @@ use disk::{AlignedBuf, Disk, FlushMethod};
 
 use crate::error::{Error, Result};
 use crate::group_commit::GroupCommit;
-use crate::limits::SPARE_SEGMENT_COUNT_MAX;
+use crate::limits::{READ_WINDOW_BYTES, SEGMENT_HEADER_BYTES, SPARE_SEGMENT_COUNT_MAX};
 use crate::lsn::Lsn;
 use crate::options::WalOptions;
-use crate::recovery::{self, Recovered};
+use crate::recovery::{self, Recovered, Repaired};
 use crate::replay::Replay;
 use crate::segment::{self, Geometry};
-use crate::segment_reader::SegmentFile;
+use crate::segment_reader::{SegmentFile, SegmentReader};
 use crate::writer::{OpenSegment, Tail, TailStats, write_batch};
 
 /// Where an appended record went.
@@ -42,7 +42,8 @@ pub struct WalStats {
     pub bytes_appended: u64,
     /// Batches written and made durable (one per group commit).
     pub batches_written: u64,
-    /// Bytes written by those batches (tail blocks are rewritten, so more than appended).
+    /// Bytes written by those batches (tail blocks are rewritten and each batch carries its
+    /// shadow, so more than appended).
     pub bytes_written: u64,
     /// Segments initialised (new or reused) since open.
     pub segments_initialised: u64,
@@ -179,6 +180,19 @@ impl Wal {
             }
             let (recovered, replay) =
                 recovery::recover(&tail.disk, &tail.directory, tail.geometry.segment_bytes, from)?;
+            // Recovery would repair the record, but the log on disk is damaged: a check reports
+            // that, as it reports damage elsewhere.
+            if let Some(repaired) = &recovered.repaired {
+                return Err(Error::Corruption {
+                    path: repaired.segment.path.clone(),
+                    lsn: repaired.lsn,
+                    reason: format!(
+                        "the record here is damaged, below the durable point {}; the shadow of \
+                         its batch repairs it, as recovery would",
+                        tail.lsn_durable
+                    ),
+                });
+            }
             if recovered.tail < tail.lsn_durable {
                 return Err(Error::Corruption {
                     path: tail.directory.clone(),
@@ -258,8 +272,9 @@ fn check_flush_method(tail: &mut Tail, reason: String) -> String {
 }
 
 /// Builds the writer's tail from what recovery found: retires the segments beyond the tail,
-/// zeroes the garbage a torn batch left beyond the tail, reloads the tail block into the
-/// buffer, and opens the tail's segment.
+/// writes back what recovery repaired from a shadow, zeroes the garbage a torn batch left beyond
+/// the tail, reloads the tail block into the buffer (repaired, if it was), and opens the tail's
+/// segment.
 fn start_tail(
     disk: Arc<dyn Disk>,
     directory: PathBuf,
@@ -287,9 +302,12 @@ fn start_tail(
         stats: TailStats::default(),
     };
     discard(&tail, &recovered.beyond_tail)?;
+    if let Some(repaired) = &recovered.repaired {
+        write_repair(geometry, repaired)?;
+    }
     if let Some(mut reader) = recovered.tail_segment {
         let loaded = reader.segment().clone();
-        let block_bytes = u64::from(loaded.file.info().alignment.offset_bytes).max(512);
+        let block_bytes = segment::block_bytes(&*loaded.file);
         assert!(
             4096 % block_bytes == 0,
             "block size {block_bytes} does not divide the header block"
@@ -310,10 +328,39 @@ fn start_tail(
         let opened = tail.ensure_segment(geometry.segment_of(tail_lsn))?;
         assert!(opened, "no segment is being prepared while the log opens");
         let file = &tail.segments.values().next().expect("just opened").file;
-        tail.block_bytes = u64::from(file.info().alignment.offset_bytes).max(512);
+        tail.block_bytes = segment::block_bytes(&**file);
     }
     Ok(tail)
 }
+
+/// Writes the bytes recovery repaired from a shadow back to their segment, durably, before
+/// anything else is written: the next batch rewrites the tail block and overwrites the shadow,
+/// and a torn rewrite would leave the damaged sectors with nothing to repair them from. A torn
+/// write here leaves each sector damaged or repaired, with the shadow still in place.
+fn write_repair(geometry: Geometry, repaired: &Repaired) -> Result<()> {
+    let segment = &repaired.segment;
+    let overlay = segment.overlay.as_ref().expect("a repaired segment has an overlay");
+    let block_bytes = usize::try_from(segment::block_bytes(&*segment.file)).expect("small");
+    let mut from = overlay.offset - overlay.offset % block_bytes;
+    let to = (overlay.offset + overlay.bytes.len()).next_multiple_of(block_bytes);
+    let mut reader = SegmentReader::new(segment.clone(), geometry);
+    // A batch may be longer than the reader's window: a chunk at a time.
+    while from < to {
+        let chunk_end = to.min(from + REPAIR_CHUNK_BYTES);
+        let mut buf = AlignedBuf::for_alignment(chunk_end - from, segment.file.info().alignment);
+        buf.copy_from_slice(reader.read(from, chunk_end)?);
+        segment.file.write_at(&buf, (SEGMENT_HEADER_BYTES + from) as u64)?;
+        from = chunk_end;
+    }
+    segment.file.sync_data()?;
+    Ok(())
+}
+
+/// Bytes [`write_repair`] writes at a time: a multiple of every block size that, from any block
+/// boundary, fits in the reader's window.
+const REPAIR_CHUNK_BYTES: usize = 1 << 20;
+const _: () = assert!(REPAIR_CHUNK_BYTES % SEGMENT_HEADER_BYTES == 0);
+const _: () = assert!(REPAIR_CHUNK_BYTES + SEGMENT_HEADER_BYTES <= READ_WINDOW_BYTES);
 
 /// Overwrites `[tail, garbage_end)` with zeros (keeping the valid bytes of the tail block) and
 /// makes it durable, so no record of the torn batch can ever line up behind new appends.

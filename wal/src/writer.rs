@@ -5,7 +5,9 @@
 //! point) to `lsn_next`. Each batch writes all of it, whole blocks, so the partly filled tail
 //! block is rewritten by the next batch. Bytes of records already written never change in a
 //! rewrite, so a torn rewrite cannot damage them (each sector is old or new, and both hold the
-//! same bytes for them).
+//! same bytes for them). In the same write, right after the batch's last block, goes the
+//! batch's shadow (`shadow.rs`), which the next batch overwrites: recovery repairs the batch
+//! from it when the batch is damaged after it was acknowledged.
 //!
 //! Invariants (checked by [`Tail::check_invariants`]):
 //! 1. `buffer_start <= lsn_durable <= lsn_next`, `buffer_start` is block-aligned, and
@@ -23,11 +25,15 @@ use disk::{AlignedBuf, Disk, File, FlushMethod, IoMode, OpenOptions};
 
 use crate::error::{Error, Result};
 use crate::group_commit::CommitState;
-use crate::limits::{RECORD_HEADER_BYTES, RECORD_PAYLOAD_BYTES_MAX, SEGMENT_HEADER_BYTES};
+use crate::limits::{
+    RECORD_HEADER_BYTES, RECORD_PAYLOAD_BYTES_MAX, SEGMENT_HEADER_BYTES, SHADOW_UNIT_BYTES,
+    SHADOW_UNIT_COUNT_MAX,
+};
 use crate::lsn::Lsn;
 use crate::planted::{self, Bug};
 use crate::record::{self, Header, Kind};
 use crate::segment::{self, Geometry, SegmentHeader};
+use crate::shadow;
 
 /// An open, initialised segment.
 #[derive(Debug, Clone)]
@@ -226,7 +232,8 @@ impl Tail {
     }
 
     /// Stamps `durable_lsn` into every record not yet written and cuts the buffer into one
-    /// aligned write per segment it spans.
+    /// aligned write per segment it spans, the last followed by the shadow of the batch's last
+    /// block when it fits in that block's segment.
     fn seal_and_cut(&mut self) -> Vec<(Arc<dyn File>, u64, AlignedBuf)> {
         let durable_lsn = self.lsn_durable;
         for offset in std::mem::take(&mut self.unsealed) {
@@ -236,6 +243,8 @@ impl Tail {
             let length = record::encoded_bytes_of(&self.buffer[offset..header_end]);
             record::reseal(&mut self.buffer[offset..offset + length], durable_lsn, salt);
         }
+        let shadow = self.shadow();
+        let block_bytes = usize::try_from(self.block_bytes).expect("at most 4096");
         let mut writes = Vec::new();
         let mut lsn = self.buffer_start;
         while lsn < self.lsn_next {
@@ -243,15 +252,53 @@ impl Tail {
             let part_end = self.geometry.segment_start(index + 1).min(self.lsn_next);
             let from = usize::try_from(lsn.0 - self.buffer_start.0).expect("buffer offset");
             let to = usize::try_from(part_end.0 - self.buffer_start.0).expect("buffer offset");
-            let block_bytes = usize::try_from(self.block_bytes).expect("at most 4096");
-            let length_bytes = (to - from).next_multiple_of(block_bytes);
+            let records_bytes = (to - from).next_multiple_of(block_bytes);
+            // The shadow starts right after the block holding the batch's last byte, which is
+            // the last block of the last part.
+            let shadow = shadow.as_deref().filter(|_| part_end == self.lsn_next).unwrap_or(&[]);
+            let shadow_bytes = shadow.len().next_multiple_of(block_bytes);
             let file = &self.segments.get(&index).expect("segments of the buffer are open").file;
-            let mut buf = AlignedBuf::for_alignment(length_bytes, file.info().alignment);
+            let mut buf =
+                AlignedBuf::for_alignment(records_bytes + shadow_bytes, file.info().alignment);
             buf[..to - from].copy_from_slice(&self.buffer[from..to]);
+            buf[records_bytes..records_bytes + shadow.len()].copy_from_slice(shadow);
             writes.push((Arc::clone(file), self.geometry.file_offset(lsn), buf));
             lsn = part_end;
         }
         writes
+    }
+
+    /// The batch's shadow (`shadow.rs`), to be written from the end of block B, the block
+    /// holding the batch's last byte: B's bytes from its start to `lsn_next`, and the checksum of
+    /// each 512-byte unit the batch writes in B's segment before B (at most
+    /// [`SHADOW_UNIT_COUNT_MAX`]). `None` if it would not end inside B's segment: a batch ending
+    /// in the last block or two of a segment (with a segment end record, or a record that ends
+    /// at the segment's end) has no shadow.
+    fn shadow(&self) -> Option<Vec<u8>> {
+        let last_byte = Lsn(self.lsn_next.0 - 1);
+        let block_lsn = Lsn(last_byte.0 - last_byte.0 % self.block_bytes);
+        let used_bytes = usize::try_from(self.lsn_next.0 - block_lsn.0).expect("within a block");
+        let index = self.geometry.segment_of(last_byte);
+        let checked_units_bytes = (SHADOW_UNIT_COUNT_MAX * SHADOW_UNIT_BYTES) as u64;
+        // The batch's write starts at `buffer_start`, a block boundary; a unit never straddles
+        // a block, and a segment starts at a multiple of 4096.
+        let first_unit_lsn = self
+            .buffer_start
+            .max(self.geometry.segment_start(index))
+            .max(Lsn(block_lsn.0.saturating_sub(checked_units_bytes)));
+        let unit_count =
+            usize::try_from((block_lsn.0 - first_unit_lsn.0) / SHADOW_UNIT_BYTES as u64)
+                .expect("bounded by SHADOW_UNIT_COUNT_MAX");
+        let shadow_bytes = shadow::encoded_bytes(used_bytes, unit_count) as u64;
+        let segment_end = self.geometry.segment_start(index + 1);
+        if block_lsn.plus(self.block_bytes + shadow_bytes) > segment_end {
+            return None;
+        }
+        let offset_of =
+            |lsn: Lsn| usize::try_from(lsn.0 - self.buffer_start.0).expect("buffer offset");
+        let units = &self.buffer[offset_of(first_unit_lsn)..offset_of(block_lsn)];
+        let image = &self.buffer[offset_of(block_lsn)..offset_of(self.lsn_next)];
+        Some(shadow::encode(units, image, block_lsn, self.salt_of(last_byte)))
     }
 
     /// Moves the durable point to `end` and drops the buffered blocks wholly below it.

@@ -1,9 +1,10 @@
 //! Keeps `docs/FORMAT.md` honest: parses its tables and checks every documented field against the
 //! bytes a real log leaves on a [`SimDisk`].
 //!
-//! The document's tables are read as data: the constants, the segment header and record layouts
-//! (`| offset | size | field | type | contents |`), the record kinds and the worked geometry
-//! example. A log is then written through the public API, and its durable bytes
+//! The document's tables are read as data: the constants, the segment header, record and shadow
+//! layouts (`| offset | size | field | type | contents |`), the parts of a shadow's body, the
+//! record kinds and the worked geometry example. A log is then written through the public API,
+//! and its durable bytes
 //! ([`SimDisk::durable_content`]) must hold, at each documented offset and size, the value the
 //! document says: fixed literals (magic, version, reserved zeros) are taken from the document's
 //! `contents` column, everything else (indexes, LSNs, lengths, kinds, tags, payloads) from what the
@@ -17,7 +18,8 @@
 //! - that the salt is random: only that it is not zero and differs between two segments (the
 //!   record checksums prove its offset); a zero salt has odds of 2^-64;
 //! - the read-side rules (the order of the checks, what an unknown version or a non-zero
-//!   reserved byte does): unit tests in `record.rs` and `segment.rs`, and the recovery tests;
+//!   reserved byte does, when a shadow is valid): unit tests in `record.rs`, `segment.rs` and
+//!   `shadow.rs`, and the recovery tests;
 //! - `durable_lsn`'s meaning beyond its value in a fresh log (the crash and recovery tests).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -105,6 +107,8 @@ fn literal(contents: &str, size_bytes: Option<usize>) -> Option<Vec<u8>> {
 enum Size {
     Bytes(usize),
     Field(String),
+    /// `-`: the rest of the image (the last field only).
+    Rest,
 }
 
 /// One row of a layout table.
@@ -129,10 +133,12 @@ fn layout(doc: &str, heading: &str) -> Vec<Field> {
         assert_eq!(Some(offset), next_offset, "{heading}: field {name} does not follow on");
         let size = match plain(&row[1]).parse::<usize>() {
             Ok(bytes) => Size::Bytes(bytes),
+            Err(_) if plain(&row[1]) == "-" => Size::Rest,
             Err(_) => Size::Field(plain(&row[1])),
         };
         let size_bytes = match &size {
             Size::Bytes(bytes) => Some(*bytes),
+            Size::Rest => None,
             Size::Field(other) => {
                 assert!(fields.iter().any(|field| &field.name == other), "{name}: size {other}");
                 None
@@ -167,6 +173,7 @@ struct Doc {
     segment_header: Vec<Field>,
     record: Vec<Field>,
     kinds: BTreeMap<String, u8>,
+    shadow: Vec<Field>,
 }
 
 impl Doc {
@@ -182,7 +189,8 @@ impl Doc {
             .into_iter()
             .map(|row| (plain(&row[1]), u8::try_from(number(&row[0])).expect("a kind is a byte")))
             .collect();
-        Self { text, constants, segment_header, record, kinds }
+        let shadow = layout(&text, "## Shadows");
+        Self { text, constants, segment_header, record, kinds, shadow }
     }
 
     fn constant(&self, name: &str) -> u64 {
@@ -220,6 +228,7 @@ fn bytes_of<'a>(fields: &[Field], name: &str, image: &'a [u8]) -> &'a [u8] {
     let size = match &field.size {
         Size::Bytes(bytes) => *bytes,
         Size::Field(other) => usize::try_from(integer(bytes_of(fields, other, image))).unwrap(),
+        Size::Rest => image.len() - field.offset,
     };
     &image[field.offset..field.offset + size]
 }
@@ -418,6 +427,11 @@ fn documented_constants_match_the_code() {
         ("SEGMENT_BYTES_DEFAULT", u64::from(wal::limits::SEGMENT_BYTES_DEFAULT)),
         ("SEGMENT_BYTES_MAX", u64::from(wal::limits::SEGMENT_BYTES_MAX)),
         ("SPARE_SEGMENT_COUNT_MAX", wal::limits::SPARE_SEGMENT_COUNT_MAX as u64),
+        ("BLOCK_BYTES_MIN", wal::limits::BLOCK_BYTES_MIN),
+        ("BLOCK_BYTES_MAX", wal::limits::BLOCK_BYTES_MAX),
+        ("SHADOW_HEADER_BYTES", wal::limits::SHADOW_HEADER_BYTES as u64),
+        ("SHADOW_UNIT_BYTES", wal::limits::SHADOW_UNIT_BYTES as u64),
+        ("SHADOW_UNIT_COUNT_MAX", wal::limits::SHADOW_UNIT_COUNT_MAX as u64),
     ]);
     for (name, value) in &code {
         assert_eq!(doc.constant(name), *value, "FORMAT.md's {name}");
@@ -484,6 +498,122 @@ fn a_written_log_matches_the_documented_layout() {
     assert!(files.segment(0)[after_end..].iter().all(|&byte| byte == 0), "zeros after the end");
 
     check_file_names(&doc, &files, &log, fourth[0].lsn_end);
+}
+
+/// Three batches: the first inside the log's first block (no units before it, a one-block
+/// shadow); the second ending 8 bytes before its last block's end, after one unit (a padded
+/// checksum, and used bytes that leave no room for the header in one block: a two-block
+/// shadow); the third after four units (no padding). Each shadow lies at the end of the block
+/// holding its batch's last byte, holds the documented fields and body, and zeros follow it to
+/// the end of its last block.
+#[test]
+fn the_shadow_of_a_batch_matches_the_documented_layout() {
+    let doc = Doc::read();
+    let segment_bytes = u32::try_from(doc.constant("SEGMENT_BYTES_MIN")).unwrap();
+    let disk = SimDisk::with_seed(13);
+    let log = open(&disk, segment_bytes);
+    let block_bytes = block_bytes_of(&doc, &disk);
+    let header_bytes = doc.constant("RECORD_HEADER_BYTES");
+    let check = |records: &[(u8, &[u8])], unit_count: u64, block_count: usize| {
+        let start = log.lsn_next();
+        let appended = batch(&doc, &log, records);
+        let end = appended.last().unwrap().lsn_end;
+        let shadow = ShadowOf { start, end, block_bytes, unit_count, block_count };
+        check_shadow(&doc, &disk, segment_bytes, &shadow);
+        end
+    };
+    let end = check(&[(5, &pattern(100, 0x55)), (6, &pattern(20, 0x66))], 0, 1);
+    assert_eq!(end, Lsn(192));
+    // From LSN 192 to 8 bytes before the end of the block [512, 1,024).
+    let payload = pattern(usize::try_from(1016 - 192 - header_bytes).unwrap(), 0x77);
+    assert_eq!(check(&[(7, &payload)], 1, 2), Lsn(1016));
+    // From LSN 1,016 into the block [2,560, 3,072): units [512, 2,560).
+    let payload = pattern(usize::try_from(2600 - 1016 - header_bytes).unwrap(), 0x88);
+    assert_eq!(check(&[(8, &payload)], 4, 1), Lsn(2600));
+}
+
+/// The log block of the test's disk, by the documented rule: the segment file's offset
+/// alignment, at least `BLOCK_BYTES_MIN`.
+fn block_bytes_of(doc: &Doc, disk: &SimDisk) -> u64 {
+    let file = disk.open(&segment_path(0), disk::OpenOptions::existing()).unwrap();
+    let alignment_bytes = u64::from(file.info().alignment.offset_bytes);
+    let block_bytes = alignment_bytes.max(doc.constant("BLOCK_BYTES_MIN"));
+    assert!(block_bytes <= doc.constant("BLOCK_BYTES_MAX"));
+    block_bytes
+}
+
+/// A batch written from `start` to `end`, and what its shadow must be.
+struct ShadowOf {
+    start: Lsn,
+    end: Lsn,
+    block_bytes: u64,
+    /// Units the shadow checksums, by the documented rule (asserted).
+    unit_count: u64,
+    /// Blocks the shadow takes.
+    block_count: usize,
+}
+
+/// Checks the shadow of the batch `of` (the log's last) against the header table and the body
+/// table.
+fn check_shadow(doc: &Doc, disk: &SimDisk, segment_bytes: u32, of: &ShadowOf) {
+    let unit_bytes = doc.constant("SHADOW_UNIT_BYTES");
+    let last_byte = of.end.0 - 1;
+    let block_lsn = last_byte - last_byte % of.block_bytes;
+    // The batch writes from the block holding the previous batch's end.
+    let first_unit_lsn = of.start.0 - of.start.0 % of.block_bytes;
+    let unit_count = (block_lsn - first_unit_lsn) / unit_bytes;
+    assert_eq!(unit_count, of.unit_count, "units before the last block");
+    let (index, first_unit_offset) = doc.locate(segment_bytes, first_unit_lsn);
+    let (_, block_offset) = doc.locate(segment_bytes, block_lsn);
+    let (_, shadow_offset) = doc.locate(segment_bytes, block_lsn + of.block_bytes);
+    let files = Files::read(disk, segment_bytes, &[index]);
+    let segment = files.segment(index);
+    let salt = check_segment_header(doc, segment, segment_bytes, index);
+    let used_bytes = usize::try_from(of.end.0 - block_lsn).unwrap();
+    let block_bytes = usize::try_from(of.block_bytes).unwrap();
+    let batch = &segment[first_unit_offset..block_offset + used_bytes];
+    let body = documented_body(doc, batch, block_bytes);
+    let shadow_end = shadow_offset + doc.constant_usize("SHADOW_HEADER_BYTES") + body.len();
+    let shadow = &segment[shadow_offset..shadow_end];
+    let fields = &doc.shadow;
+    assert_eq!(field(fields, "body").offset, doc.constant_usize("SHADOW_HEADER_BYTES"));
+    let crc_offset = field(fields, "shadow_crc").offset;
+    let expected = BTreeMap::from([
+        ("magic", Expect::Documented),
+        ("block_lsn_inverted", le64(!block_lsn)),
+        ("salt", Expect::Bytes(salt)),
+        ("used_bytes", le32(u32::try_from(used_bytes).unwrap())),
+        ("unit_count_inverted", le32(!u32::try_from(unit_count).unwrap())),
+        ("shadow_crc", crc_of(&[&shadow[..crc_offset], &body])),
+        ("reserved", Expect::Documented),
+        ("body", Expect::Bytes(body)),
+    ]);
+    check_layout(&format!("shadow of the block at LSN {block_lsn}"), fields, shadow, &expected);
+    let blocks_end = (shadow_end - shadow_offset).next_multiple_of(block_bytes);
+    let zeros = &segment[shadow_end..shadow_offset + blocks_end];
+    assert!(zeros.iter().all(|&byte| byte == 0), "zeros after it");
+    assert_eq!(blocks_end / block_bytes, of.block_count, "the blocks it takes");
+}
+
+/// A shadow's body, by the body table: the checksum of each unit of `batch` (the batch's bytes
+/// from its first unit to its end) before its last block, padding, then the last block's used
+/// bytes inverted. The table must list exactly those parts, in that order.
+fn documented_body(doc: &Doc, batch: &[u8], block_bytes: usize) -> Vec<u8> {
+    let columns = ["part", "size", "contents"];
+    let parts: Vec<String> = table(&doc.text, "The body, from offset 40", &columns)
+        .into_iter()
+        .map(|row| plain(&row[0]))
+        .collect();
+    assert_eq!(parts, ["unit checksums", "padding", "image"], "the body's parts");
+    let unit_bytes = doc.constant_usize("SHADOW_UNIT_BYTES");
+    let units_bytes = (batch.len() - 1) / block_bytes * block_bytes;
+    let mut body: Vec<u8> = batch[..units_bytes]
+        .chunks_exact(unit_bytes)
+        .flat_map(|unit| crc32c::crc32c(unit).to_le_bytes())
+        .collect();
+    body.resize(body.len().next_multiple_of(8), 0xFF);
+    body.extend(batch[units_bytes..].iter().map(|&byte| !byte));
+    body
 }
 
 /// Segment and spare names: the ones the document gives as examples are the ones on disk.

@@ -22,8 +22,9 @@ use wal::{Error, Lsn};
 
 const SEGMENT_BYTES: u32 = wal::limits::SEGMENT_BYTES_MIN;
 
-/// Versions other than this build's 1: a newer one, the largest, and zero.
-const FOREIGN_VERSIONS: [u32; 3] = [2, u32::MAX, 0];
+/// Versions other than this build's 2: the older one (no shadows), a newer one, the largest,
+/// and zero.
+const FOREIGN_VERSIONS: [u32; 4] = [1, 3, u32::MAX, 0];
 
 /// Everything a refused open must leave as it found it: the durable files and their contents,
 /// the names as they are now, and nothing pending.
@@ -60,7 +61,7 @@ fn expect_refused(disk: &SimDisk, index: u64, version: u32, context: &str) {
         match open(disk, Lsn::ZERO) {
             Err(Error::Incompatible { path, reason }) => {
                 assert_eq!(path, segment_path(index), "{context}, {attempt} open: {reason}");
-                let expected = format!("segment format version {version}; this build reads 1");
+                let expected = format!("segment format version {version}; this build reads 2");
                 assert!(reason.contains(&expected), "{context}, {attempt} open: {reason}");
             }
             other => panic!(
@@ -151,8 +152,8 @@ fn a_foreign_segment_of_another_size_is_refused_and_kept() {
         let (log, _) = open(&disk, Lsn::ZERO).unwrap();
         log.append_durable(1, &payload(0, 1000)).unwrap();
         drop(log);
-        put_foreign(&disk, 1, 2, segment_bytes, length_bytes);
-        expect_refused(&disk, 1, 2, &context);
+        put_foreign(&disk, 1, 3, segment_bytes, length_bytes);
+        expect_refused(&disk, 1, 3, &context);
         recover_without(&disk, 1, 1, &context);
     }
 }

@@ -58,7 +58,7 @@ fn has_header_block(length: usize, start: Start) -> bool {
 
 fn contents(index: u64, length: usize, start: Start) -> Vec<u8> {
     let mut content = vec![0u8; length];
-    let header = header_block(index, 1, SEGMENT_BYTES);
+    let header = header_block(index, 2, SEGMENT_BYTES);
     let prefix = match start {
         Start::Zeros => 0,
         Start::HeaderPrefix(prefix_bytes) => prefix_bytes,

@@ -70,27 +70,33 @@ fn a_log_whose_only_header_is_damaged_is_not_taken_for_a_new_one() {
 }
 
 /// A header of another format version used to read as "never initialised", and a new log was
-/// started over the old one. It is now an error, and the file is left as it was.
+/// started over the old one. It is now an error, and the file is left as it was: for a newer
+/// version, and for the older version 1 (a log without shadows).
 #[test]
 fn a_segment_of_another_format_version_is_left_alone() {
-    let disk = SimDisk::with_seed(44);
-    let (log, _) = open(&disk, Lsn::ZERO).unwrap();
-    log.append_durable(1, b"written by this build").unwrap();
-    drop(log);
-    edit_block(&disk, &segment_path(0), 0, |block| {
-        block[8..12].copy_from_slice(&2u32.to_le_bytes());
-        let crc = crc32c::crc32c(&block[..60]);
-        block[60..64].copy_from_slice(&crc.to_le_bytes());
-    });
-    let before = disk.durable_content(&segment_path(0)).unwrap();
-    match open(&disk, Lsn::ZERO) {
-        Err(Error::Incompatible { path, reason }) => {
-            assert_eq!(path, segment_path(0));
-            assert!(reason.contains("version 2"), "{reason}");
+    for version in [3u32, 1] {
+        let disk = SimDisk::with_seed(44);
+        let (log, _) = open(&disk, Lsn::ZERO).unwrap();
+        log.append_durable(1, b"written by this build").unwrap();
+        drop(log);
+        edit_block(&disk, &segment_path(0), 0, |block| {
+            block[8..12].copy_from_slice(&version.to_le_bytes());
+            let crc = crc32c::crc32c(&block[..60]);
+            block[60..64].copy_from_slice(&crc.to_le_bytes());
+        });
+        let before = disk.durable_content(&segment_path(0)).unwrap();
+        match open(&disk, Lsn::ZERO) {
+            Err(Error::Incompatible { path, reason }) => {
+                assert_eq!(path, segment_path(0));
+                let expected = format!("version {version}; this build reads 2");
+                assert!(reason.contains(&expected), "{reason}");
+            }
+            other => {
+                panic!("expected incompatible, got {:?}", other.map(|(_, records)| records.len()))
+            }
         }
-        other => panic!("expected incompatible, got {:?}", other.map(|(_, records)| records.len())),
+        assert_eq!(disk.durable_content(&segment_path(0)).unwrap(), before);
     }
-    assert_eq!(disk.durable_content(&segment_path(0)).unwrap(), before);
 }
 
 /// Plain writes are durable only without the page cache. On files that fell back to buffered
