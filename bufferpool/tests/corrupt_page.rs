@@ -7,21 +7,10 @@ mod common;
 use std::path::Path;
 
 use bufferpool::{Error, PageId, verify_page};
-use common::{DATA_PATH, PAGE_BYTES, pool, sim_file, write_pages};
+use common::{DATA_PATH, PAGE_BYTES, corruption_reason, pool, sim_file, write_pages};
 use disk::sim::{Fault, Operation, Trigger};
 
 const FRAME_COUNT: usize = 8;
-
-fn corruption_reason(result: bufferpool::Result<impl std::fmt::Debug>, page: u64) -> String {
-    match result {
-        Err(Error::Corruption { page: named, reason, path }) => {
-            assert_eq!(named, PageId(page));
-            assert_eq!(path, Path::new(DATA_PATH));
-            reason
-        }
-        other => panic!("page {page}: expected a corruption error, got {other:?}"),
-    }
-}
 
 fn assert_no_frame_leaked(pool: &bufferpool::BufferPool) {
     pool.check_invariants();

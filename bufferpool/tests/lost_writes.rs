@@ -5,25 +5,12 @@
 
 mod common;
 
-use std::path::Path;
-
 use bufferpool::{BufferPool, Error, PageId};
-use common::{DATA_PATH, PAGE_BYTES, pool, sim_file, write_pages};
+use common::{PAGE_BYTES, corruption_reason, pool, sim_file, write_pages};
 use disk::SimDisk;
 use disk::sim::{Fault, Operation, Trigger};
 
 const FRAME_COUNT: usize = 8;
-
-fn corruption_reason(result: bufferpool::Result<impl std::fmt::Debug>, page: u64) -> String {
-    match result {
-        Err(Error::Corruption { page: named, reason, path }) => {
-            assert_eq!(named, PageId(page));
-            assert_eq!(path, Path::new(DATA_PATH));
-            reason
-        }
-        other => panic!("page {page}: expected a corruption error, got {other:?}"),
-    }
-}
 
 /// Gives page 2 a second image (holding `value`), written with the next write misdirected
 /// when `misdirect` is set; then drops it from the pool, so that the next fix reads the file.

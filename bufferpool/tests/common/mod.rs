@@ -11,6 +11,22 @@ use disk::{Disk, File, OpenOptions, SimDisk};
 pub(crate) const PAGE_BYTES: usize = 4096;
 pub(crate) const DATA_PATH: &str = "data";
 
+/// The reason of the corruption error `result` must be, after checking that it names `page`
+/// of the data file.
+pub(crate) fn corruption_reason(
+    result: bufferpool::Result<impl std::fmt::Debug>,
+    page: u64,
+) -> String {
+    match result {
+        Err(bufferpool::Error::Corruption { page: named, reason, path }) => {
+            assert_eq!(named, PageId(page));
+            assert_eq!(path, Path::new(DATA_PATH));
+            reason
+        }
+        other => panic!("page {page}: expected a corruption error, got {other:?}"),
+    }
+}
+
 /// A seeded simulated disk and its data file.
 pub(crate) fn sim_file(seed: u64) -> (SimDisk, Arc<dyn File>) {
     let disk = SimDisk::with_seed(seed);
