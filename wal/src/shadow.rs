@@ -227,12 +227,14 @@ pub(crate) fn decode(bytes: &[u8], position: Lsn, salt: u64) -> Result<Shadow, &
 }
 
 /// `unit` with the one bit flipped that gives it the checksum `expected`, if a single bit
-/// does. crc32c's Hamming distance is 6 over a 512-byte unit (4,096 bits): two units with the
-/// same checksum differ in at least 6 bits, so at most one single-bit change can match, and a
-/// unit that differs from the written one by a torn sector's worth of bits is not mistaken
-/// for a flip of it except by chance (odds about 4,096 / 2^32), which the records' own
-/// checksums then catch. Tries every bit: 4,096 checksums of 512 bytes, a fraction of a
-/// millisecond, and only for a damaged unit at recovery.
+/// does. crc32c's Hamming distance is 6 over a 512-byte unit (4,096 bits; Koopman's tables give
+/// 6 up to 5,243 bits, and the unit test below checks the part the correction relies on, that
+/// each of the 4,096 single-bit changes has its own checksum): two units with the same checksum
+/// differ in at least 6 bits, so at most one single-bit change can match, and a unit that
+/// differs from the written one by a torn sector's worth of bits is not mistaken for a flip of
+/// it except by chance (odds about 4,096 / 2^32), which the records' own checksums then catch.
+/// Tries every bit: 4,096 checksums of 512 bytes, a fraction of a millisecond, and only for a
+/// damaged unit at recovery.
 pub(crate) fn correct_one_bit(unit: &[u8], expected: u32) -> Option<Vec<u8>> {
     assert_eq!(unit.len(), SHADOW_UNIT_BYTES, "one unit");
     let mut candidate = unit.to_vec();
