@@ -4,8 +4,8 @@
 //! validates, logs and publishes inside one short in-memory critical section, then gives its
 //! versions to the tree under the tree lock, then waits for durability as the options say.
 //! Checkpoints freeze the tree's epoch, write every dirty page, and write the other header slot.
-//! Open reads the newest valid header, rebuilds the free space from the tree, and replays the
-//! log from the header's redo LSN.
+//! Open reads the newest valid header, the free-page list it names and the root, and replays
+//! the log from the header's redo LSN.
 
 use std::collections::BTreeMap;
 use std::ops::{Bound, RangeBounds};
@@ -20,6 +20,7 @@ use disk::{AlignedBuf, Disk, DiskOptions, File, LockGuard, OpenOptions, RealDisk
 use parking_lot::Mutex;
 use wal::{Lsn, Wal, WalOptions, WalStats};
 
+use crate::btree::free_list::{self, Run};
 use crate::btree::tree::{ScanChunk, Tree};
 use crate::commit_record::{self, Decoder, TAG_COMMIT, TAG_PART, Write};
 use crate::error::{Error, Result};
@@ -110,6 +111,9 @@ struct CommitState {
 struct CheckpointState {
     /// The sequence of the last header written.
     sequence: u64,
+    /// The pages holding that header's free-page list: in use until the next header is
+    /// durable.
+    free_list_pages: Vec<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -225,11 +229,16 @@ impl Db {
             header.epoch,
             FreeSpace::new(first_page, header.page_count, []),
         );
-        rebuild_free_space(&tree, first_page, header.page_count)?;
-        // The walk touched every page of the tree; that is not a working set. Buffered and
-        // mapped files would otherwise keep all of it cached (a mapping's pages even survive
-        // `drop_caches`), so let the kernel drop it. Advisory: a failure changes nothing.
-        let _ = data.drop_cached_pages();
+        // The checkpoint recorded its free pages; its list's own pages stay in use until the
+        // next checkpoint is durable.
+        let (free, free_list_pages) = tree.read_free_list(
+            header.free_list_page,
+            header.epoch,
+            first_page,
+            header.page_count,
+        )?;
+        *tree.space().lock() = FreeSpace::new(first_page, header.page_count, free);
+        tree.check_root()?;
         let wal_directory = path.join(WAL_DIRECTORY_NAME);
         let wal_options = WalOptions {
             segment_bytes: options.wal_segment_bytes,
@@ -253,7 +262,7 @@ impl Db {
             visible_ts: AtomicU64::new(last_ts),
             active: Mutex::new(BTreeMap::new()),
             checkpoint_redo_lsn: AtomicU64::new(header.redo_lsn),
-            checkpoint: Mutex::new(CheckpointState { sequence: header.sequence }),
+            checkpoint: Mutex::new(CheckpointState { sequence: header.sequence, free_list_pages }),
             checkpointer: OnceLock::new(),
             failure: OnceLock::new(),
             counters: Counters::default(),
@@ -768,15 +777,19 @@ impl Inner {
         mut checkpoint: parking_lot::MutexGuard<'_, CheckpointState>,
     ) -> Result<()> {
         self.check_failure()?;
-        let (frozen_epoch, root, page_count, redo_lsn, commit_ts) = {
+        let (frozen_epoch, root, page_count, redo_lsn, commit_ts, free_list) = {
             let _exclusive = self.tree_latch.write();
             let state = self.commit.lock();
             let frozen_epoch = self.tree.freeze();
             let redo_lsn = state.unapplied.keys().next().copied().unwrap_or(self.wal.lsn_next().0);
+            let free_list = self.record_free_space(frozen_epoch, &checkpoint.free_list_pages);
             let page_count = self.tree.space().lock().page_count();
-            (frozen_epoch, self.tree.root(), page_count, redo_lsn, state.last_ts)
+            (frozen_epoch, self.tree.root(), page_count, redo_lsn, state.last_ts, free_list)
         };
+        let (list_pages, runs) = free_list;
         let result = (|| {
+            // The list's pages are new pages of the pool, written with the epoch's.
+            let free_list_page = self.tree.write_free_list(frozen_epoch, &list_pages, &runs)?;
             // The tree may hold commits not yet durable (Eventual, None): make them durable
             // before a checkpoint names them.
             self.wal.flush()?;
@@ -789,7 +802,7 @@ impl Inner {
                 sequence: checkpoint.sequence + 1,
                 epoch: frozen_epoch,
                 root_page: root,
-                free_list_page: 0,
+                free_list_page,
                 page_count,
                 redo_lsn,
                 commit_ts,
@@ -799,6 +812,7 @@ impl Inner {
         })();
         let header = result.map_err(|error| self.fail(error))?;
         checkpoint.sequence = header.sequence;
+        checkpoint.free_list_pages = list_pages;
         self.checkpoint_redo_lsn.store(redo_lsn, Ordering::Release);
         self.tree.space().lock().checkpoint_durable(frozen_epoch);
         self.wal.release_before(Lsn(redo_lsn)).map_err(|error| self.fail(error.into()))?;
@@ -806,8 +820,34 @@ impl Inner {
         Ok(())
     }
 
+    /// What the checkpoint of `frozen_epoch` records of the free space, taken while the epoch
+    /// is frozen: the pages free in its view as runs, and the pages to write them on, taken
+    /// from the free space here. The previous checkpoint's list pages (`old_list_pages`) are
+    /// free in this checkpoint's view.
+    fn record_free_space(&self, frozen_epoch: u64, old_list_pages: &[u64]) -> (Vec<u64>, Vec<Run>) {
+        let body_bytes = self.tree.pool().page_bytes() - bufferpool::PAGE_HEADER_BYTES;
+        let mut space = self.tree.space().lock();
+        for &page in old_list_pages {
+            space.release_after(page, frozen_epoch);
+        }
+        // Taking a page for the list changes the runs: it may split one (a free page between
+        // two pending ones) or remove one. So take pages until the runs fit, and keep every
+        // page taken (one the runs turn out not to need holds none): giving it back would
+        // change the runs again, and could go on forever.
+        let mut list_pages = Vec::new();
+        loop {
+            let runs = free_list::runs_of(&space.free_as_of_checkpoint(frozen_epoch));
+            if free_list::page_count(body_bytes, runs.len()) <= list_pages.len() {
+                return (list_pages, runs);
+            }
+            list_pages.push(space.allocate());
+        }
+    }
+
     fn check(&self) -> Result<CheckReport> {
         let (log_records, log_commits) = self.check_log()?;
+        // In the checkpoint lock's order: the checkpoint lock, then the tree latch.
+        let checkpoint = self.checkpoint.lock();
         let _exclusive = self.tree_latch.write();
         self.versions.check_invariants();
         let reachable = self.tree.reachable_pages()?;
@@ -837,7 +877,7 @@ impl Inner {
         let free = space.free_as_of_checkpoint(u64::MAX);
         let first_page = first_tree_page(self.tree.pool().page_bytes());
         let mut seen = vec![false; usize::try_from(space.page_count()).unwrap_or(0)];
-        for page in reachable.iter().chain(&free) {
+        for page in reachable.iter().chain(&free).chain(&checkpoint.free_list_pages) {
             let index = usize::try_from(*page).unwrap_or(usize::MAX);
             if *page < first_page
                 || index >= seen.len()
@@ -970,14 +1010,6 @@ fn write_header(data: &dyn File, header: &Header) -> Result<()> {
         AlignedBuf::from_slice_padded(&header.encode(), data.info().alignment.buffer_align_bytes());
     data.write_at(&buffer[..SLOT_BYTES], (header.slot_index() * SLOT_BYTES) as u64)?;
     data.sync_data()?;
-    Ok(())
-}
-
-/// Every page from the first tree page to `page_count` that the tree does not reach is free.
-fn rebuild_free_space(tree: &Tree, first_page: u64, page_count: u64) -> Result<()> {
-    let reachable: std::collections::BTreeSet<u64> = tree.reachable_pages()?.into_iter().collect();
-    let free = (first_page..page_count).filter(|page| !reachable.contains(page));
-    *tree.space().lock() = FreeSpace::new(first_page, page_count, free);
     Ok(())
 }
 

@@ -10,7 +10,7 @@
 //!     16    8 sequence         checkpoints written so far; the valid slot with the higher wins
 //!     24    8 epoch            the checkpoint epoch of the tree below
 //!     32    8 root_page        root of the B+tree (0: empty tree)
-//!     40    8 free_list_page   first page of the free-page list (0: none)
+//!     40    8 free_list_page   first page of the free-page list (0: no page is free)
 //!     48    8 page_count       pages the file uses; every page from here on is free
 //!     56    8 redo_lsn         log position recovery replays from
 //!     64    8 commit_ts        the last commit timestamp the tree holds
@@ -28,7 +28,7 @@ pub(crate) const SLOT_BYTES: usize = 4096;
 /// Header slots at the start of the file.
 pub(crate) const SLOT_COUNT: usize = 2;
 /// The format version this build writes and reads.
-pub(crate) const FORMAT_VERSION: u32 = 4;
+pub(crate) const FORMAT_VERSION: u32 = 5;
 const MAGIC: &[u8; 8] = b"DDB-DATA";
 
 const MAGIC_OFFSET: usize = 0;
@@ -222,7 +222,7 @@ mod tests {
     fn a_hand_built_slot_matches_the_layout() {
         let mut slot = vec![0u8; SLOT_BYTES];
         slot[0..8].copy_from_slice(b"DDB-DATA");
-        slot[8..12].copy_from_slice(&4u32.to_le_bytes());
+        slot[8..12].copy_from_slice(&5u32.to_le_bytes());
         slot[12..16].copy_from_slice(&8192u32.to_le_bytes());
         for (offset, value) in
             [(16, 5u64), (24, 3), (32, 17), (40, 40), (48, 99), (56, 0x1234_5678), (64, 77)]

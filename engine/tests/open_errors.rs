@@ -68,7 +68,8 @@ fn a_newer_format_version_is_incompatible() {
         if bytes.iter().all(|&byte| byte == 0) {
             continue;
         }
-        bytes[8..12].copy_from_slice(&5u32.to_le_bytes()); // this build writes and reads 4
+        let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap());
+        bytes[8..12].copy_from_slice(&(version + 1).to_le_bytes());
         let crc = crc32c::crc32c(&bytes[..124]);
         bytes[124..128].copy_from_slice(&crc.to_le_bytes());
         overwrite(&disk, (slot * 4096) as u64, &bytes);
@@ -106,10 +107,13 @@ fn a_truncated_data_file_is_an_error_not_a_panic() {
     let file = disk.open(&data_path(), OpenOptions::default()).unwrap();
     file.truncate(5 * 4096).unwrap();
     file.sync_data().unwrap();
-    match open_sim(&disk, &small_options()) {
-        Err(error) => assert!(error.to_string().contains("data.ddb"), "names the file: {error}"),
-        Ok(db) => panic!("a truncated tree opened: {:?}", db.check()),
-    }
+    // Open reads the header, the free-page list and the root; a tree page lost with the
+    // truncation is found when it is read, by `check` at the latest.
+    let error = match open_sim(&disk, &small_options()) {
+        Err(error) => error,
+        Ok(db) => db.check().expect_err("check reads every page of the truncated tree"),
+    };
+    assert!(error.to_string().contains("data.ddb"), "names the file: {error}");
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! - `node.rs`: the slotted layout of leaf and branch nodes, and every operation on one node
 //!   or two siblings (search, insert, remove, split, merge, rebalance, `check_node`).
 //! - `overflow.rs`: chains of overflow pages for values too large for a leaf cell.
+//! - `free_list.rs`: the pages in which a checkpoint records the free pages.
 //!
 //! The byte layouts are at the top of `node.rs` and `overflow.rs`, and in `docs/FORMAT.md`
 //! ("B+tree node"). Nothing here takes a latch: the tree layer holds pages and passes them in.
@@ -21,6 +22,7 @@
 )]
 
 pub(crate) mod body;
+pub(crate) mod free_list;
 pub(crate) mod node;
 pub(crate) mod overflow;
 #[cfg(test)]

@@ -201,6 +201,8 @@ pub(crate) enum PageKind {
     Branch = 2,
     /// A page of an overflow chain (see `overflow.rs`).
     Overflow = 3,
+    /// A page of a checkpoint's free-page list (see `free_list.rs`).
+    FreeList = 4,
 }
 
 impl PageKind {
@@ -210,6 +212,7 @@ impl PageKind {
             1 => Some(Self::Leaf),
             2 => Some(Self::Branch),
             3 => Some(Self::Overflow),
+            4 => Some(Self::FreeList),
             _ => None,
         }
     }
@@ -1187,6 +1190,7 @@ fn check_header<B: BodyRead + ?Sized>(node: &B) -> Result<NodeSummary, String> {
     let kind = match PageKind::from_byte(node.u8_at(KIND_OFFSET)) {
         Some(kind @ (PageKind::Leaf | PageKind::Branch)) => kind,
         Some(PageKind::Overflow) => return Err("an overflow page, not a node".into()),
+        Some(PageKind::FreeList) => return Err("a free-list page, not a node".into()),
         None if node.u8_at(KIND_OFFSET) == 0 => return Err("kind 0: never formatted".into()),
         None => return Err(format!("unknown node kind {}", node.u8_at(KIND_OFFSET))),
     };

@@ -30,6 +30,7 @@ use bufferpool::{BufferPool, ExclusivePage, PAGE_HEADER_BYTES, PageId, SharedPag
 use parking_lot::Mutex;
 
 use crate::btree::body::{BodyRead, BodyWrite, PageBody};
+use crate::btree::free_list::{self, Run};
 use crate::btree::node::{self, Cell, LeafValue, PageKind, SearchResult, Value};
 use crate::btree::overflow::{self, ChainError, OverflowRef};
 use crate::error::{Error, Result};
@@ -383,8 +384,7 @@ impl Tree {
         Ok(None)
     }
 
-    /// Every page the tree uses (nodes and overflow pages), for rebuilding the free space on
-    /// open and for integrity checks.
+    /// Every page the tree uses (nodes and overflow pages), for integrity checks.
     pub(crate) fn reachable_pages(&self) -> Result<Vec<u64>> {
         let mut pages = Vec::new();
         let mut stack = Vec::new();
@@ -433,6 +433,93 @@ impl Tree {
             }
         }
         Ok(pages)
+    }
+
+    /// Reads and checks the root node (if the tree has one): open's cheap sign that the file
+    /// holds the tree its header names (a truncated file fails here, or on the first read of a
+    /// page it lost).
+    pub(crate) fn check_root(&self) -> Result<()> {
+        if self.root() != node::NO_PAGE {
+            drop(self.fix_node(PageId(self.root()))?);
+        }
+        Ok(())
+    }
+
+    /// Writes the free-page list of the checkpoint of `epoch`: `runs` on `list_pages` (at least
+    /// as many as [`free_list::page_count`] says, allocated by the caller and free in no one's
+    /// view; pages beyond those the runs need hold none), chained in order. Returns the first
+    /// page (0: no list page).
+    pub(crate) fn write_free_list(
+        &self,
+        epoch: u64,
+        list_pages: &[u64],
+        runs: &[Run],
+    ) -> Result<u64> {
+        let per_page = free_list::runs_per_page(self.body_bytes);
+        assert!(list_pages.len() >= free_list::page_count(self.body_bytes, runs.len()));
+        for (index, &page) in list_pages.iter().enumerate() {
+            let start = (index * per_page).min(runs.len());
+            let chunk = &runs[start..(start + per_page).min(runs.len())];
+            let next = list_pages.get(index + 1).map(|&page| PageId(page));
+            let mut held = self.pool.new_page(PageId(page))?;
+            free_list::format_page(&mut PageBody::new(&mut held), epoch, next, chunk);
+        }
+        Ok(list_pages.first().copied().unwrap_or(node::NO_PAGE))
+    }
+
+    /// Reads the free-page list that the checkpoint of `epoch` wrote from `first_list_page` on,
+    /// for a file of `page_count` pages whose tree pages start at `first_page`: the free pages
+    /// and the list's own pages, both ascending. Any damage is a corruption error naming the
+    /// list page (`free_list.rs` lists what is checked).
+    pub(crate) fn read_free_list(
+        &self,
+        first_list_page: u64,
+        epoch: u64,
+        first_page: u64,
+        page_count: u64,
+    ) -> Result<(Vec<u64>, Vec<u64>)> {
+        let mut runs = free_list::Runs::new(first_page, page_count);
+        let mut list_pages = Vec::new();
+        let mut next = (first_list_page != node::NO_PAGE).then_some(PageId(first_list_page));
+        while let Some(page) = next {
+            if !(first_page..page_count).contains(&page.0) {
+                let reason =
+                    format!("a free-list page outside the tree's pages {first_page}..{page_count}");
+                return Err(self.corrupt(page, reason));
+            }
+            if list_pages.len() as u64 >= page_count {
+                return Err(
+                    self.corrupt(page, "the free-list chain is longer than the file".into())
+                );
+            }
+            let list_page = {
+                let held = self.pool.fix_shared(page)?;
+                free_list::check_page(&*held, self.page_bytes, epoch)
+                    .map_err(|reason| self.corrupt(page, reason))?
+            };
+            for run in list_page.runs {
+                runs.push(run).map_err(|reason| self.corrupt(page, reason))?;
+            }
+            list_pages.push(page.0);
+            next = list_page.next_page;
+        }
+        let free = runs.into_pages();
+        let mut sorted = list_pages.clone();
+        sorted.sort_unstable();
+        for pair in sorted.windows(2) {
+            if pair[0] == pair[1] {
+                return Err(
+                    self.corrupt(PageId(pair[0]), "the free-list chain visits it twice".into())
+                );
+            }
+        }
+        for &page in &sorted {
+            if free.binary_search(&page).is_ok() {
+                let reason = "a free-list page that its own list calls free".into();
+                return Err(self.corrupt(PageId(page), reason));
+            }
+        }
+        Ok((free, sorted))
     }
 
     fn chain_pages(&self, reference: OverflowRef) -> Result<Vec<PageId>> {

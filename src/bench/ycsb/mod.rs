@@ -392,8 +392,8 @@ fn run_phase(
 ) -> Result<PhaseReport, String> {
     let (db, open_seconds) = open_timed(options, target, directory)?;
     let db = &*db;
-    // After the open: it reads every page of the tree (to rebuild the free space), which
-    // would otherwise start buffered and mmap runs with the whole file in the page cache.
+    // After the open, and after the load phase's writes, which would otherwise start
+    // buffered and mmap runs with much of the file in the page cache.
     let caches_before = cache::drop_kernel_caches(options.drop_caches);
     let distribution = options.distribution_of(workload);
     let settings = RunSettings {

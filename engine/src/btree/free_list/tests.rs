@@ -1,0 +1,147 @@
+use proptest::prelude::*;
+
+use super::*;
+use crate::btree::test_support::{EPOCH, PAGE_BYTES, assert_doc_rows, body_bytes};
+
+fn run(first: u64, count: u64) -> Run {
+    Run { first, count }
+}
+
+fn formatted(next_page: Option<PageId>, runs: &[Run]) -> Vec<u8> {
+    let mut body = vec![0u8; body_bytes(PAGE_BYTES)];
+    format_page(&mut body[..], EPOCH, next_page, runs);
+    body
+}
+
+/// Reads `pages` as one chain's runs, as open does.
+fn decode(pages: &[Vec<u8>], first_page: u64, page_count: u64) -> Result<Vec<u64>, String> {
+    let mut runs = Runs::new(first_page, page_count);
+    for page in pages {
+        for run in check_page(&page[..], PAGE_BYTES, EPOCH)?.runs {
+            runs.push(run)?;
+        }
+    }
+    Ok(runs.into_pages())
+}
+
+#[test]
+fn the_documented_table_matches_the_code() {
+    let row = |offset: usize, size: usize, field| (offset.to_string(), size.to_string(), field);
+    assert_doc_rows(
+        "### Free-list page *(checked)*",
+        &[
+            row(KIND_OFFSET, KIND_BYTES, "kind"),
+            row(RESERVED_OFFSET, RESERVED_BYTES, "reserved"),
+            row(EPOCH_OFFSET, EPOCH_BYTES, "epoch"),
+            row(NEXT_PAGE_OFFSET, NEXT_PAGE_BYTES, "next_page"),
+            row(RUN_COUNT_OFFSET, RUN_COUNT_BYTES, "run_count"),
+            row(RESERVED_2_OFFSET, RESERVED_2_BYTES, "reserved"),
+            (FREE_LIST_HEADER_BYTES.to_string(), format!("{RUN_BYTES} * run_count"), "runs"),
+        ],
+    );
+    // The figure the document gives for 4 KiB pages.
+    assert_eq!(runs_per_page(body_bytes(4096)), 252);
+}
+
+/// A free-list page built byte by byte from the table at the top of `free_list.rs`.
+#[test]
+fn a_hand_built_page_matches_the_layout() {
+    let mut body = vec![0u8; body_bytes(PAGE_BYTES)];
+    body[0] = 4;
+    body[8..16].copy_from_slice(&EPOCH.to_le_bytes());
+    body[16..24].copy_from_slice(&9u64.to_le_bytes());
+    body[24..28].copy_from_slice(&2u32.to_le_bytes());
+    body[32..40].copy_from_slice(&3u64.to_le_bytes());
+    body[40..48].copy_from_slice(&2u64.to_le_bytes());
+    body[48..56].copy_from_slice(&7u64.to_le_bytes());
+    body[56..64].copy_from_slice(&1u64.to_le_bytes());
+    assert_eq!(formatted(Some(PageId(9)), &[run(3, 2), run(7, 1)]), body);
+    let page = check_page(&body[..], PAGE_BYTES, EPOCH).expect("valid");
+    assert_eq!(page, ListPage { next_page: Some(PageId(9)), runs: vec![run(3, 2), run(7, 1)] });
+    assert_eq!(decode(&[body], 2, 8), Ok(vec![3, 4, 7]));
+}
+
+/// A page the checkpoint took for its list and then did not need holds no runs.
+#[test]
+fn a_page_without_runs_is_valid() {
+    let body = formatted(None, &[]);
+    let page = check_page(&body[..], PAGE_BYTES, EPOCH).expect("valid");
+    assert_eq!(page, ListPage { next_page: None, runs: vec![] });
+}
+
+#[test]
+fn runs_join_consecutive_pages() {
+    assert_eq!(runs_of(&[]), vec![]);
+    assert_eq!(runs_of(&[4, 5, 6, 9, 11, 12]), vec![run(4, 3), run(9, 1), run(11, 2)]);
+    assert_eq!(page_count(body_bytes(4096), 0), 0);
+    assert_eq!(page_count(body_bytes(4096), 252), 1);
+    assert_eq!(page_count(body_bytes(4096), 253), 2);
+}
+
+/// Each damage the module doc's invariants name is refused, with a reason, never a panic.
+#[test]
+fn damaged_pages_and_runs_are_refused() {
+    let good = formatted(None, &[run(3, 2), run(7, 1)]);
+    let damaged = |offset: usize, bytes: &[u8]| {
+        let mut body = good.clone();
+        body[offset..offset + bytes.len()].copy_from_slice(bytes);
+        body
+    };
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("a node's kind", damaged(0, &[1]), "not a free-list page"),
+        ("reserved bytes", damaged(3, &[1]), "reserved"),
+        ("second reserved bytes", damaged(29, &[1]), "reserved"),
+        ("an older checkpoint's list", damaged(8, &(EPOCH - 1).to_le_bytes()), "was lost"),
+        ("too many runs", damaged(24, &253u32.to_le_bytes()), "253 runs"),
+        ("a next page that is not a page", damaged(16, &u64::MAX.to_le_bytes()), "not a page id"),
+    ];
+    for (what, body, expected) in cases {
+        let error = check_page(&body[..], PAGE_BYTES, EPOCH).expect_err(what);
+        assert!(error.contains(expected), "{what}: {error}");
+    }
+    let run_cases: Vec<(&str, Vec<Run>, &str)> = vec![
+        ("an empty run", vec![run(3, 0)], "run of 0 pages"),
+        ("a run over the header pages", vec![run(1, 2)], "starts before 2"),
+        ("runs out of order", vec![run(7, 1), run(3, 2)], "starts before 9"),
+        ("overlapping runs", vec![run(3, 3), run(5, 1)], "starts before 7"),
+        ("adjacent runs", vec![run(3, 2), run(5, 1)], "starts before 6"),
+        ("a run beyond the file", vec![run(6, 3)], "beyond the file's 8 pages"),
+        ("a run that overflows", vec![run(3, u64::MAX)], "run of"),
+    ];
+    for (what, runs, expected) in run_cases {
+        let mut checked = Runs::new(2, 8);
+        let error = runs.into_iter().find_map(|run| checked.push(run).err()).expect(what);
+        assert!(error.contains(expected), "{what}: {error}");
+    }
+}
+
+proptest! {
+    /// Any set of pages round-trips through runs and a chain of pages.
+    #[test]
+    fn pages_round_trip(mut pages in proptest::collection::btree_set(2u64..5000, 0..1500)) {
+        let pages: Vec<u64> = std::mem::take(&mut pages).into_iter().collect();
+        let runs = runs_of(&pages);
+        let per_page = runs_per_page(body_bytes(PAGE_BYTES));
+        let images: Vec<Vec<u8>> = runs
+            .chunks(per_page)
+            .map(|chunk| formatted(None, chunk))
+            .collect();
+        prop_assert_eq!(images.len(), page_count(body_bytes(PAGE_BYTES), runs.len()));
+        prop_assert_eq!(decode(&images, 2, 5000), Ok(pages));
+    }
+
+    /// Whatever the bytes, checking a page returns, never panics.
+    #[test]
+    fn any_bytes_are_checked_without_panic(body in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let mut image = vec![0u8; body_bytes(PAGE_BYTES)];
+        image[..body.len()].copy_from_slice(&body);
+        if let Ok(page) = check_page(&image[..], PAGE_BYTES, EPOCH) {
+            let mut runs = Runs::new(2, 1 << 20);
+            for run in page.runs {
+                if runs.push(run).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
