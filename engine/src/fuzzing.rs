@@ -11,12 +11,16 @@ use std::collections::BTreeSet;
 use bufferpool::{PAGE_HEADER_BYTES, PAGE_ID_MAX, PageId};
 
 use crate::btree::body::BodyRead as _;
+use crate::btree::free_list;
 use crate::btree::node::{self, Cell, LeafValue, PageKind, SearchResult};
 use crate::btree::overflow::{self, ChainError, OverflowRef};
 
 /// Slots whose keys and values are read, at most, in one call (a hostile entry count may
 /// claim 32,000 slots; every one is read by `check_node` anyway).
 const READ_SLOT_COUNT_MAX: usize = 256;
+/// The file size, in pages, that free-list runs are checked against (it bounds the pages a
+/// hostile run may list, and so the memory one input takes).
+const FREE_LIST_PAGE_COUNT_MAX: u64 = 1 << 16;
 
 /// Treats `body` as the body of a B+tree node in a page of `page_bytes`: reads it through
 /// every read accessor (which must not panic, whatever the bytes), checks it, and if the check
@@ -39,6 +43,28 @@ pub fn btree_node(page_bytes: usize, body: &[u8], probe_key: &[u8]) {
         node::check_node(&changed, page_bytes).map(|found| found.entry_count),
         Ok(node::entry_count(&changed)),
         "a compacted node fails its check"
+    );
+}
+
+/// Treats `body` as a free-list page in a page of `page_bytes`, written by the checkpoint of
+/// the epoch it claims (so that the epoch check lets the runs through): checking it, and its
+/// runs as open checks a chain's, must return whatever the bytes; a page the check accepts
+/// must read the same once written again by `format_page`.
+pub fn free_list_page(page_bytes: usize, body: &[u8]) {
+    let epoch = node::epoch(body);
+    let Ok(page) = free_list::check_page(body, page_bytes, epoch) else { return };
+    let mut runs = free_list::Runs::new(2, FREE_LIST_PAGE_COUNT_MAX);
+    for run in &page.runs {
+        if runs.push(*run).is_err() {
+            break;
+        }
+    }
+    let mut written = vec![0u8; body.len()];
+    free_list::format_page(&mut written[..], epoch, page.next_page, &page.runs);
+    assert_eq!(
+        free_list::check_page(&written[..], page_bytes, epoch).as_ref(),
+        Ok(&page),
+        "a free-list page reads differently once written again"
     );
 }
 
@@ -270,8 +296,9 @@ pub mod targets {
         patches: Vec<(u16, u8)>,
     }
 
-    /// Target `btree_node`: B+tree page bodies and overflow chains from arbitrary bytes (see
-    /// [`super::btree_node`], [`super::damaged_btree_node`] and [`super::overflow_chain`]).
+    /// Target `btree_node`: B+tree page bodies, free-list pages and overflow chains from
+    /// arbitrary bytes (see [`super::btree_node`], [`super::free_list_page`],
+    /// [`super::damaged_btree_node`] and [`super::overflow_chain`]).
     pub fn btree_node(data: &[u8]) {
         let Ok(input) = BtreeNodeInput::arbitrary_take_rest(Unstructured::new(data)) else {
             return;
@@ -306,9 +333,10 @@ pub mod targets {
                 };
                 body.resize(body_bytes, 0);
                 if input.kind != 0 {
-                    body[0] = input.kind % 4;
+                    body[0] = input.kind % 5;
                 }
                 super::btree_node(page_bytes, &body, &input.probe_key);
+                super::free_list_page(page_bytes, &body);
             }
         }
     }
