@@ -32,10 +32,13 @@ fn with_bug(bug: Bug, mode: Mode, seed: u64, iterations: u64) -> ModeReport {
     report
 }
 
-/// Runs one iteration of `mode` at `seed` with `bug` planted, asserts that it failed with a
-/// replay line for the seed, and returns the report.
+/// Runs `mode` from `seed` with `bug` planted, asserts that it failed with a replay line for
+/// the failing seed, and returns the report. The sim mode runs eight seeds: its random crash
+/// misses some bugs at some seeds (see below), and which ones shifts whenever the engine's
+/// writes change.
 fn assert_caught(bug: Bug, mode: Mode, seed: u64) -> ModeReport {
-    let report = with_bug(bug, mode, seed, 1);
+    let iterations = if mode == Mode::Sim { SIM_SEEDS } else { 1 };
+    let report = with_bug(bug, mode, seed, iterations);
     assert!(!report.passed(), "{bug:?} went unnoticed by {mode}:\n{report}");
     assert!(!report.failures.is_empty());
     let failure = &report.failures[0];
@@ -46,9 +49,14 @@ fn assert_caught(bug: Bug, mode: Mode, seed: u64) -> ModeReport {
     report
 }
 
-// Each case names a seed whose single iteration catches the bug (found by running seeds
-// 0..25 of each mode with the bug planted; most catch it — the sim mode's random crash misses
-// some: a crash that happens to keep the writes in flight hides a missing flush).
+/// Seeds the sim mode runs per case.
+const SIM_SEEDS: u64 = 8;
+
+// Each case names a seed whose single iteration catches the bug, or for the sim mode the first
+// of eight seeds of which some do (found by running seeds 0..25 of each mode with the bug
+// planted; most catch it — the sim mode's random crash misses some: a crash that happens to
+// keep the writes in flight hides a missing flush; with the data file format 5, seed 1 stopped
+// catching a skipped directory fsync, and 11 of the first 25 seeds still do).
 
 #[test]
 fn skipping_the_commit_flush_loses_acknowledged_commits() {
