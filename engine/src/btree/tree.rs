@@ -479,7 +479,7 @@ impl Tree {
         page_count: u64,
     ) -> Result<(Vec<u64>, Vec<u64>)> {
         let mut runs = free_list::Runs::new(first_page, page_count);
-        let mut list_pages = Vec::new();
+        let mut list_pages = std::collections::BTreeSet::new();
         let mut next = (first_list_page != node::NO_PAGE).then_some(PageId(first_list_page));
         while let Some(page) = next {
             if !(first_page..page_count).contains(&page.0) {
@@ -487,10 +487,8 @@ impl Tree {
                     format!("a free-list page outside the tree's pages {first_page}..{page_count}");
                 return Err(self.corrupt(page, reason));
             }
-            if list_pages.len() as u64 >= page_count {
-                return Err(
-                    self.corrupt(page, "the free-list chain is longer than the file".into())
-                );
+            if !list_pages.insert(page.0) {
+                return Err(self.corrupt(page, "the free-list chain visits it twice".into()));
             }
             let list_page = {
                 let held = self.pool.fix_shared(page)?;
@@ -500,26 +498,14 @@ impl Tree {
             for run in list_page.runs {
                 runs.push(run).map_err(|reason| self.corrupt(page, reason))?;
             }
-            list_pages.push(page.0);
             next = list_page.next_page;
         }
         let free = runs.into_pages();
-        let mut sorted = list_pages.clone();
-        sorted.sort_unstable();
-        for pair in sorted.windows(2) {
-            if pair[0] == pair[1] {
-                return Err(
-                    self.corrupt(PageId(pair[0]), "the free-list chain visits it twice".into())
-                );
-            }
+        if let Some(&page) = list_pages.iter().find(|page| free.binary_search(page).is_ok()) {
+            let reason = "a free-list page that its own list calls free".into();
+            return Err(self.corrupt(PageId(page), reason));
         }
-        for &page in &sorted {
-            if free.binary_search(&page).is_ok() {
-                let reason = "a free-list page that its own list calls free".into();
-                return Err(self.corrupt(PageId(page), reason));
-            }
-        }
-        Ok((free, sorted))
+        Ok((free, list_pages.into_iter().collect()))
     }
 
     fn chain_pages(&self, reference: OverflowRef) -> Result<Vec<PageId>> {

@@ -145,3 +145,77 @@ proptest! {
         }
     }
 }
+
+/// The chain as open reads it (`Tree::read_free_list`), over pages in a real pool.
+mod chains {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::btree::body::PageBody;
+    use crate::btree::test_support::sim_pool;
+    use crate::btree::tree::Tree;
+    use crate::free_space::FreeSpace;
+
+    const FIRST_PAGE: u64 = 2;
+    const PAGE_COUNT: u64 = 2000;
+
+    fn new_tree() -> Tree {
+        let pool = Arc::new(sim_pool(PAGE_BYTES, 32));
+        Tree::new(pool, 0, EPOCH, FreeSpace::new(FIRST_PAGE, PAGE_COUNT, []))
+    }
+
+    /// Writes one list page by hand (the checks below need chains `write_free_list` never
+    /// makes).
+    fn put(tree: &Tree, page: u64, next_page: Option<u64>, runs: &[Run]) {
+        let mut held = tree.pool().new_page(PageId(page)).unwrap();
+        format_page(&mut PageBody::new(&mut held), EPOCH, next_page.map(PageId), runs);
+    }
+
+    /// A list page to write by hand: its page, next page and runs.
+    type ListPageAt = (u64, Option<u64>, Vec<Run>);
+
+    fn read(tree: &Tree, first: u64) -> Result<(Vec<u64>, Vec<u64>), String> {
+        tree.read_free_list(first, EPOCH, FIRST_PAGE, PAGE_COUNT).map_err(|error| error.to_string())
+    }
+
+    /// More runs than one page holds: the list spans a chain, written by `write_free_list` and
+    /// read back whole, with the chain's pages apart from the free ones.
+    #[test]
+    fn a_list_of_several_pages_round_trips() {
+        let tree = new_tree();
+        let free: Vec<u64> = (10..1400).step_by(2).collect(); // 695 runs of one page
+        let runs = runs_of(&free);
+        let list_pages = [1501, 1500, 1502];
+        assert_eq!(page_count(body_bytes(PAGE_BYTES), runs.len()), 3);
+        let first = tree.write_free_list(EPOCH, &list_pages, &runs).unwrap();
+        assert_eq!(first, 1501);
+        assert_eq!(read(&tree, first), Ok((free, vec![1500, 1501, 1502])));
+        // A page the runs do not need holds none and is still part of the chain.
+        let tree = new_tree();
+        let first = tree.write_free_list(EPOCH, &[7, 8], &[run(3, 2)]).unwrap();
+        assert_eq!(read(&tree, first), Ok((vec![3, 4], vec![7, 8])));
+        assert_eq!(read(&tree, 0), Ok((vec![], vec![])), "no page is free");
+    }
+
+    #[test]
+    fn damaged_chains_are_refused_naming_the_page() {
+        let cases: Vec<(&str, Vec<ListPageAt>, &str)> = vec![
+            ("a cycle", vec![(5, Some(6), vec![]), (6, Some(5), vec![])], "page 5"),
+            ("a list page listed free", vec![(5, None, vec![run(4, 3)])], "calls free"),
+            ("a next page beyond the file", vec![(5, Some(PAGE_COUNT), vec![])], "outside"),
+            (
+                "runs out of order across pages",
+                vec![(5, Some(6), vec![run(20, 1)]), (6, None, vec![run(10, 1)])],
+                "page 6",
+            ),
+        ];
+        for (what, pages, expected) in cases {
+            let tree = new_tree();
+            for (page, next, runs) in &pages {
+                put(&tree, *page, *next, runs);
+            }
+            let error = read(&tree, pages[0].0).expect_err(what);
+            assert!(error.contains(expected), "{what}: {error}");
+        }
+    }
+}
