@@ -12,10 +12,13 @@
 //!    with an older image than the one whose write marked the frame clean.
 
 use crate::latch::HybridLatch;
-use crate::sync::{AtomicBool, AtomicU64, Ordering};
+use crate::sync::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
 /// `page` of a frame that holds no page.
 pub(crate) const NO_PAGE: u64 = u64::MAX;
+/// The most hits a frame's counter keeps: a page hit that often survives that many passes of
+/// the eviction hand without another hit (see `eviction.rs`).
+pub(crate) const HIT_COUNT_MAX: u8 = 3;
 /// `rec_lsn` of a dirty frame whose first change came without an LSN: write-back and
 /// checkpoints treat it as older than any LSN.
 pub(crate) const REC_LSN_UNKNOWN: u64 = 0;
@@ -27,9 +30,14 @@ pub(crate) struct FrameMeta {
     pub(crate) latch: HybridLatch,
     /// The page held, or [`NO_PAGE`].
     pub(crate) page: AtomicU64,
-    /// CLOCK's second chance: set by a hit, cleared by the sweeping hand. A page read by a miss
-    /// or a prefetch starts without it, so a page touched once (a scan) is the first to go.
-    pub(crate) referenced: AtomicBool,
+    /// Hits since the page came in or since the hand last passed, up to [`HIT_COUNT_MAX`]. A
+    /// page read by a miss or a prefetch starts at 0, so a page touched once (a scan) leaves
+    /// first. A hint for eviction only: lost updates cost hit ratio, never correctness.
+    pub(crate) hits: AtomicU8,
+    /// The page has left probation (see `eviction.rs`): the hand, not the probation queue,
+    /// decides when it goes. Set when the page is found hit or dirty at the queue's head, or
+    /// when it comes in while remembered as evicted from probation lately.
+    pub(crate) promoted: AtomicBool,
     /// The frame holds changes the file does not have.
     pub(crate) dirty: AtomicBool,
     /// Bumped by every exclusive holder that changes the page.
@@ -50,7 +58,8 @@ impl FrameMeta {
         Self {
             latch: HybridLatch::new(),
             page: AtomicU64::new(NO_PAGE),
-            referenced: AtomicBool::new(false),
+            hits: AtomicU8::new(0),
+            promoted: AtomicBool::new(false),
             dirty: AtomicBool::new(false),
             dirty_epoch: AtomicU64::new(0),
             rec_lsn: AtomicU64::new(REC_LSN_UNKNOWN),
@@ -59,12 +68,13 @@ impl FrameMeta {
         }
     }
 
-    /// Gives the page a second chance, writing the shared line only when the bit is not set
-    /// yet (a hot page's bit usually is).
+    /// Counts a hit, writing the shared line only while the count is below its cap (a hot
+    /// page's usually is not).
     #[inline]
     pub(crate) fn touch(&self) {
-        if !self.referenced.load(Ordering::Relaxed) {
-            self.referenced.store(true, Ordering::Relaxed);
+        let hits = self.hits.load(Ordering::Relaxed);
+        if hits < HIT_COUNT_MAX {
+            self.hits.store(hits + 1, Ordering::Relaxed);
         }
     }
 

@@ -7,8 +7,11 @@
 //!   [`BufferPool::new_page`]); guards release on drop.
 //! - Misses read into a free frame; concurrent misses on one page share one read;
 //!   [`BufferPool::prefetch`] reads a batch in one submission.
-//! - Eviction is CLOCK with scan resistance; dirty pages are written back in batches by a
-//!   background writer, never ahead of the log ([`LogDurability`], the WAL rule).
+//! - Eviction puts a page read by a miss on probation in a short FIFO queue and evicts it there
+//!   unless it is hit; pages hit on probation (or read again soon after it) are evicted by a
+//!   CLOCK hand that counts their hits down (S3-FIFO's scheme, `eviction.rs`), so pages read
+//!   once and scans leave first. Dirty pages are written back in batches by a background
+//!   writer, never ahead of the log ([`LogDurability`], the WAL rule).
 //! - Every page carries a crc32c checksum and its own id, set on write and checked on read
 //!   ([`page`](crate::verify_page) layout in `page.rs`); damage is [`Error::Corruption`] naming the page.
 //! - The pool remembers the checksum of the last image it wrote of each page until

@@ -120,7 +120,7 @@ fn a_reader_never_sees_the_page_that_evicted_its_own() {
     let (_disk, file) = data_file(3);
     model(move || {
         let pool = two_frame_pool(&file);
-        // Both frames hold pages (0 and 1), neither with a second chance.
+        // Both frames hold pages (0 and 1) on probation, neither hit.
         drop(pool.fix_shared(PageId(0)).unwrap());
         drop(pool.fix_shared(PageId(1)).unwrap());
         let evictor = {

@@ -15,6 +15,7 @@ use std::sync::{Arc, OnceLock};
 use disk::{AlignedBuf, File, IoRequest};
 
 use crate::error::{Error, Result};
+use crate::eviction::{Ghosts, Probation};
 use crate::frame::{FrameMeta, NO_PAGE};
 use crate::guard::{ExclusivePage, SharedPage};
 use crate::latch::ExclusiveGuard;
@@ -74,6 +75,10 @@ pub(crate) struct PoolCore {
     pub(crate) table: PageTable,
     pub(crate) free: Mutex<Vec<u32>>,
     pub(crate) clock_hand: AtomicU64,
+    /// Pages read or created recently, oldest first (see `eviction.rs`).
+    pub(crate) probation: Probation,
+    /// Pages evicted from probation lately (see `eviction.rs`).
+    pub(crate) ghosts: Ghosts,
     pub(crate) counters: Counters,
     pub(crate) reserve_frames: usize,
     failure: OnceLock<String>,
@@ -112,6 +117,8 @@ impl BufferPool {
             // Popped from the end: frame 0 is handed out first.
             free: Mutex::new((0..frame_count).rev().map(frame_index).collect()),
             clock_hand: AtomicU64::new(0),
+            probation: Probation::new(frame_count),
+            ghosts: Ghosts::new(frame_count),
             counters: Counters::default(),
             reserve_frames: options.reserve_frames(),
             failure: OnceLock::new(),
@@ -459,9 +466,20 @@ impl PoolCore {
             self.release_frame(frame, latch);
             return Ok(None);
         }
-        self.meta(frame).page.store(page.0, Ordering::Relaxed);
+        let meta = self.meta(frame);
+        meta.page.store(page.0, Ordering::Relaxed);
+        let promoted = self.ghosts.take(page);
+        if promoted {
+            self.counters.add(Counter::Promotions, 1);
+        }
+        meta.hits.store(0, Ordering::Relaxed);
+        meta.promoted.store(promoted, Ordering::Relaxed);
         self.note_staged(page, true);
         table.insert(page, frame);
+        drop(table);
+        if !promoted {
+            self.probation.push(frame, page, &self.frames);
+        }
         Ok(Some((frame, latch)))
     }
 
@@ -503,7 +521,6 @@ impl PoolCore {
         copy_in(image, self.words(frame));
         let meta = self.meta(frame);
         meta.checked.store(false, Ordering::Relaxed);
-        meta.referenced.store(false, Ordering::Relaxed);
         meta.mark_clean();
     }
 
@@ -609,6 +626,7 @@ impl PoolCore {
                 "free frame {frame} holds a page"
             );
         }
+        self.probation.check_invariants();
         if let Some(mapping) = &self.mapping {
             mapping.check_staged_counts(entries.iter().map(|&(page, _)| page));
         }

@@ -30,6 +30,9 @@ pub struct PoolStats {
     pub write_batch_pages_max: u64,
     /// Pages evicted from their frames.
     pub evictions: u64,
+    /// Pages promoted out of probation (kept for the eviction hand to decide): found hit or
+    /// dirty at its end, or read again soon after it evicted them.
+    pub promotions: u64,
     /// Reads served in place from the file's mapping (mmap mode), without a frame.
     pub in_place_reads: u64,
     /// Optimistic reads that failed validation and ran again.
@@ -84,10 +87,11 @@ pub(crate) enum Counter {
     InPlaceReads,
     DiscardsWaitedForWrite,
     PagesVerified,
+    Promotions,
 }
 
-const COUNTER_COUNT: usize = 14;
-const _: () = assert!(Counter::PagesVerified as usize + 1 == COUNTER_COUNT, "the last");
+const COUNTER_COUNT: usize = 15;
+const _: () = assert!(Counter::Promotions as usize + 1 == COUNTER_COUNT, "the last");
 const STRIPE_COUNT: usize = 8;
 
 #[derive(Debug, Default)]
@@ -141,6 +145,7 @@ impl Counters {
             write_batches: self.sum(Counter::WriteBatches),
             write_batch_pages_max: self.write_batch_pages_max.load(Ordering::Relaxed),
             evictions: self.sum(Counter::Evictions),
+            promotions: self.sum(Counter::Promotions),
             optimistic_retries: self.sum(Counter::OptimisticRetries),
             writes_deferred_for_log: self.sum(Counter::WritesDeferredForLog),
             foreground_evictions: self.sum(Counter::ForegroundEvictions),

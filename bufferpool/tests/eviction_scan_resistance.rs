@@ -1,8 +1,10 @@
 //! A sequential scan much larger than the pool, interleaved with a small hot set, must not
-//! flush the hot set: CLOCK lets a page read by a miss in without its second chance, so scan
-//! pages (touched once) go before hot pages (touched again and again).
+//! flush the hot set: a page read by a miss comes in on probation (see `eviction.rs`), so scan
+//! pages (touched once) go before hot pages (touched again and again). The hot set is larger
+//! than probation lasts, so the hot pages stay by way of the ghosts: evicted from probation in
+//! the warm-up, read again soon, they come back promoted.
 //!
-//! Teeth: letting misses enter with the referenced bit set (plain CLOCK) makes this test fail,
+//! Teeth: letting misses enter promoted, with a hit counted (plain CLOCK), makes this test fail,
 //! since the scan pages then compete with the hot set on equal terms.
 
 mod common;
@@ -21,7 +23,8 @@ fn a_long_scan_does_not_evict_the_hot_set() {
     let (_disk, file) = sim_file(3);
     let pool = pool(&file, FRAME_COUNT, false);
     write_pages(&pool, HOT_PAGE_COUNT + SCAN_PAGE_COUNT);
-    // Warm up: the hot pages are read, then hit, so they hold their second chance.
+    // Warm up: the hot pages are read twice; the second read finds each hit on probation or,
+    // evicted from it already, brings it back promoted.
     for _ in 0..2 {
         for page in 0..HOT_PAGE_COUNT {
             drop(pool.fix_shared(PageId(page)).unwrap());
