@@ -830,23 +830,7 @@ impl Inner {
         for &page in old_list_pages {
             space.release_after(page, frozen_epoch);
         }
-        // Taking pages for the list changes the runs: a page taken may split one (a free page
-        // between two pending ones) or remove one. So take what the runs need, look again, and
-        // take more while they need more: a round adds at most one run per page it takes, so
-        // the next takes at most one page per 252 of those (4 KiB pages). Every page taken is
-        // kept, one the runs turn out not to need holding none: giving it back would change
-        // the runs again, and could go on forever.
-        let mut list_pages = Vec::new();
-        loop {
-            let runs = free_list::runs_of(&space.free_as_of_checkpoint(frozen_epoch));
-            let needed = free_list::page_count(body_bytes, runs.len());
-            if needed <= list_pages.len() {
-                return (list_pages, runs);
-            }
-            while list_pages.len() < needed {
-                list_pages.push(space.allocate());
-            }
-        }
+        free_list::take_list_pages(&mut space, frozen_epoch, body_bytes)
     }
 
     fn check(&self) -> Result<CheckReport> {

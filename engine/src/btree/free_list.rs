@@ -33,6 +33,7 @@ use bufferpool::PageId;
 
 use super::body::{BodyRead, BodyWrite};
 use super::node::{NO_PAGE, PageKind, is_tree_page};
+use crate::free_space::FreeSpace;
 
 const KIND_OFFSET: usize = 0;
 const KIND_BYTES: usize = 1;
@@ -74,6 +75,32 @@ pub(crate) fn runs_of(pages: &[u64]) -> Vec<Run> {
 }
 
 /// Runs one page of `body_bytes` holds.
+/// Takes from `space` the pages a list of what is free in the view of the checkpoint of `epoch`
+/// needs, and returns them with the runs they are to hold (`body_bytes` per page).
+///
+/// Taking pages for the list changes the runs: a page taken may split one (a free page between
+/// two pending ones) or remove one. So take what the runs need, look again, and take more while
+/// they need more: a round adds at most one run per page it takes, so the next takes at most
+/// one page per [`runs_per_page`] of those. Every page taken is kept, one the runs turn out not
+/// to need holding none: giving it back would change the runs again, and could go on forever.
+pub(crate) fn take_list_pages(
+    space: &mut FreeSpace,
+    epoch: u64,
+    body_bytes: usize,
+) -> (Vec<u64>, Vec<Run>) {
+    let mut list_pages = Vec::new();
+    loop {
+        let runs = runs_of(&space.free_as_of_checkpoint(epoch));
+        let needed = page_count(body_bytes, runs.len());
+        if needed <= list_pages.len() {
+            return (list_pages, runs);
+        }
+        while list_pages.len() < needed {
+            list_pages.push(space.allocate());
+        }
+    }
+}
+
 pub(crate) fn runs_per_page(body_bytes: usize) -> usize {
     body_bytes.saturating_sub(FREE_LIST_HEADER_BYTES) / RUN_BYTES
 }

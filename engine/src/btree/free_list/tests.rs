@@ -219,3 +219,44 @@ mod chains {
         }
     }
 }
+
+/// The list's pages come from the free pages, so taking them changes the runs. Here the lowest
+/// free page (the one `allocate` hands out first) lies between two pages pending for the
+/// checkpoint: in the checkpoint's view they are one run, and taking the middle page splits it.
+/// 252 runs fit one 4 KiB list page; the split makes 253, so a second round takes a second
+/// page, which removes a single-page run (252 again): the second page is kept, and the list
+/// holds every page free in the view, in runs, and none of its own pages. (With one round only,
+/// the list would take one page for 253 runs.)
+#[test]
+fn taking_list_pages_that_split_a_run_takes_another_round() {
+    const EPOCH_FROZEN: u64 = 7;
+    let body_bytes = body_bytes(4096);
+    let per_page = runs_per_page(body_bytes);
+    // Pages 10 and 12 pending, 11 free: one run 10..=12. Then single free pages 20, 22, ...,
+    // enough for a full list page of runs in all.
+    let singles: Vec<u64> = (0..per_page as u64 - 1).map(|index| 20 + 2 * index).collect();
+    let file_pages = singles.last().expect("some") + 10;
+    let mut space = FreeSpace::new(2, file_pages, std::iter::once(11).chain(singles.clone()));
+    space.release_after(10, EPOCH_FROZEN);
+    space.release_after(12, EPOCH_FROZEN);
+    assert_eq!(runs_of(&space.free_as_of_checkpoint(EPOCH_FROZEN)).len(), per_page);
+
+    let (list_pages, runs) = take_list_pages(&mut space, EPOCH_FROZEN, body_bytes);
+    assert_eq!(list_pages, vec![11, 20], "a second round after the split");
+    assert_eq!(runs.len(), per_page, "the split added a run, the second page took one away");
+    assert_eq!(page_count(body_bytes, runs.len()), 1, "the second page holds no runs");
+    let listed: Vec<u64> = runs.iter().flat_map(|run| run.first..run.first + run.count).collect();
+    assert_eq!(listed, space.free_as_of_checkpoint(EPOCH_FROZEN));
+    assert!(listed.iter().all(|page| !list_pages.contains(page)), "a list page listed free");
+    assert_eq!(listed[..2], [10, 12]);
+}
+
+/// When the runs fit the pages taken in the first round, there is no second one.
+#[test]
+fn taking_list_pages_that_remove_a_run_takes_one_round() {
+    let body_bytes = body_bytes(4096);
+    let mut space = FreeSpace::new(2, 100, [5, 6, 9, 40]);
+    let (list_pages, runs) = take_list_pages(&mut space, 1, body_bytes);
+    assert_eq!(list_pages, vec![5]);
+    assert_eq!(runs, vec![run(6, 1), run(9, 1), run(40, 1)]);
+}
