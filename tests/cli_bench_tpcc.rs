@@ -16,6 +16,7 @@ use std::process::Output;
 
 use common::{
     array, check_memory, count, directdb, field, number, positive_count, positive_number,
+    tpcc_phases,
 };
 use serde_json::Value;
 
@@ -100,7 +101,7 @@ fn every_io_mode_loads_runs_and_stays_consistent_as_json() {
     assert_eq!(count(cardinalities, "item_count"), 333);
     assert_eq!(count(cardinalities, "customers_per_district"), 10);
     assert!(!array(&report, "departures_from_tpcc").is_empty());
-    check_memory(&report, 1 << 20);
+    check_memory(&report, 1 << 20, tpcc_phases);
     let modes = array(&report, "modes");
     let names: Vec<&str> =
         modes.iter().map(|mode| field(mode, "io_mode").as_str().unwrap()).collect();
@@ -142,7 +143,7 @@ fn json_file_gets_the_report_while_the_table_goes_to_stdout() {
     let modes = array(&report, "modes");
     assert_eq!(modes.len(), 1);
     check_mode(&modes[0]);
-    check_memory(&report, 1 << 20);
+    check_memory(&report, 1 << 20, tpcc_phases);
 }
 
 #[test]

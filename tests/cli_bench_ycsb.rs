@@ -13,7 +13,7 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
-use common::{array, check_memory, count, directdb, field, number};
+use common::{array, check_memory, count, directdb, field, number, ycsb_phases};
 use serde_json::Value;
 
 const RECORDS: u64 = 300;
@@ -127,7 +127,7 @@ fn every_workload_on_every_io_mode_reports_its_phases_as_json() {
     assert_eq!(count(settings, "value_bytes"), 100);
     assert_eq!(count(settings, "pool_bytes"), 1 << 20);
     assert_eq!(field(field(settings, "stop"), "operations"), OPERATIONS);
-    check_memory(&report, 1 << 20);
+    check_memory(&report, 1 << 20, ycsb_phases);
     field(&report, "cache_policy");
     field(field(&report, "sources"), "device_read_bytes");
     let modes = array(&report, "modes");

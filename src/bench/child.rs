@@ -1,13 +1,16 @@
 //! Each I/O mode (or other engine) of a workload benchmark (`bench ycsb`, `bench tpcc`) loads
 //! and runs in a process of its own, held to the memory budget.
 //!
-//! The parent creates a memory cgroup whose limit is the budget plus the headroom (the same for
-//! every mode; see [`crate::bench::memory_budget`]), starts `directdb bench-child` with a
-//! [`ChildRequest`] as JSON on its stdin, and reads the mode's report as JSON from its stdout;
-//! the child joins the cgroup before it opens anything ([`serve`]). A process per mode also
-//! starts every mode with a fresh heap, so one mode's freed memory is not another's. The request
-//! says which benchmark it is ([`Benchmark`]); the report is that benchmark's report of one
-//! mode ([`ChildReport`]), whose memory the parent fills in from the cgroup.
+//! The parent creates a memory cgroup whose limit is the most any of the mode's phases may have
+//! (see [`crate::bench::memory_budget`]), starts `directdb bench-child` with a [`ChildRequest`]
+//! as JSON on its stdin, and reads the mode's report as JSON from its stdout. The child joins
+//! the cgroup before it opens anything ([`serve`]), and before each phase's open sets the
+//! phase's limit and resets the cgroup's peak, which it reads after the phase's close
+//! ([`PhaseMeter`]): the report of each phase carries its limit and peak. A process per mode
+//! also starts every mode with a fresh heap, so one mode's freed memory is not another's. The
+//! request says which benchmark it is ([`Benchmark`]) and what limit each phase gets
+//! ([`PhaseLimits`]); the report is that benchmark's report of one mode, whose process-wide
+//! memory ([`ModeMemory`]) the parent fills in from the cgroup.
 //!
 //! The child runs with `MALLOC_ARENA_MAX=2`: glibc gives each thread that allocates its own
 //! arena, and with a dozen threads the arenas' free lists held 10-20 MiB more than the heap
@@ -20,8 +23,8 @@ use std::process::{Command, ExitStatus, Stdio};
 
 use serde::de::DeserializeOwned;
 
-use crate::bench::memory_budget::ModeMemory;
-use crate::bench::memory_limit::{self, MemoryCgroup};
+use crate::bench::memory_budget::{MemoryReport, ModeMemory, PhaseLimits, PhaseMeter};
+use crate::bench::memory_limit::{self, CgroupFiles, MemoryCgroup};
 use crate::bench::tpcc;
 use crate::bench::ycsb::{self, Progress};
 
@@ -42,35 +45,45 @@ pub(crate) enum Benchmark {
     Tpcc(tpcc::ModeRequest),
 }
 
+impl Benchmark {
+    /// The run may drop the kernel's caches, which is system-wide (not with `--keep-caches`).
+    fn drop_caches(&self) -> bool {
+        match self {
+            Benchmark::Ycsb(mode) => mode.options.drop_caches,
+            Benchmark::Tpcc(mode) => mode.options.drop_caches,
+        }
+    }
+}
+
 /// What the parent asks of a child.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ChildRequest {
     pub(crate) benchmark: Benchmark,
     /// The cgroup to join first (`cgroup.procs`), when the budget is enforced.
     pub(crate) cgroup_procs: Option<PathBuf>,
+    /// The limit of each phase, set in the cgroup before the phase's open.
+    pub(crate) limits: PhaseLimits,
     pub(crate) progress: bool,
 }
 
-/// A benchmark's report of one mode, as a child sends it back: the parent fills in its memory
-/// (the limit and the peak, which only the parent, outside the cgroup, reads).
-pub(crate) trait ChildReport: DeserializeOwned {
-    fn memory_mut(&mut self) -> &mut ModeMemory;
-}
-
-/// Runs `benchmark`'s mode `label` in a child process under a memory limit of `limit_bytes`,
-/// when a cgroup can be made (as root); unlimited otherwise, and the report's memory says why.
-/// `raise_with` is the flag that raises the limit, named if the limit kills the child.
-pub(crate) fn run_in_child<R: ChildReport>(
+/// Runs `benchmark`'s mode `label` in a child process under the memory limits `limits` (each
+/// phase's), when a cgroup can be made (as root); unlimited otherwise, and the report's memory
+/// says why. `raise_with` is the flag that raises the limits, named if a limit kills the child.
+/// The report (a [`MemoryReport`], which the child sends back as JSON) gets the memory of the
+/// child's process from the parent, outside the cgroup, which reads the peak after the child's
+/// last phase.
+pub(crate) fn run_in_child<R: DeserializeOwned + MemoryReport>(
     benchmark: Benchmark,
     label: &str,
-    (limit_bytes, raise_with): (u64, &str),
+    (limits, raise_with): (PhaseLimits, &str),
     progress: Progress,
 ) -> Result<R, String> {
     let name = format!("directdb-bench-{}-{label}", std::process::id());
-    let cgroup = MemoryCgroup::create(&name, limit_bytes);
+    let cgroup = MemoryCgroup::create(&name, limits.process_bytes);
     let request = ChildRequest {
         benchmark,
         cgroup_procs: cgroup.as_ref().ok().map(MemoryCgroup::procs_path),
+        limits,
         progress: progress.is_enabled(),
     };
     let output = spawn_and_wait(&request, label)?;
@@ -79,12 +92,18 @@ pub(crate) fn run_in_child<R: ChildReport>(
     }
     let mut report: R = serde_json::from_slice(&output.stdout)
         .map_err(|error| format!("reading the {label} run's report: {error}"))?;
+    let phases = report.phase_memories();
+    let peak_per_phase =
+        !phases.is_empty() && phases.iter().all(|(_, phase)| phase.peak_bytes.is_some());
     let memory = report.memory_mut();
     *memory = match &cgroup {
         Ok(cgroup) => ModeMemory {
             pool_bytes: memory.pool_bytes,
             limit_bytes: Some(cgroup.limit_bytes()),
-            peak_bytes: cgroup.peak_bytes(),
+            // The child's readings up to its last phase's end; the cgroup's, since its last
+            // reset, covers the rest of its life.
+            peak_bytes: memory.peak_bytes.max(cgroup.peak_bytes()),
+            peak_per_phase,
             enforced: true,
             how: cgroup.describe(),
         },
@@ -133,7 +152,7 @@ fn failure_message(
         .as_ref()
         .ok()
         .filter(|cgroup| cgroup.oom_kill_count().unwrap_or(0) > 0)
-        .map(|cgroup| memory_limit::mib(cgroup.limit_bytes()));
+        .map(|cgroup| memory_limit::mib(cgroup.limit_bytes_now()));
     match over_limit {
         Some(limit) => format!(
             "the {label} run went over its memory limit of {limit} and was killed: its heap \
@@ -143,18 +162,24 @@ fn failure_message(
     }
 }
 
-/// The child's side (`directdb bench-child`): joins the cgroup, runs the mode, returns its
-/// report as JSON.
+/// The child's side (`directdb bench-child`): joins the cgroup, runs the mode (each phase under
+/// its limit), returns its report as JSON.
 pub(crate) fn serve(request_json: &str) -> Result<String, String> {
     let request: ChildRequest = serde_json::from_str(request_json)
         .map_err(|error| format!("bench-child: reading the request: {error}"))?;
-    if let Some(procs) = &request.cgroup_procs {
-        memory_limit::join(procs)?;
-    }
+    let cgroup = match &request.cgroup_procs {
+        Some(procs) => {
+            memory_limit::join(procs)?;
+            Some(CgroupFiles::of_procs(procs)?)
+        }
+        None => None,
+    };
+    let drop_caches = request.benchmark.drop_caches();
+    let mut meter = PhaseMeter::in_cgroup(cgroup, request.limits, drop_caches);
     let progress = Progress::new(request.progress);
     let report = match &request.benchmark {
-        Benchmark::Ycsb(mode) => serde_json::to_string(&mode.run(progress)?),
-        Benchmark::Tpcc(mode) => serde_json::to_string(&mode.run(progress)?),
+        Benchmark::Ycsb(mode) => serde_json::to_string(&mode.run(progress, &mut meter)?),
+        Benchmark::Tpcc(mode) => serde_json::to_string(&mode.run(progress, &mut meter)?),
     };
     report.map_err(|error| format!("bench-child: writing the report: {error}"))
 }

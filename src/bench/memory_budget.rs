@@ -1,20 +1,32 @@
 //! The memory budget of a workload benchmark (`bench ycsb`, `bench tpcc`): every I/O mode gets
-//! the same memory, and the report says how much each had and whether the limit held.
+//! the same memory in every phase, and the report says how much each had and whether the limit
+//! held.
 //!
 //! The budget (`--pool-mb`) is what the engine may cache: direct I/O, which has no other cache,
 //! gives all of it to its pool; buffered I/O and mmap give their pool `--pool-share` percent of
 //! it and leave the rest to the kernel's page cache. Direct I/O runs first, under a limit of
-//! the budget plus a headroom for its heap (`--memory-headroom-mb`). The modes after it run
-//! under the memory direct I/O's process actually peaked at, plus a little room for pages being
-//! written ([`IN_FLIGHT_SLACK_MB`]) ([`LimitRule::SameAsDirect`], the default): the kernel's page cache grows into whatever memory is left, and direct I/O's pool
-//! cannot, so a limit of budget + headroom would give page-cache modes the part of the
-//! headroom direct I/O's heap left unused. They run the same engine code with a smaller pool,
-//! so their heap fits where direct I/O's did. `--memory-limit headroom` gives every mode
-//! budget + headroom instead. The limit itself is a memory cgroup
-//! ([`crate::bench::memory_limit`]), set by the parent of the mode's process
-//! ([`crate::bench::child`]).
+//! the budget plus a headroom for its heap (`--memory-headroom-mb`), and its process measures
+//! its peak in each phase (the load, each workload or run: from before the phase's open to
+//! after its close). The modes after it run each phase under the memory direct I/O's process
+//! actually peaked at in the same phase, plus a little room for pages being written
+//! ([`IN_FLIGHT_SLACK_MB`]) ([`LimitRule::SameAsDirect`], the default): the kernel's page cache
+//! grows into whatever memory is left, and direct I/O's pool cannot, so a limit of budget +
+//! headroom would give page-cache modes the part of the headroom direct I/O's heap left unused,
+//! and one limit for the whole process would give a read-only phase the heap direct I/O's load
+//! needed (its committed versions) as page cache. They run the same engine code with a smaller
+//! pool, so their heap fits where direct I/O's did. A phase direct I/O has no peak for (on
+//! cgroup v2, whose peak cannot be reset on every kernel) gets what direct I/O's process peaked
+//! at over its whole life ([`PhaseLimits`]). `--memory-limit headroom` gives every mode the
+//! budget and the headroom in every phase instead. The limit itself is a memory cgroup
+//! ([`crate::bench::memory_limit`]), made by the parent of the mode's process
+//! ([`crate::bench::child`]) with the most any phase may get, and set before each phase by the
+//! process in it ([`PhaseMeter`]).
+
+use std::collections::BTreeMap;
 
 use engine::IoMode;
+
+use crate::bench::memory_limit::CgroupFiles;
 
 /// MiB of the default budget, the same for `bench ycsb` and `bench tpcc`, whose default data
 /// sets are sized against it (4 and 2 times it).
@@ -52,8 +64,10 @@ pub(crate) fn headroom_mb_default(thread_count: usize) -> u64 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum LimitRule {
-    /// What direct I/O's process peaked at (its pool, heap and any page cache it had) plus
-    /// [`IN_FLIGHT_SLACK_MB`], when it ran under a limit; budget + headroom otherwise.
+    /// In each phase, what direct I/O's process peaked at in that phase (its pool, heap and any
+    /// page cache it had) plus [`IN_FLIGHT_SLACK_MB`], when it ran under a limit; what it
+    /// peaked at over its whole life plus the slack in a phase it has no peak for; budget +
+    /// headroom when it ran under no limit.
     SameAsDirect,
     /// Budget + headroom for every mode.
     Headroom,
@@ -135,40 +149,91 @@ impl MemoryBudget {
 /// small (seen with a 1 MiB budget, where buffered I/O's pool is the whole budget).
 pub(crate) const IN_FLIGHT_SLACK_MB: u64 = 4;
 
+/// The limits of one mode's phases, which its process sets before each phase's open
+/// ([`PhaseMeter`]). Phases are matched by name (`load`, a workload's letter, `run`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct PhaseLimits {
+    /// The limit of the process: that of every phase not in `phase_bytes`, and the most any
+    /// phase gets.
+    pub(crate) process_bytes: u64,
+    /// The limit of each phase direct I/O measured.
+    pub(crate) phase_bytes: BTreeMap<String, u64>,
+}
+
+impl PhaseLimits {
+    /// `bytes` for every phase.
+    pub(crate) fn uniform(bytes: u64) -> PhaseLimits {
+        PhaseLimits { process_bytes: bytes, phase_bytes: BTreeMap::new() }
+    }
+
+    /// The limit of `phase`.
+    pub(crate) fn of(&self, phase: &str) -> u64 {
+        let bytes = self.phase_bytes.get(phase).copied().unwrap_or(self.process_bytes);
+        assert!(bytes <= self.process_bytes, "{phase}: {bytes} over the process's limit");
+        bytes
+    }
+}
+
 /// The limits of a run's modes as they run one after another: direct I/O's first, then each
-/// later mode's from what direct I/O's process peaked at ([`LimitRule`]).
+/// later mode's, phase by phase, from what direct I/O's process peaked at ([`LimitRule`]).
 #[derive(Debug)]
 pub(crate) struct Limits {
     budget: MemoryBudget,
     direct_peak_bytes: Option<u64>,
+    /// Direct I/O's peak in each phase it measured, by the phase's name.
+    direct_phase_peak_bytes: BTreeMap<String, u64>,
 }
 
 impl Limits {
     pub(crate) fn new(budget: MemoryBudget) -> Limits {
-        Limits { budget, direct_peak_bytes: None }
+        Limits { budget, direct_peak_bytes: None, direct_phase_peak_bytes: BTreeMap::new() }
     }
 
-    /// The limit of the next mode's process, and the flag that raises it if the mode is
-    /// killed for going over it.
-    pub(crate) fn next(&self) -> (u64, &'static str) {
-        match (self.budget.limit_rule, self.direct_peak_bytes) {
-            (LimitRule::SameAsDirect, Some(peak)) => {
-                let slack = IN_FLIGHT_SLACK_MB << 20;
-                (
-                    peak.saturating_add(slack).min(self.budget.limit_bytes()),
-                    "--memory-limit headroom",
-                )
-            }
-            _ => (self.budget.limit_bytes(), "--memory-headroom-mb"),
-        }
+    /// The limits of the next mode's phases, and the flag that raises them if the mode is
+    /// killed for going over one. Each is a peak of direct I/O's plus [`IN_FLIGHT_SLACK_MB`],
+    /// never above budget + headroom: the phase's own peak where direct I/O measured one, its
+    /// whole process's peak otherwise.
+    pub(crate) fn next(&self) -> (PhaseLimits, &'static str) {
+        let cap_bytes = self.budget.limit_bytes();
+        let (LimitRule::SameAsDirect, Some(peak)) =
+            (self.budget.limit_rule, self.direct_peak_bytes)
+        else {
+            return (PhaseLimits::uniform(cap_bytes), "--memory-headroom-mb");
+        };
+        let with_slack = |peak: u64| peak.saturating_add(IN_FLIGHT_SLACK_MB << 20).min(cap_bytes);
+        let process_bytes = with_slack(peak);
+        let phase_bytes = self
+            .direct_phase_peak_bytes
+            .iter()
+            // The whole process's peak is at least each phase's; `min` keeps that so should a
+            // reading disagree.
+            .map(|(phase, &peak)| (phase.clone(), with_slack(peak).min(process_bytes)))
+            .collect();
+        (PhaseLimits { process_bytes, phase_bytes }, "--memory-limit headroom")
     }
 
-    /// Notes what a mode had: direct I/O's peak, under a limit, sets the later modes' limit.
-    pub(crate) fn ran(&mut self, io_mode: Option<IoMode>, memory: &ModeMemory) {
-        if io_mode == Some(IoMode::Direct) && memory.enforced {
-            self.direct_peak_bytes = memory.peak_bytes;
+    /// Notes what a mode had: direct I/O's peaks, under a limit, set the later modes' limits.
+    pub(crate) fn ran(&mut self, io_mode: Option<IoMode>, report: &impl MemoryReport) {
+        let memory = report.memory();
+        if io_mode != Some(IoMode::Direct) || !memory.enforced {
+            return;
         }
+        self.direct_peak_bytes = memory.peak_bytes;
+        self.direct_phase_peak_bytes = report
+            .phase_memories()
+            .into_iter()
+            .filter_map(|(phase, memory)| Some((phase.to_string(), memory.peak_bytes?)))
+            .collect();
     }
+}
+
+/// A mode's report as the limits read it and its process fills it in: the memory of the
+/// process and of each phase.
+pub(crate) trait MemoryReport {
+    fn memory(&self) -> &ModeMemory;
+    fn memory_mut(&mut self) -> &mut ModeMemory;
+    /// Each phase's name and memory, in the order they ran.
+    fn phase_memories(&self) -> Vec<(&str, PhaseMemory)>;
 }
 
 /// Puts direct I/O first among `items` (its peak sets the others' limit), the others in their
@@ -204,16 +269,15 @@ pub(crate) struct Failure {
     pub(crate) error: String,
 }
 
-/// Runs `run_one` on every target, direct I/O first, each with its memory limit and the flag
-/// that raises it ([`Limits`]); `memory` says what a finished run had. Returns the reports of
-/// those that ran and the failures of the others (`failed` hears of each as it happens), or an
-/// error naming every failure if none ran.
-pub(crate) fn run_targets<T: BenchTarget, R>(
+/// Runs `run_one` on every target, direct I/O first, each with its phases' memory limits and
+/// the flag that raises them ([`Limits`]). Returns the reports of those that ran and the
+/// failures of the others (`failed` hears of each as it happens), or an error naming every
+/// failure if none ran.
+pub(crate) fn run_targets<T: BenchTarget, R: MemoryReport>(
     mut targets: Vec<T>,
     budget: MemoryBudget,
-    memory: impl Fn(&R) -> &ModeMemory,
     mut failed: impl FnMut(&str, &str),
-    mut run_one: impl FnMut(T, (u64, &'static str)) -> Result<R, String>,
+    mut run_one: impl FnMut(T, (PhaseLimits, &'static str)) -> Result<R, String>,
 ) -> Result<(Vec<R>, Vec<Failure>), String> {
     direct_first(&mut targets, |target| target.io_mode());
     let mut limits = Limits::new(budget);
@@ -222,7 +286,7 @@ pub(crate) fn run_targets<T: BenchTarget, R>(
     for target in targets {
         match run_one(target, limits.next()) {
             Ok(report) => {
-                limits.ran(target.io_mode(), memory(&report));
+                limits.ran(target.io_mode(), &report);
                 reports.push(report);
             }
             Err(error) => {
@@ -246,10 +310,15 @@ pub(crate) fn run_targets<T: BenchTarget, R>(
 pub(crate) struct ModeMemory {
     /// Its pool.
     pub(crate) pool_bytes: u64,
-    /// The limit of its process, page cache included, when enforced.
+    /// The limit of its process, page cache included, when enforced: the most any of its
+    /// phases got (each phase's own is in the phase's report).
     pub(crate) limit_bytes: Option<u64>,
-    /// The most its process had charged at once (heap, pool and page cache), when limited.
+    /// The most its process had charged at once over its whole life (heap, pool and page
+    /// cache), when limited.
     pub(crate) peak_bytes: Option<u64>,
+    /// Its process measured its peak in every phase (cgroup v1; v2's peak cannot be reset on
+    /// every kernel).
+    pub(crate) peak_per_phase: bool,
     pub(crate) enforced: bool,
     /// How the limit was set, or why it was not.
     pub(crate) how: String,
@@ -262,9 +331,99 @@ impl ModeMemory {
             pool_bytes,
             limit_bytes: None,
             peak_bytes: None,
+            peak_per_phase: false,
             enforced: false,
             how: "not enforced: run in the benchmark's own process".into(),
         }
+    }
+}
+
+/// The memory one phase of a mode had (the load, a workload, a run): the limit in force and
+/// the most its process charged, from before the phase's open to after its close.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct PhaseMemory {
+    /// The limit of the process during the phase, page cache included, when enforced.
+    pub(crate) limit_bytes: Option<u64>,
+    /// The most the process had charged at once during the phase, when measured (under a
+    /// cgroup v1 limit).
+    pub(crate) peak_bytes: Option<u64>,
+}
+
+/// Sets each phase's limit and measures its peak, in the process a mode runs in:
+/// [`PhaseMeter::begin`] before the phase's open, [`PhaseMeter::end`] after its close. Without
+/// a cgroup (a mode run in the benchmark's own process) it sets and measures nothing.
+#[derive(Debug)]
+pub(crate) struct PhaseMeter {
+    cgroup: Option<CgroupFiles>,
+    limits: PhaseLimits,
+    /// A limit the kernel answers busy to may be retried after a drop of the kernel's caches,
+    /// which is system-wide (`--keep-caches` says no).
+    drop_caches: bool,
+    /// A phase has begun and not ended.
+    phase_begun: bool,
+    /// The limit of the phase begun.
+    phase_limit_bytes: Option<u64>,
+    /// The most the process had charged at once, over every reading of the cgroup's peak so
+    /// far (each reset forgets the cgroup's).
+    process_peak_bytes: Option<u64>,
+}
+
+impl PhaseMeter {
+    /// The meter of a process under no limit.
+    pub(crate) fn unlimited() -> PhaseMeter {
+        PhaseMeter::in_cgroup(None, PhaseLimits::uniform(u64::MAX), false)
+    }
+
+    /// The meter of a process in `cgroup`, whose phases get `limits`.
+    pub(crate) fn in_cgroup(
+        cgroup: Option<CgroupFiles>,
+        limits: PhaseLimits,
+        drop_caches: bool,
+    ) -> PhaseMeter {
+        PhaseMeter {
+            cgroup,
+            limits,
+            drop_caches,
+            phase_begun: false,
+            phase_limit_bytes: None,
+            process_peak_bytes: None,
+        }
+    }
+
+    /// Before `phase`'s open: sets its limit (lowering it makes the kernel reclaim page cache
+    /// first), then starts its peak at the usage that is left.
+    pub(crate) fn begin(&mut self, phase: &str) -> Result<(), String> {
+        assert!(!self.phase_begun, "{phase} begins before the phase before it ended");
+        self.phase_begun = true;
+        let Some(cgroup) = &self.cgroup else { return Ok(()) };
+        // The peak since the last reading (the gap between two phases), before a reset
+        // forgets it.
+        self.process_peak_bytes = self.process_peak_bytes.max(cgroup.peak_bytes());
+        let limit_bytes = self.limits.of(phase);
+        cgroup.set_limit(limit_bytes, self.drop_caches)?;
+        if cgroup.peak_resets() {
+            cgroup.reset_peak()?;
+        }
+        self.phase_limit_bytes = Some(limit_bytes);
+        Ok(())
+    }
+
+    /// After the phase's close: its limit and its peak (none on cgroup v2, whose peak is the
+    /// whole process's).
+    pub(crate) fn end(&mut self) -> PhaseMemory {
+        assert!(self.phase_begun, "a phase ends that did not begin");
+        self.phase_begun = false;
+        let limit_bytes = self.phase_limit_bytes.take();
+        let Some(cgroup) = &self.cgroup else { return PhaseMemory::default() };
+        let peak_bytes = cgroup.peak_bytes();
+        self.process_peak_bytes = self.process_peak_bytes.max(peak_bytes);
+        PhaseMemory { limit_bytes, peak_bytes: peak_bytes.filter(|_| cgroup.peak_resets()) }
+    }
+
+    /// The most the process had charged at once up to the last reading (the parent, which
+    /// reads the cgroup after the process exits, adds what came after it).
+    pub(crate) fn process_peak_bytes(&self) -> Option<u64> {
+        self.process_peak_bytes
     }
 }
 
@@ -276,7 +435,7 @@ pub(crate) struct BudgetReport {
     /// What each mode's process may use besides the budget (its heap).
     pub(crate) headroom_bytes: u64,
     /// The limit of direct I/O's process: budget plus headroom; each mode's own limit is in
-    /// its memory.
+    /// its memory, and each phase's in the phase's report.
     pub(crate) limit_bytes: u64,
     /// `--memory-limit`: the limit of the modes after direct I/O.
     pub(crate) limit_rule: LimitRule,
@@ -298,22 +457,16 @@ impl BudgetReport {
         let enforced = !modes.is_empty() && modes.iter().all(|(_, memory)| memory.enforced);
         let note = if enforced {
             match budget.limit_rule {
-                LimitRule::SameAsDirect => {
-                    "every mode ran in its own process under a memory cgroup limit that counts \
-                     the page cache: direct I/O under budget + headroom, the others under what \
-                     direct I/O's process peaked at (+ 4 MiB for pages being written), so that the page cache cannot grow into \
-                     headroom direct I/O's pool could not use: buffered and mmap runs cache in \
-                     their pool and the page cache what the limit leaves beside their heap"
-                }
+                LimitRule::SameAsDirect => same_as_direct_note(&modes),
                 LimitRule::Headroom => {
                     "every mode ran in its own process under one memory cgroup limit (budget + \
-                     headroom) that counts the page cache: buffered and mmap runs cache in \
-                     their pool and the page cache at most what the limit leaves beside their \
-                     heap, which is more than direct I/O's pool by whatever of the headroom \
-                     direct I/O's heap left unused (compare the peaks)"
+                     headroom) in every phase, which counts the page cache: buffered and mmap \
+                     runs cache in their pool and the page cache at most what the limit leaves \
+                     beside their heap, which is more than direct I/O's pool by whatever of the \
+                     headroom direct I/O's heap left unused (compare the peaks)"
+                        .to_string()
                 }
             }
-            .to_string()
         } else {
             let reasons: Vec<String> = modes
                 .iter()
@@ -337,6 +490,28 @@ impl BudgetReport {
             note,
         }
     }
+}
+
+/// The note of an enforced [`LimitRule::SameAsDirect`] budget, which says when direct I/O's
+/// peaks per phase were not measured and the whole-process rule stood in for them.
+fn same_as_direct_note(modes: &[(&str, &ModeMemory)]) -> String {
+    let mut note = "every mode ran in its own process under a memory cgroup limit that counts the \
+                    page cache, set before each phase (the load, each workload or run): direct \
+                    I/O under budget + headroom, the others under what direct I/O's process \
+                    peaked at in the same phase (+ 4 MiB for pages being written), so that the \
+                    page cache cannot grow into memory direct I/O's pool could not use in that \
+                    phase: buffered and mmap runs cache in their pool and the page cache what \
+                    the limit leaves beside their heap"
+        .to_string();
+    let direct = modes.iter().find(|(label, _)| *label == IoMode::Direct.name());
+    if direct.is_some_and(|(_, memory)| !memory.peak_per_phase) {
+        note.push_str(
+            "; direct I/O's peak per phase was NOT measured (a cgroup v2's memory.peak cannot \
+             be reset on every kernel), so the others ran every phase under what direct I/O's \
+             process peaked at over its whole life (+ 4 MiB)",
+        );
+    }
+    note
 }
 
 #[cfg(test)]
@@ -377,36 +552,155 @@ mod tests {
         assert!(overflowing.validate().unwrap_err().contains("--memory-headroom-mb"));
     }
 
-    /// Later modes get direct I/O's peak, capped at budget + headroom, only when direct I/O ran
-    /// under a limit; another mode's peak changes nothing.
-    #[test]
-    fn later_limits_follow_direct_io_peak_under_a_limit() {
-        let budget = budget(48, 25);
-        let limited = |peak_bytes| ModeMemory {
+    /// The limit of phase `phase` of the next mode.
+    fn next_phase_bytes(limits: &Limits, phase: &str) -> u64 {
+        limits.next().0.of(phase)
+    }
+
+    /// A finished mode as [`Limits`] reads it.
+    struct Ran {
+        memory: ModeMemory,
+        phases: Vec<(&'static str, PhaseMemory)>,
+    }
+
+    impl MemoryReport for Ran {
+        fn memory(&self) -> &ModeMemory {
+            &self.memory
+        }
+
+        fn memory_mut(&mut self) -> &mut ModeMemory {
+            &mut self.memory
+        }
+
+        fn phase_memories(&self) -> Vec<(&str, PhaseMemory)> {
+            self.phases.clone()
+        }
+    }
+
+    /// A mode that ran under a cgroup limit of `limit_bytes` and peaked at `peak_bytes` over
+    /// its life, and at each of `phase_peaks` (MiB, none where not measured) in its phases.
+    fn limited(
+        limit_bytes: u64,
+        peak_bytes: u64,
+        phase_peaks: &[(&'static str, Option<u64>)],
+    ) -> Ran {
+        let phases = phase_peaks
+            .iter()
+            .map(|&(phase, peak_mb)| {
+                let memory = PhaseMemory {
+                    limit_bytes: Some(limit_bytes),
+                    peak_bytes: peak_mb.map(|mb| mb * MIB),
+                };
+                (phase, memory)
+            })
+            .collect();
+        let memory = ModeMemory {
             pool_bytes: 48 * MIB,
-            limit_bytes: Some(budget.limit_bytes()),
+            limit_bytes: Some(limit_bytes),
             peak_bytes: Some(peak_bytes),
+            peak_per_phase: phase_peaks.iter().all(|(_, peak)| peak.is_some()),
             enforced: true,
             how: "cgroup".into(),
         };
+        Ran { memory, phases }
+    }
+
+    /// Without peaks per phase, later modes get direct I/O's whole-process peak in every phase,
+    /// capped at budget + headroom, only when direct I/O ran under a limit; another mode's peak
+    /// changes nothing.
+    #[test]
+    fn later_limits_follow_direct_io_peak_under_a_limit() {
+        let budget = budget(48, 25);
+        let cap = budget.limit_bytes();
         let mut limits = Limits::new(budget);
-        assert_eq!(limits.next(), (96 * MIB, "--memory-headroom-mb"));
-        limits.ran(Some(IoMode::Buffered), &limited(70 * MIB));
-        limits.ran(None, &limited(70 * MIB));
-        assert_eq!(limits.next().0, 96 * MIB, "only direct I/O's peak counts");
-        limits.ran(Some(IoMode::Direct), &ModeMemory::in_process(48 * MIB));
-        assert_eq!(limits.next().0, 96 * MIB, "a peak without a limit is no measure");
-        limits.ran(Some(IoMode::Direct), &limited(78 * MIB));
-        assert_eq!(limits.next(), (82 * MIB, "--memory-limit headroom"), "the peak + 4 MiB");
-        limits.ran(Some(IoMode::Direct), &limited(200 * MIB));
-        assert_eq!(limits.next().0, 96 * MIB, "never above budget + headroom");
+        assert_eq!(limits.next(), (PhaseLimits::uniform(96 * MIB), "--memory-headroom-mb"));
+        limits.ran(Some(IoMode::Buffered), &limited(cap, 70 * MIB, &[("load", Some(70))]));
+        limits.ran(None, &limited(cap, 70 * MIB, &[("load", Some(70))]));
+        assert_eq!(
+            limits.next().0,
+            PhaseLimits::uniform(96 * MIB),
+            "only direct I/O's peak counts"
+        );
+        let in_process = Ran { memory: ModeMemory::in_process(48 * MIB), phases: Vec::new() };
+        limits.ran(Some(IoMode::Direct), &in_process);
+        assert_eq!(limits.next().0.process_bytes, 96 * MIB, "a peak without a limit is no measure");
+        limits.ran(Some(IoMode::Direct), &limited(cap, 78 * MIB, &[("load", None)]));
+        let expected = (PhaseLimits::uniform(82 * MIB), "--memory-limit headroom");
+        assert_eq!(limits.next(), expected, "the peak + 4 MiB");
+        assert_eq!(next_phase_bytes(&limits, "load"), 82 * MIB);
+        limits.ran(Some(IoMode::Direct), &limited(cap, 200 * MIB, &[]));
+        assert_eq!(next_phase_bytes(&limits, "load"), 96 * MIB, "never above budget + headroom");
 
         let mut limits = Limits::new(MemoryBudget { limit_rule: LimitRule::Headroom, ..budget });
-        limits.ran(Some(IoMode::Direct), &limited(78 * MIB));
-        assert_eq!(limits.next(), (96 * MIB, "--memory-headroom-mb"));
+        limits.ran(Some(IoMode::Direct), &limited(cap, 78 * MIB, &[("load", Some(78))]));
+        assert_eq!(limits.next(), (PhaseLimits::uniform(96 * MIB), "--memory-headroom-mb"));
         assert_eq!(LimitRule::parse("headroom"), Ok(LimitRule::Headroom));
         assert_eq!(LimitRule::parse("same-as-direct"), Ok(LimitRule::SameAsDirect));
         assert!(LimitRule::parse("half").unwrap_err().contains("--memory-limit"));
+    }
+
+    /// With peaks per phase, each phase of a later mode gets direct I/O's peak in the phase of
+    /// the same name + 4 MiB: the read-only phase less than the load, whose heap held the
+    /// committed versions. A phase direct I/O did not measure, or did not run, gets its whole
+    /// process's peak + 4 MiB; nothing gets more than budget + headroom; under
+    /// `--memory-limit headroom` every phase gets budget + headroom.
+    #[test]
+    fn each_later_phase_gets_direct_io_peak_in_the_phase_of_its_name() {
+        let budget = budget(24, 25);
+        let cap = budget.limit_bytes();
+        assert_eq!(cap, 72 * MIB);
+        let direct = limited(cap, 50 * MIB, &[("load", Some(50)), ("c", Some(44)), ("a", None)]);
+        let mut limits = Limits::new(budget);
+        limits.ran(Some(IoMode::Direct), &direct);
+        assert_eq!(next_phase_bytes(&limits, "load"), 54 * MIB);
+        assert_eq!(next_phase_bytes(&limits, "c"), 48 * MIB, "matched by name");
+        assert_eq!(next_phase_bytes(&limits, "a"), 54 * MIB, "not measured: the process's peak");
+        assert_eq!(next_phase_bytes(&limits, "f"), 54 * MIB, "not run: the process's peak");
+        let (phase_limits, raise_with) = limits.next();
+        assert_eq!(phase_limits.process_bytes, 54 * MIB, "the most any phase gets");
+        assert_eq!(raise_with, "--memory-limit headroom");
+
+        let heavy = limited(cap, 90 * MIB, &[("load", Some(90)), ("c", Some(70)), ("b", Some(30))]);
+        limits.ran(Some(IoMode::Direct), &heavy);
+        assert_eq!(next_phase_bytes(&limits, "load"), cap, "the cap");
+        assert_eq!(next_phase_bytes(&limits, "c"), cap, "70 + 4 MiB, capped");
+        assert_eq!(next_phase_bytes(&limits, "b"), 34 * MIB);
+
+        let mut limits = Limits::new(MemoryBudget { limit_rule: LimitRule::Headroom, ..budget });
+        limits.ran(Some(IoMode::Direct), &direct);
+        for phase in ["load", "c", "a"] {
+            assert_eq!(next_phase_bytes(&limits, phase), cap, "{phase} under the headroom rule");
+        }
+    }
+
+    /// Phase limits travel to the child process as JSON and read back the same.
+    #[test]
+    fn phase_limits_round_trip_through_json() {
+        let limits = PhaseLimits {
+            process_bytes: 54 * MIB,
+            phase_bytes: BTreeMap::from([("load".to_string(), 54 * MIB), ("c".into(), 48 * MIB)]),
+        };
+        let json = serde_json::to_string(&limits).unwrap();
+        assert_eq!(serde_json::from_str::<PhaseLimits>(&json).unwrap(), limits);
+    }
+
+    /// A process under no cgroup measures nothing in its phases; phases begin and end in turn.
+    #[test]
+    fn an_unlimited_meter_measures_nothing() {
+        let mut meter = PhaseMeter::unlimited();
+        for phase in ["load", "c"] {
+            meter.begin(phase).unwrap();
+            assert_eq!(meter.end(), PhaseMemory::default());
+        }
+        assert_eq!(meter.process_peak_bytes(), None);
+    }
+
+    #[test]
+    #[should_panic(expected = "c begins before the phase before it ended")]
+    fn a_phase_begins_only_after_the_last_one_ended() {
+        let mut meter = PhaseMeter::unlimited();
+        meter.begin("load").unwrap();
+        let _ = meter.begin("c");
     }
 
     /// One mode without a limit makes the whole budget not enforced, and the note says which
@@ -417,6 +711,7 @@ mod tests {
             pool_bytes: MIB,
             limit_bytes: Some(2 * MIB),
             peak_bytes: Some(MIB),
+            peak_per_phase: true,
             enforced: true,
             how: "cgroup".into(),
         };
@@ -424,6 +719,11 @@ mod tests {
         let budget = budget(1, 25);
         let report = BudgetReport::of(&budget, [("direct", &limited), ("buffered", &limited)]);
         assert!(report.enforced, "{report:?}");
+        assert!(report.note.contains("peaked at in the same phase"), "{report:?}");
+        assert!(!report.note.contains("NOT"), "{report:?}");
+        let whole_life = ModeMemory { peak_per_phase: false, ..limited.clone() };
+        let report = BudgetReport::of(&budget, [("direct", &whole_life), ("buffered", &limited)]);
+        assert!(report.note.contains("peak per phase was NOT measured"), "{report:?}");
         let report = BudgetReport::of(&budget, [("direct", &limited), ("mmap", &unlimited)]);
         assert!(!report.enforced);
         assert!(report.note.contains("NOT enforced (mmap: not enforced: run in"), "{report:?}");

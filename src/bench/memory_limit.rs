@@ -13,6 +13,13 @@
 //! `/sys/fs/cgroup/memory`, and v2 (unified) at `/sys/fs/cgroup` with `memory` in its
 //! `cgroup.controllers`. Creating a cgroup needs root; without one the caller runs unlimited and
 //! says so.
+//!
+//! The parent makes the cgroup ([`MemoryCgroup`]); the process in it sets its limit and measures
+//! its peak phase by phase through the same files ([`CgroupFiles`]). Only v1 lets a phase's peak
+//! be measured simply: writing 0 to `memory.max_usage_in_bytes` resets it to the current usage.
+//! v2's `memory.peak` resets only for the file descriptor that wrote it, and only since Linux
+//! 6.12, so on v2 [`CgroupFiles::peak_resets`] is false and the caller says it has no peak per
+//! phase.
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +27,8 @@ use std::path::{Path, PathBuf};
 const V1_MEMORY_ROOT: &str = "/sys/fs/cgroup/memory";
 /// Where the cgroup v2 hierarchy is mounted when it is the only one.
 const V2_ROOT: &str = "/sys/fs/cgroup";
+/// The file of a cgroup that lists its processes; a process joins by writing its id to it.
+const PROCS_FILE: &str = "cgroup.procs";
 
 /// The two cgroup hierarchies, which name the same things differently.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +52,20 @@ impl Version {
         }
     }
 
+    fn usage_file(self) -> &'static str {
+        match self {
+            Version::V1 => "memory.usage_in_bytes",
+            Version::V2 => "memory.current",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Version::V1 => "cgroup v1",
+            Version::V2 => "cgroup v2",
+        }
+    }
+
     /// The file with an `oom_kill N` line.
     fn oom_file(self) -> &'static str {
         match self {
@@ -52,12 +75,17 @@ impl Version {
     }
 }
 
+/// Times [`CgroupFiles::set_limit`] writes a limit the kernel answers busy to, with a sync (and
+/// a drop of the clean caches, when allowed) between them, before it gives up: a sync writes
+/// the dirty pages reclaim could not drop, and what is still charged after two of them is memory
+/// no reclaim can free (the heap, the pool).
+const SET_LIMIT_ATTEMPT_COUNT: u32 = 3;
+
 /// A memory cgroup with a limit, removed when dropped (the kernel moves what is still charged
 /// to it to its parent).
 #[derive(Debug)]
 pub(crate) struct MemoryCgroup {
-    directory: PathBuf,
-    version: Version,
+    files: CgroupFiles,
     limit_bytes: u64,
 }
 
@@ -77,49 +105,163 @@ impl MemoryCgroup {
         }
         std::fs::create_dir(&directory)
             .map_err(|error| format!("creating the cgroup {}: {error}", directory.display()))?;
-        let cgroup = MemoryCgroup { directory, version, limit_bytes };
+        let cgroup = MemoryCgroup { files: CgroupFiles { directory, version }, limit_bytes };
         if version == Version::V2 {
             // Without swap this changes nothing; with swap, pages pushed out to it would let a
             // run use more memory than its limit says.
-            let _ = cgroup.write("memory.swap.max", "0");
+            let _ = cgroup.files.write("memory.swap.max", "0");
         }
-        cgroup.write(version.limit_file(), &limit_bytes.to_string())?;
+        cgroup.files.write(version.limit_file(), &limit_bytes.to_string())?;
         Ok(cgroup)
     }
 
     /// The file a process writes its id to, to join the cgroup (see [`join`]).
     pub(crate) fn procs_path(&self) -> PathBuf {
-        self.directory.join("cgroup.procs")
+        self.files.directory.join(PROCS_FILE)
     }
 
+    /// The limit the cgroup was made with: the most its process may have in any phase.
     pub(crate) fn limit_bytes(&self) -> u64 {
         self.limit_bytes
     }
 
+    /// The limit in force now (the process in the cgroup may have lowered it for a phase), or
+    /// the one it was made with when the kernel does not say.
+    pub(crate) fn limit_bytes_now(&self) -> u64 {
+        self.files.limit_bytes().unwrap_or(self.limit_bytes)
+    }
+
     /// What the cgroup says about itself: the hierarchy, the path and the limit.
     pub(crate) fn describe(&self) -> String {
-        let version = match self.version {
-            Version::V1 => "cgroup v1",
-            Version::V2 => "cgroup v2",
+        let version = self.files.version;
+        let per_phase = if self.files.peak_resets() {
+            ""
+        } else {
+            "; no peak per phase (memory.peak cannot be reset on every kernel)"
         };
         format!(
-            "{version} {} = {} bytes ({})",
-            self.directory.join(self.version.limit_file()).display(),
+            "{} {}: at most {} bytes ({}), set before each phase{per_phase}",
+            version.name(),
+            self.files.directory.join(version.limit_file()).display(),
             self.limit_bytes,
             mib(self.limit_bytes)
         )
     }
 
-    /// The most memory the cgroup's processes had charged at once (page cache included), when
-    /// the kernel reports it (v2's `memory.peak` needs Linux 5.19).
+    /// The most memory the cgroup's processes had charged at once (page cache included) since
+    /// it was made or its peak was last reset ([`CgroupFiles::reset_peak`]), when the kernel
+    /// reports it (v2's `memory.peak` needs Linux 5.19).
     pub(crate) fn peak_bytes(&self) -> Option<u64> {
-        self.read(self.version.peak_file())?.trim().parse().ok()
+        self.files.peak_bytes()
     }
 
     /// Processes the cgroup's OOM killer has killed, when the kernel reports it.
     pub(crate) fn oom_kill_count(&self) -> Option<u64> {
-        let text = self.read(self.version.oom_file())?;
+        let text = self.files.read(self.files.version.oom_file())?;
         text.lines().find_map(|line| line.strip_prefix("oom_kill ")?.trim().parse().ok())
+    }
+}
+
+/// The files of a memory cgroup, either hierarchy: what the process in it reads and writes to
+/// set its limit and measure its peak phase by phase.
+#[derive(Debug)]
+pub(crate) struct CgroupFiles {
+    directory: PathBuf,
+    version: Version,
+}
+
+impl CgroupFiles {
+    /// The cgroup whose `cgroup.procs` is `procs_path` (the one [`join`] joined); its hierarchy
+    /// is told by the limit file it has.
+    pub(crate) fn of_procs(procs_path: &Path) -> Result<CgroupFiles, String> {
+        let directory = procs_path
+            .parent()
+            .filter(|_| procs_path.file_name() == Some(PROCS_FILE.as_ref()))
+            .ok_or_else(|| format!("{} is not a cgroup's {PROCS_FILE}", procs_path.display()))?;
+        let version = [Version::V1, Version::V2]
+            .into_iter()
+            .find(|version| directory.join(version.limit_file()).exists())
+            .ok_or_else(|| format!("{} is not a memory cgroup", directory.display()))?;
+        Ok(CgroupFiles { directory: directory.to_path_buf(), version })
+    }
+
+    /// Whether [`CgroupFiles::reset_peak`] can start a phase's peak (cgroup v1 only).
+    pub(crate) fn peak_resets(&self) -> bool {
+        self.version == Version::V1
+    }
+
+    /// Forgets the peak so far: from now on it is the most charged since now (cgroup v1 sets
+    /// `memory.max_usage_in_bytes` to the current usage when 0 is written to it).
+    pub(crate) fn reset_peak(&self) -> Result<(), String> {
+        assert!(self.peak_resets(), "a peak is reset on cgroup v1 only");
+        self.write(self.version.peak_file(), "0")
+    }
+
+    /// The most memory the cgroup had charged at once since it was made or its peak was reset.
+    pub(crate) fn peak_bytes(&self) -> Option<u64> {
+        self.read(self.version.peak_file())?.trim().parse().ok()
+    }
+
+    /// Memory charged to the cgroup now, page cache included.
+    pub(crate) fn usage_bytes(&self) -> Option<u64> {
+        self.read(self.version.usage_file())?.trim().parse().ok()
+    }
+
+    /// The limit in force (v2's `max`, no limit, reads as `None`).
+    pub(crate) fn limit_bytes(&self) -> Option<u64> {
+        self.read(self.version.limit_file())?.trim().parse().ok()
+    }
+
+    /// Sets the limit to `limit_bytes`. Below the usage, the kernel reclaims the cgroup's page
+    /// cache first; v1 answers busy (`EBUSY`) when reclaim cannot take the usage under the
+    /// limit (dirty pages not yet written, or anonymous memory). Then this syncs, drops the
+    /// clean caches (system-wide, so only when `drop_caches` allows it) and writes again,
+    /// [`SET_LIMIT_ATTEMPT_COUNT`] times in all, before it fails naming the file, the value and
+    /// the usage. (v2 does not answer busy: it reclaims, then OOM-kills the process.)
+    pub(crate) fn set_limit(&self, limit_bytes: u64, drop_caches: bool) -> Result<(), String> {
+        let path = self.directory.join(self.version.limit_file());
+        let mut attempt_count = 1;
+        loop {
+            let error = match std::fs::write(&path, limit_bytes.to_string()) {
+                Ok(()) => return Ok(()),
+                Err(error) if error.kind() == std::io::ErrorKind::ResourceBusy => error,
+                Err(error) => {
+                    return Err(format!("writing {limit_bytes} to {}: {error}", path.display()));
+                }
+            };
+            if attempt_count == SET_LIMIT_ATTEMPT_COUNT {
+                let between =
+                    if drop_caches { "a sync and a drop of the caches" } else { "a sync" };
+                return Err(self.busy_message(&path, limit_bytes, attempt_count, between, &error));
+            }
+            attempt_count += 1;
+            // Dirty pages cannot be reclaimed until they are written; clean ones can.
+            rustix::fs::sync();
+            let _ = crate::bench::ycsb::cache::drop_kernel_caches(drop_caches);
+        }
+    }
+
+    /// Why a limit of `limit_bytes` could not be set after `attempt_count` writes with `between`
+    /// done between them: the usage reclaim could not take under it.
+    fn busy_message(
+        &self,
+        path: &Path,
+        limit_bytes: u64,
+        attempt_count: u32,
+        between: &str,
+        error: &std::io::Error,
+    ) -> String {
+        let usage = self
+            .usage_bytes()
+            .map_or_else(|| "unknown".into(), |bytes| format!("{bytes} bytes ({})", mib(bytes)));
+        format!(
+            "lowering the memory limit: writing {limit_bytes} ({}) to {} failed {attempt_count} \
+             times, with {between} between them: {error}; the cgroup's usage is {usage}, which \
+             the kernel could not reclaim below the limit (memory no reclaim frees: the heap, \
+             the pool)",
+            mib(limit_bytes),
+            path.display()
+        )
     }
 
     fn read(&self, file: &str) -> Option<String> {
@@ -135,7 +277,7 @@ impl MemoryCgroup {
 
 impl Drop for MemoryCgroup {
     fn drop(&mut self) {
-        if let Err(error) = remove(&self.directory) {
+        if let Err(error) = remove(&self.files.directory) {
             eprintln!("warning: {error}");
         }
     }
@@ -186,7 +328,7 @@ fn sweep_orphans(root: &Path) {
         if Path::new("/proc").join(creator.to_string()).exists() {
             continue;
         }
-        let procs = std::fs::read_to_string(entry.path().join("cgroup.procs"));
+        let procs = std::fs::read_to_string(entry.path().join(PROCS_FILE));
         if procs.is_ok_and(|procs| procs.trim().is_empty()) {
             let _ = std::fs::remove_dir(entry.path());
         }
@@ -227,6 +369,8 @@ mod tests {
 
     const LIMIT_BYTES: u64 = 16 << 20;
     const WRITTEN_MIB: u64 = 64;
+    /// A limit that holds everything a test writes.
+    const ROOMY_LIMIT_BYTES: u64 = 4 * (WRITTEN_MIB << 20);
 
     /// Writes `WRITTEN_MIB` MiB through the page cache from a process in the cgroup and returns
     /// the cgroup's peak.
@@ -290,6 +434,88 @@ mod tests {
         drop(cgroup);
         assert!(!orphan_left, "the dead run's cgroup is swept");
         assert!(live_left, "a running process's cgroup stays");
+    }
+
+    /// A cgroup v1 made with `limit_bytes` for a test of the per-phase files, or why there is
+    /// none (not root, no memory controller, or v2, whose peak does not reset).
+    fn v1_cgroup(what: &str, limit_bytes: u64) -> Result<(MemoryCgroup, CgroupFiles), String> {
+        let name = format!("directdb-test-{what}-{}", std::process::id());
+        let cgroup = MemoryCgroup::create(&name, limit_bytes)?;
+        let files = CgroupFiles::of_procs(&cgroup.procs_path()).unwrap();
+        if !files.peak_resets() {
+            return Err("cgroup v2: a phase's peak is not measured there".into());
+        }
+        Ok((cgroup, files))
+    }
+
+    /// What a process does around each phase works on a real cgroup: 64 MiB written (and
+    /// synced) through the page cache leave the cgroup's usage and peak above 32 MiB; lowering
+    /// the limit to 16 MiB makes the kernel reclaim that page cache (the write succeeds and the
+    /// usage is under it) and leaves the peak; a reset brings the peak down to the usage.
+    #[test]
+    fn lowering_the_limit_reclaims_the_page_cache_and_a_reset_forgets_the_peak() {
+        let (cgroup, files) = match v1_cgroup("phases", ROOMY_LIMIT_BYTES) {
+            Ok(cgroup) => cgroup,
+            Err(reason) => return eprintln!("skipped: {reason}"),
+        };
+        let directory = tempfile::tempdir().unwrap();
+        let script = format!(
+            "echo $$ > {} && exec dd if=/dev/zero of={} bs=1M count={WRITTEN_MIB} conv=fsync \
+             status=none",
+            cgroup.procs_path().display(),
+            directory.path().join("written").display()
+        );
+        let status = Command::new("sh").args(["-c", &script]).status().unwrap();
+        assert!(status.success(), "dd in the cgroup: {status}");
+        let peak_written = files.peak_bytes().unwrap();
+        assert!(peak_written > 2 * LIMIT_BYTES, "peak {peak_written}");
+        assert!(files.usage_bytes().unwrap() > 2 * LIMIT_BYTES, "the written pages stay charged");
+
+        files.set_limit(LIMIT_BYTES, false).unwrap();
+        assert_eq!(files.limit_bytes(), Some(LIMIT_BYTES));
+        let usage_bytes = files.usage_bytes().unwrap();
+        assert!(usage_bytes <= LIMIT_BYTES, "usage {usage_bytes} after lowering the limit");
+        assert!(files.peak_bytes().unwrap() >= peak_written, "lowering leaves the peak");
+        files.reset_peak().unwrap();
+        let peak_reset = files.peak_bytes().unwrap();
+        assert!(peak_reset <= LIMIT_BYTES, "peak {peak_reset} after a reset");
+        assert_eq!(cgroup.limit_bytes_now(), LIMIT_BYTES);
+    }
+
+    /// Memory no reclaim frees cannot be put under a lower limit: `dd` with a 32 MiB block fills
+    /// a 32 MiB buffer (anonymous memory, and there is no swap to push it to) and holds it while
+    /// its write to a pipe nobody reads waits. Setting a 16 MiB limit then fails after its
+    /// retries, naming the file, the value and the usage, and the limit stays as it was.
+    #[test]
+    fn a_limit_under_the_heap_fails_naming_the_file_the_value_and_the_usage() {
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+        if !meminfo.lines().any(|line| line.split_whitespace().eq(["SwapTotal:", "0", "kB"])) {
+            return eprintln!("skipped: with swap, reclaim can free anonymous memory");
+        }
+        let (cgroup, files) = match v1_cgroup("busy", ROOMY_LIMIT_BYTES) {
+            Ok(cgroup) => cgroup,
+            Err(reason) => return eprintln!("skipped: {reason}"),
+        };
+        let script = format!(
+            "echo $$ > {} && exec dd if=/dev/zero bs=32M count=1 status=none",
+            cgroup.procs_path().display()
+        );
+        let mut dd = Command::new("sh")
+            .args(["-c", &script])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // dd writes only after its read filled the whole block: one byte read means the 32 MiB
+        // buffer is charged, and dd waits in a write that the pipe cannot take whole.
+        let mut first_byte = [0u8; 1];
+        std::io::Read::read_exact(dd.stdout.as_mut().unwrap(), &mut first_byte).unwrap();
+        let error = files.set_limit(LIMIT_BYTES, false).unwrap_err();
+        dd.kill().unwrap();
+        dd.wait().unwrap();
+        for expected in ["memory.limit_in_bytes", &LIMIT_BYTES.to_string(), "usage is", "3 times"] {
+            assert!(error.contains(expected), "{expected:?} in {error}");
+        }
+        assert_eq!(files.limit_bytes(), Some(ROOMY_LIMIT_BYTES), "the limit stays");
     }
 
     /// A process whose heap outgrows the limit is killed by the cgroup, and the cgroup counts

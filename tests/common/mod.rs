@@ -49,12 +49,20 @@ pub(crate) fn array<'a>(value: &'a Value, key: &str) -> &'a Vec<Value> {
 }
 
 /// The memory section of a `bench ycsb` or `bench tpcc` report of a run with a budget of
-/// `budget_bytes`: `memory_budget`, and each mode's `memory`. Where the machine has a memory
-/// cgroup controller (v1) and this runs as root, every mode ran under the limit (budget +
-/// headroom) and its peak stayed within it; elsewhere the report says the budget was not
-/// enforced, and each mode why. The pool of direct I/O is the budget; buffered and mmap's is at
-/// most that.
-pub(crate) fn check_memory(report: &Value, budget_bytes: u64) {
+/// `budget_bytes`: `memory_budget`, each mode's `memory` and each phase's (`phases` gives a
+/// mode's phases, each its name and its `memory`). Where the machine has a memory cgroup
+/// controller (v1) and this runs as root, every mode ran under the limit and its peak stayed
+/// within it: direct I/O under budget + headroom in every phase; under `same-as-direct` each
+/// later mode's process under direct I/O's whole peak + 4 MiB and each of its phases under
+/// direct I/O's peak in the phase of the same name + 4 MiB; every phase's peak within its
+/// limit. Elsewhere the report says the budget was not enforced, and each mode why. The pool of
+/// direct I/O is the budget; buffered and mmap's is at most that.
+pub(crate) fn check_memory(
+    report: &Value,
+    budget_bytes: u64,
+    phases: impl Fn(&Value) -> Vec<(String, &Value)>,
+) {
+    const SLACK_BYTES: u64 = 4 << 20; // `IN_FLIGHT_SLACK_MB`
     let budget = field(report, "memory_budget");
     assert_eq!(count(budget, "budget_bytes"), budget_bytes);
     let limit_bytes = count(budget, "limit_bytes");
@@ -76,36 +84,72 @@ pub(crate) fn check_memory(report: &Value, budget_bytes: u64) {
         Some("headroom") => false,
         other => panic!("limit_rule {other:?}"),
     };
-    let mut direct_peak_bytes: Option<u64> = None;
+    // Direct I/O's whole peak and its peak in each phase, once it has run.
+    let mut direct_peaks: Option<(u64, Vec<(String, u64)>)> = None;
     for (index, mode) in array(report, "modes").iter().enumerate() {
         let memory = field(mode, "memory");
-        if field(mode, "io_mode") == "direct" {
-            assert_eq!(index, 0, "direct I/O runs first: its peak sets the others' limit");
+        let is_direct = field(mode, "io_mode") == "direct";
+        if is_direct {
+            assert_eq!(index, 0, "direct I/O runs first: its peaks set the others' limits");
         }
         let pool_bytes = count(memory, "pool_bytes");
-        if field(mode, "io_mode") == "direct" {
+        if is_direct {
             assert_eq!(pool_bytes, budget_bytes);
         } else {
             // A share of 1 MiB is below the smallest pool a mode gets (256 pages).
             assert!(pool_bytes <= budget_bytes, "{memory:#}");
         }
         assert_eq!(field(memory, "enforced").as_bool(), Some(enforced), "{memory:#}");
-        if enforced {
-            // Direct I/O's peak and 4 MiB for pages being written (`IN_FLIGHT_SLACK_MB`).
-            let expected_limit = match direct_peak_bytes {
-                Some(peak) if same_as_direct => (peak + (4 << 20)).min(limit_bytes),
-                _ => limit_bytes,
-            };
-            let mode_limit_bytes = count(memory, "limit_bytes");
-            assert_eq!(mode_limit_bytes, expected_limit, "{memory:#}");
-            let peak_bytes = count(memory, "peak_bytes");
-            assert!(0 < peak_bytes && peak_bytes <= mode_limit_bytes, "{memory:#}");
-            if field(mode, "io_mode") == "direct" {
-                direct_peak_bytes = Some(peak_bytes);
-            }
-        } else {
+        if !enforced {
             let how = field(memory, "how").as_str().unwrap();
             assert!(how.starts_with("not enforced: "), "{memory:#}");
+            for (phase, phase_memory) in phases(mode) {
+                assert!(field(phase_memory, "limit_bytes").is_null(), "{phase}: {phase_memory:#}");
+                assert!(field(phase_memory, "peak_bytes").is_null(), "{phase}: {phase_memory:#}");
+            }
+            continue;
+        }
+        let direct = direct_peaks.as_ref().filter(|_| same_as_direct);
+        let mode_limit_bytes = count(memory, "limit_bytes");
+        let expected_limit =
+            direct.map_or(limit_bytes, |(peak, _)| (peak + SLACK_BYTES).min(limit_bytes));
+        assert_eq!(mode_limit_bytes, expected_limit, "{memory:#}");
+        let peak_bytes = count(memory, "peak_bytes");
+        assert!(0 < peak_bytes && peak_bytes <= mode_limit_bytes, "{memory:#}");
+        assert_eq!(field(memory, "peak_per_phase").as_bool(), Some(cgroups), "{memory:#}");
+        let mut phase_peaks = Vec::new();
+        for (phase, phase_memory) in phases(mode) {
+            let direct_phase_peak = direct
+                .and_then(|(_, peaks)| peaks.iter().find(|(name, _)| *name == phase))
+                .map(|(_, peak)| *peak);
+            let expected = direct_phase_peak
+                .map_or(mode_limit_bytes, |peak| (peak + SLACK_BYTES).min(mode_limit_bytes));
+            let phase_limit_bytes = count(phase_memory, "limit_bytes");
+            assert_eq!(phase_limit_bytes, expected, "{phase}: {phase_memory:#}");
+            if !cgroups {
+                continue; // cgroup v2: no peak per phase
+            }
+            let phase_peak_bytes = count(phase_memory, "peak_bytes");
+            assert!(0 < phase_peak_bytes, "{phase}: {phase_memory:#}");
+            assert!(phase_peak_bytes <= phase_limit_bytes, "{phase}: {phase_memory:#}");
+            assert!(phase_peak_bytes <= peak_bytes, "{phase}: within the process's peak");
+            phase_peaks.push((phase, phase_peak_bytes));
+        }
+        if is_direct {
+            direct_peaks = Some((peak_bytes, phase_peaks));
         }
     }
+}
+
+/// The phases of a `bench ycsb` mode: the load and each workload, each with its `memory`.
+pub(crate) fn ycsb_phases(mode: &Value) -> Vec<(String, &Value)> {
+    std::iter::once(field(mode, "load"))
+        .chain(array(mode, "runs"))
+        .map(|row| (field(row, "phase").as_str().unwrap().to_string(), field(row, "memory")))
+        .collect()
+}
+
+/// The phases of a `bench tpcc` mode: `load` and `run`, each with its `memory`.
+pub(crate) fn tpcc_phases(mode: &Value) -> Vec<(String, &Value)> {
+    ["load", "run"].map(|phase| (phase.to_string(), field(field(mode, phase), "memory"))).into()
 }

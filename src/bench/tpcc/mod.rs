@@ -9,18 +9,22 @@
 //!    transactions or seconds asked (`driver`), check the consistency conditions again,
 //!    checkpoint, close; then remove the directory.
 //!
+//! Each is a phase of the memory limit (`load`, `run`; [`PhaseMeter`]): its limit is set
+//! before its open, and its peak measured from there to after its close.
+//!
 //! Every mode loads the same rows and draws the same inputs (one seed), so the modes differ only
 //! in how the engine reaches the file (and in the interleaving of the threads).
 //!
 //! **Equal memory**, as in `bench ycsb` and with its flags ([`crate::bench::memory_budget`]):
 //! each mode's load, run and checks run in a child process of its own ([`crate::bench::child`])
 //! under a memory cgroup whose limit counts the page cache: direct I/O's, which runs first, is the
-//! budget (`--pool-mb`) plus the headroom (`--memory-headroom-mb`); the other modes' is what
-//! direct I/O's process peaked at (`--memory-limit`). Direct I/O gives the whole budget
-//! to its pool; buffered I/O and mmap give their pool `--pool-share` percent of it and leave the
-//! rest to the page cache. The child sends its mode's report, consistency checks included, back
-//! as JSON; the parent adds the limit and the peak. Without root the modes run unlimited and
-//! the report's `memory_budget` says so.
+//! budget (`--pool-mb`) plus the headroom (`--memory-headroom-mb`); the other modes', in each
+//! phase, what direct I/O's process peaked at in the same phase (`--memory-limit`). Direct I/O
+//! gives the whole budget to its pool; buffered I/O and mmap give their pool `--pool-share`
+//! percent of it and leave the rest to the page cache. The child sends its mode's report,
+//! consistency checks included, back as JSON, each phase with its limit and peak; the parent
+//! adds the process's. Without root the modes run unlimited and the report's `memory_budget`
+//! says so.
 //!
 //! Modules: `schema` (keys, row layouts, cardinalities), `random` (NURand, names, strings),
 //! `load`, `transactions` (the five transactions and their inputs), `driver` (threads and the
@@ -43,7 +47,9 @@ use rand::rngs::SmallRng;
 
 use crate::bench::child::{self, Benchmark, Isolation, durability_serde, io_modes_serde};
 use crate::bench::kv::Store;
-use crate::bench::memory_budget::{self, BudgetReport, MemoryBudget, ModeMemory};
+use crate::bench::memory_budget::{
+    self, BudgetReport, MemoryBudget, ModeMemory, PhaseLimits, PhaseMeter,
+};
 use crate::bench::scratch::RemoveOnDrop;
 use crate::bench::workers::{self, Stop};
 use crate::bench::ycsb::{self, Progress, Usage, cache};
@@ -71,6 +77,9 @@ pub(crate) const THREAD_COUNT_DEFAULT: usize = 8;
 /// Rows per load transaction: one durable commit per 200 rows (about 40 KB of rows) keeps the
 /// load from being a test of the log's flush rate.
 pub(crate) const LOAD_BATCH_ROWS: usize = 200;
+/// The names of the two phases, in the memory limits of the modes after direct I/O.
+const LOAD_PHASE: &str = "load";
+const RUN_PHASE: &str = "run";
 /// Seed of the load's rows and of every terminal's inputs, the same for every I/O mode.
 const SEED: u64 = 0x7470_6363; // "tpcc"
 
@@ -140,17 +149,18 @@ pub(crate) fn run(options: &TpccOptions, progress: Progress) -> Result<TpccRepor
     let cardinalities = options.validate()?;
     // A mode that fails (killed by its memory limit, a full disk) costs its own rows, not the
     // others' measurements: the report names it, and the run fails only if every mode did.
-    let run_one = |io_mode: IoMode, limit| match options.isolation {
-        Isolation::InProcess => run_mode(options, &cardinalities, io_mode, progress),
+    let run_one = |io_mode: IoMode, limits: (PhaseLimits, &'static str)| match options.isolation {
+        Isolation::InProcess => {
+            run_mode(options, &cardinalities, io_mode, progress, &mut PhaseMeter::unlimited())
+        }
         Isolation::ChildProcesses => {
             let request = ModeRequest { options: options.clone(), io_mode: io_mode.name().into() };
-            child::run_in_child(Benchmark::Tpcc(request), io_mode.name(), limit, progress)
+            child::run_in_child(Benchmark::Tpcc(request), io_mode.name(), limits, progress)
         }
     };
     let (modes, failures) = memory_budget::run_targets(
         options.io_modes.clone(),
         options.memory,
-        |mode: &ModeReport| &mode.memory,
         |target, error| progress.failed(target, error),
         run_one,
     )?;
@@ -193,33 +203,47 @@ pub(crate) struct ModeRequest {
 }
 
 impl ModeRequest {
-    /// Runs the mode in this process, consistency checks included: the child's side of
-    /// [`child::run_in_child`].
-    pub(crate) fn run(&self, progress: Progress) -> Result<ModeReport, String> {
+    /// Runs the mode in this process, consistency checks included, each phase metered by
+    /// `meter`: the child's side of [`child::run_in_child`].
+    pub(crate) fn run(
+        &self,
+        progress: Progress,
+        meter: &mut PhaseMeter,
+    ) -> Result<ModeReport, String> {
         let cardinalities = self.options.validate()?;
         let io_mode: IoMode = self.io_mode.parse()?;
-        run_mode(&self.options, &cardinalities, io_mode, progress)
+        run_mode(&self.options, &cardinalities, io_mode, progress, meter)
     }
 }
 
 /// The load, the run and both checks on one I/O mode, in a fresh directory removed afterwards.
+/// `meter` sets each phase's memory limit before the phase opens the database and reads its
+/// peak after the phase has closed it (the phase's functions drop it).
 fn run_mode(
     options: &TpccOptions,
     cardinalities: &Cardinalities,
     io_mode: IoMode,
     progress: Progress,
+    meter: &mut PhaseMeter,
 ) -> Result<ModeReport, String> {
     let directory = options.directory.join(format!("directdb-tpcc-{}", io_mode.name()));
     let _remove = RemoveOnDrop::fresh_directory(&directory)?;
-    let (load, consistency_after_load, free_pages) =
+    meter.begin(LOAD_PHASE)?;
+    let (mut load, consistency_after_load, free_pages) =
         load_phase(options, cardinalities, io_mode, &directory, progress)?;
+    load.memory = meter.end();
     let file = ycsb::file_facts(&directory, io_mode, free_pages)?;
-    let (run, consistency_after_run) =
+    meter.begin(RUN_PHASE)?;
+    let (mut run, consistency_after_run) =
         run_phase(options, cardinalities, io_mode, &directory, progress)?;
+    run.memory = meter.end();
     Ok(ModeReport {
         io_mode: io_mode.name().into(),
         file,
-        memory: ModeMemory::in_process(options.pool_bytes_of(io_mode)),
+        memory: ModeMemory {
+            peak_bytes: meter.process_peak_bytes(),
+            ..ModeMemory::in_process(options.pool_bytes_of(io_mode))
+        },
         load,
         consistency_after_load,
         run,
@@ -634,6 +658,7 @@ mod tests {
         let request = child::ChildRequest {
             benchmark: Benchmark::Tpcc(mode),
             cgroup_procs: None,
+            limits: PhaseLimits::uniform(u64::MAX),
             progress: false,
         };
         let json = serde_json::to_string(&request).unwrap();

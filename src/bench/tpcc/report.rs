@@ -8,8 +8,7 @@ use std::path::PathBuf;
 
 use engine::{DbStats, IoMode};
 
-use crate::bench::child::ChildReport;
-use crate::bench::memory_budget::{BudgetReport, ModeMemory};
+use crate::bench::memory_budget::{BudgetReport, MemoryReport, ModeMemory, PhaseMemory};
 use crate::bench::ycsb::{FileFacts, PerOperation, Percentiles, Stop, Totals, Usage};
 
 use super::consistency::ConsistencyReport;
@@ -32,6 +31,9 @@ pub(crate) struct LoadReport {
     pub(crate) device_read_bytes: u64,
     pub(crate) device_write_bytes: u64,
     pub(crate) cpu_seconds: f64,
+    /// The memory limit of the process during the load phase (the load, its checkpoint and the
+    /// consistency check after it) and its peak, from before the open to after the close.
+    pub(crate) memory: PhaseMemory,
 }
 
 impl LoadReport {
@@ -51,6 +53,7 @@ impl LoadReport {
             device_read_bytes: usage.read_bytes,
             device_write_bytes: usage.write_bytes,
             cpu_seconds: usage.cpu_seconds,
+            memory: PhaseMemory::default(),
         }
     }
 }
@@ -101,6 +104,9 @@ pub(crate) struct RunReport {
     pub(crate) pool_hit_ratio: Option<f64>,
     /// The checkpoint after the run, outside the timed window and the costs.
     pub(crate) checkpoint_seconds: f64,
+    /// The memory limit of the process during the run phase (the run, the consistency check
+    /// and the checkpoint after it) and its peak, from before the open to after the close.
+    pub(crate) memory: PhaseMemory,
 }
 
 /// What [`RunReport::new`] needs besides the run.
@@ -153,6 +159,7 @@ impl RunReport {
             pool_hit_ratio: (accesses != 0).then(|| totals.pool_hits as f64 / accesses as f64),
             totals,
             checkpoint_seconds: 0.0,
+            memory: PhaseMemory::default(),
         }
     }
 }
@@ -178,9 +185,17 @@ impl ModeReport {
     }
 }
 
-impl ChildReport for ModeReport {
+impl MemoryReport for ModeReport {
+    fn memory(&self) -> &ModeMemory {
+        &self.memory
+    }
+
     fn memory_mut(&mut self) -> &mut ModeMemory {
         &mut self.memory
+    }
+
+    fn phase_memories(&self) -> Vec<(&str, PhaseMemory)> {
+        vec![(super::LOAD_PHASE, self.load.memory), (super::RUN_PHASE, self.run.memory)]
     }
 }
 

@@ -8,6 +8,9 @@
 //!    (outside the timed window), close. Inserts of D and E carry over to later workloads, as
 //!    they do in a YCSB session that runs workloads one after another on one database.
 //!
+//! Each is a phase of the memory limit ([`PhaseMeter`]): its limit is set before its open, and
+//! its peak measured from there to after its close.
+//!
 //! Every mode runs the same key sequences (one seed), so the modes differ only in how the
 //! engine reaches the file. What each number is and where it comes from is in
 //! [`report::sources`].
@@ -15,11 +18,11 @@
 //! **Equal memory.** Every mode gets the same memory, as the limit of a memory cgroup that
 //! counts the page cache too, with each mode in a child process of its own
 //! ([`crate::bench::child`]): direct I/O, which runs first, the budget (`--pool-mb`) plus a
-//! headroom for its heap (`--memory-headroom-mb`); every later mode what direct I/O's process
-//! peaked at (`--memory-limit`, [`crate::bench::memory_budget`]). Direct I/O gives the whole
-//! budget to its pool; buffered I/O and mmap give their pool `--pool-share`
-//! percent of it and leave the rest to the kernel's page cache, which the limit holds to what
-//! is left. Without root (no cgroup) the modes still run in child processes, unlimited, and the
+//! headroom for its heap (`--memory-headroom-mb`); every later mode, phase by phase, what
+//! direct I/O's process peaked at in the same phase (`--memory-limit`,
+//! [`crate::bench::memory_budget`]). Direct I/O gives the whole budget to its pool; buffered
+//! I/O and mmap give their pool `--pool-share` percent of it and leave the rest to the kernel's
+//! page cache, which the limit holds to what is left. Without root (no cgroup) the modes still run in child processes, unlimited, and the
 //! report's [`BudgetReport`] says the budget was not enforced. The budget and the child process
 //! are shared with `bench tpcc` ([`crate::bench::memory_budget`], [`crate::bench::child`]).
 //!
@@ -45,7 +48,9 @@ use engine::{Durability, IoMode, Options};
 
 use crate::bench::child::{self, Benchmark, Isolation, durability_serde, io_modes_serde};
 use crate::bench::kv::Store;
-use crate::bench::memory_budget::{self, BudgetReport, MemoryBudget, ModeMemory};
+use crate::bench::memory_budget::{
+    self, BudgetReport, MemoryBudget, ModeMemory, PhaseLimits, PhaseMeter,
+};
 use crate::bench::scratch::RemoveOnDrop;
 use crate::bench::workers;
 
@@ -89,6 +94,9 @@ pub(crate) const RECORD_COUNT_MIN: u64 = 2;
 pub(crate) const RECORD_COUNT_MAX: u64 = distribution::SCRAMBLED_ITEM_COUNT;
 /// Most records per load transaction (the whole batch is held in memory until commit).
 pub(crate) const LOAD_BATCH_RECORDS_MAX: u64 = 10_000;
+/// The name of the load phase, in the report and in the memory limits of the modes after direct
+/// I/O (a workload's phase is named by its letter).
+const LOAD_PHASE: &str = "load";
 /// Seed of every thread's random generator (each thread and workload derives its own), the
 /// same for every I/O mode so they run the same key sequences.
 const SEED: u64 = 0x7963_7362; // "ycsb"
@@ -214,10 +222,11 @@ pub(crate) fn durability_name(durability: Durability) -> &'static str {
     }
 }
 
-/// Runs the load and the workloads on every target, direct I/O first (its memory peak sets
-/// the others' limit, [`memory_budget::Limits`]), then in the order asked. A target that fails (an engine
-/// killed by its memory limit, a full disk) costs its own column, not the others'
-/// measurements: the report names it, and the run fails only if every target did.
+/// Runs the load and the workloads on every target, direct I/O first (its memory peak in each
+/// phase sets the others' limit in that phase, [`memory_budget::Limits`]), then in the order
+/// asked. A target that fails (an engine killed by its memory limit, a full disk) costs its own
+/// column, not the others' measurements: the report names it, and the run fails only if every
+/// target did.
 pub(crate) fn run(options: &YcsbOptions, progress: Progress) -> Result<YcsbReport, String> {
     let started = Instant::now();
     options.validate()?;
@@ -225,7 +234,9 @@ pub(crate) fn run(options: &YcsbOptions, progress: Progress) -> Result<YcsbRepor
         run_targets(Target::all(options), options.memory, progress, |target, limit| match options
             .isolation
         {
-            Isolation::InProcess => run_mode(options, target, progress),
+            Isolation::InProcess => {
+                run_mode(options, target, progress, &mut PhaseMeter::unlimited())
+            }
             Isolation::ChildProcesses => {
                 let request =
                     ModeRequest { options: options.clone(), target: target.name().into() };
@@ -252,10 +263,10 @@ fn run_targets(
     targets: Vec<Target>,
     memory: MemoryBudget,
     progress: Progress,
-    run_one: impl FnMut(Target, (u64, &'static str)) -> Result<ModeReport, String>,
+    run_one: impl FnMut(Target, (PhaseLimits, &'static str)) -> Result<ModeReport, String>,
 ) -> Result<(Vec<ModeReport>, Vec<Failure>), String> {
     let failed = |target: &str, error: &str| progress.failed(target, error);
-    memory_budget::run_targets(targets, memory, |mode: &ModeReport| &mode.memory, failed, run_one)
+    memory_budget::run_targets(targets, memory, failed, run_one)
 }
 
 fn settings(options: &YcsbOptions) -> Settings {
@@ -290,30 +301,45 @@ pub(crate) struct ModeRequest {
 }
 
 impl ModeRequest {
-    /// Runs the target in this process: the child's side of [`child::run_in_child`].
-    pub(crate) fn run(&self, progress: Progress) -> Result<ModeReport, String> {
+    /// Runs the target in this process, each phase metered by `meter`: the child's side of
+    /// [`child::run_in_child`].
+    pub(crate) fn run(
+        &self,
+        progress: Progress,
+        meter: &mut PhaseMeter,
+    ) -> Result<ModeReport, String> {
         let target = Target::parse(&self.target)?;
-        run_mode(&self.options, target, progress)
+        run_mode(&self.options, target, progress, meter)
     }
 }
 
 /// The load and every workload on one target (an engine on an I/O path), in a fresh directory
-/// removed afterwards.
+/// removed afterwards. `meter` sets each phase's memory limit before the phase opens the store
+/// and reads its peak after the phase has closed it (the phase's functions drop it).
 pub(crate) fn run_mode(
     options: &YcsbOptions,
     target: Target,
     progress: Progress,
+    meter: &mut PhaseMeter,
 ) -> Result<ModeReport, String> {
     let directory = options.directory.join(format!("directdb-ycsb-{}", target.name()));
     let _remove = RemoveOnDrop::fresh_directory(&directory)?;
-    let (load, free_pages) = load_phase(options, target, &directory, progress)?;
+    meter.begin(LOAD_PHASE)?;
+    let (mut load, free_pages) = load_phase(options, target, &directory, progress)?;
+    load.memory = meter.end();
     let file = target.file_facts(&directory, free_pages)?;
     let sequence = InsertSequence::starting_at(options.record_count);
     let mut runs = Vec::new();
     for (index, &workload) in options.workloads.iter().enumerate() {
-        runs.push(run_phase(options, target, &directory, workload, index, &sequence, progress)?);
+        meter.begin(workload.name())?;
+        let mut run = run_phase(options, target, &directory, workload, index, &sequence, progress)?;
+        run.memory = meter.end();
+        runs.push(run);
     }
-    let memory = ModeMemory::in_process(target.cache_bytes(options));
+    let memory = ModeMemory {
+        peak_bytes: meter.process_peak_bytes(),
+        ..ModeMemory::in_process(target.cache_bytes(options))
+    };
     Ok(ModeReport {
         io_mode: target.name().into(),
         engine: target.engine().into(),
@@ -363,7 +389,7 @@ fn load_phase(
     let (checkpoint_seconds, checkpoint_pages_written) = checkpoint(db)?;
     let (usage_after, stats_after) = (Usage::now()?, db.stats());
     let context = PhaseContext {
-        phase: "load".into(),
+        phase: LOAD_PHASE.into(),
         label: target.name().into(),
         distribution: None,
         thread_count: options.thread_count,
@@ -497,39 +523,49 @@ mod tests {
         }
     }
 
-    /// Direct I/O runs first whatever the order asked; the modes after it get its peak as
-    /// their limit; a failure is recorded and the others still run; only all failing is an
-    /// error.
+    /// Direct I/O runs first whatever the order asked; the modes after it get its peak in each
+    /// phase as their limit in that phase (its whole process's where it has none); a failure
+    /// is recorded and the others still run; only all failing is an error.
     #[test]
     fn targets_run_direct_first_under_its_peak_and_survive_a_failure() {
         let options = tiny_options(PathBuf::from("/nonexistent"));
         let targets = [IoMode::Mmap, IoMode::Buffered, IoMode::Direct].map(Target::Directdb);
-        let direct_peak = 3 << 20;
+        let (direct_peak, direct_c_peak) = (3 << 20, 2 << 20);
         let mut limits = Vec::new();
         let (modes, failures) =
             run_targets(targets.to_vec(), options.memory, Progress::off(), |target, limit| {
-                limits.push((target.name(), limit));
+                limits.push((target.name(), limit.clone()));
                 if target == Target::Directdb(IoMode::Buffered) {
                     return Err("killed".into());
                 }
-                let mut mode = YcsbReport::synthetic(&[target.name()], &["load"]).modes.remove(0);
+                let mut mode =
+                    YcsbReport::synthetic(&[target.name()], &["load", "c", "a"]).modes.remove(0);
                 mode.memory = ModeMemory {
-                    limit_bytes: Some(limit.0),
+                    limit_bytes: Some(limit.0.process_bytes),
                     peak_bytes: Some(direct_peak),
                     enforced: true,
                     ..mode.memory
                 };
+                mode.load.memory.peak_bytes = Some(direct_peak);
+                mode.runs[0].memory.peak_bytes = Some(direct_c_peak);
                 Ok(mode)
             })
             .unwrap();
         let limit = options.memory.limit_bytes();
-        let later_limit = direct_peak + (memory_budget::IN_FLIGHT_SLACK_MB << 20);
+        let slack = memory_budget::IN_FLIGHT_SLACK_MB << 20;
+        let later = PhaseLimits {
+            process_bytes: direct_peak + slack,
+            phase_bytes: [("load", direct_peak + slack), ("c", direct_c_peak + slack)]
+                .map(|(phase, bytes)| (phase.to_string(), bytes))
+                .into(),
+        };
+        assert_eq!(later.of("a"), direct_peak + slack, "a: no peak, the process's");
         assert_eq!(
             limits,
             [
-                ("direct", (limit, "--memory-headroom-mb")),
-                ("mmap", (later_limit, "--memory-limit headroom")),
-                ("buffered", (later_limit, "--memory-limit headroom")),
+                ("direct", (PhaseLimits::uniform(limit), "--memory-headroom-mb")),
+                ("mmap", (later.clone(), "--memory-limit headroom")),
+                ("buffered", (later, "--memory-limit headroom")),
             ]
         );
         let labels: Vec<&str> = modes.iter().map(|mode| mode.io_mode.as_str()).collect();
@@ -549,11 +585,13 @@ mod tests {
                 let mut mode = YcsbReport::synthetic(&[target.name()], &["load"]).modes.remove(0);
                 mode.memory =
                     ModeMemory { peak_bytes: Some(direct_peak), enforced: true, ..mode.memory };
+                mode.load.memory.peak_bytes = Some(direct_peak);
                 Ok(mode)
             })
             .unwrap();
         assert_eq!((modes.len(), failures.len()), (3, 0));
-        assert_eq!(limits, [limit; 3], "--memory-limit headroom: budget + headroom for every mode");
+        let expected = [limit; 3].map(PhaseLimits::uniform);
+        assert_eq!(limits, expected, "--memory-limit headroom: budget + headroom for every mode");
 
         let error = run_targets(targets.to_vec(), options.memory, Progress::off(), |target, _| {
             Err(format!("{} broke", target.name()))
@@ -612,6 +650,7 @@ mod tests {
         let request = child::ChildRequest {
             benchmark: Benchmark::Ycsb(ModeRequest { options, target: "buffered".into() }),
             cgroup_procs: None,
+            limits: PhaseLimits::uniform(u64::MAX),
             progress: false,
         };
         let answer = child::serve(&serde_json::to_string(&request).unwrap()).unwrap();
@@ -622,6 +661,7 @@ mod tests {
         assert_eq!(phases, ["c"]);
         assert_eq!(report.runs[0].operation_count, 300);
         assert_eq!(report.memory, ModeMemory::in_process(pool_bytes));
+        assert_eq!(report.runs[0].memory, memory_budget::PhaseMemory::default(), "no cgroup");
         let leftovers: Vec<_> = std::fs::read_dir(directory.path()).unwrap().collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
     }

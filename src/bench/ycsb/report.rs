@@ -11,10 +11,9 @@ use super::distribution::DistributionKind;
 use super::driver::PhaseRun;
 use super::usage::Usage;
 use super::workload::OperationKind;
-use crate::bench::child::ChildReport;
 #[cfg(test)]
 use crate::bench::memory_budget::LimitRule;
-use crate::bench::memory_budget::{BudgetReport, ModeMemory};
+use crate::bench::memory_budget::{BudgetReport, MemoryReport, ModeMemory, PhaseMemory};
 use crate::bench::workers::Stop;
 
 /// Latency percentiles, in microseconds.
@@ -169,6 +168,9 @@ pub(crate) struct PhaseReport {
     /// timed window and the per-operation costs (inside them for the load).
     pub(crate) checkpoint_seconds: f64,
     pub(crate) checkpoint_pages_written: u64,
+    /// The memory limit of the process during the phase and its peak, from before the open to
+    /// after the close.
+    pub(crate) memory: PhaseMemory,
 }
 
 /// What [`PhaseReport::new`] needs besides the run itself.
@@ -224,6 +226,7 @@ impl PhaseReport {
             open_seconds: 0.0,
             checkpoint_seconds: 0.0,
             checkpoint_pages_written: 0,
+            memory: PhaseMemory::default(),
         }
     }
 }
@@ -257,9 +260,20 @@ pub(crate) struct ModeReport {
     pub(crate) runs: Vec<PhaseReport>,
 }
 
-impl ChildReport for ModeReport {
+impl MemoryReport for ModeReport {
+    fn memory(&self) -> &ModeMemory {
+        &self.memory
+    }
+
     fn memory_mut(&mut self) -> &mut ModeMemory {
         &mut self.memory
+    }
+
+    fn phase_memories(&self) -> Vec<(&str, PhaseMemory)> {
+        std::iter::once(&self.load)
+            .chain(&self.runs)
+            .map(|phase| (phase.phase.as_str(), phase.memory))
+            .collect()
     }
 }
 
@@ -489,5 +503,6 @@ fn synthetic_phase(label: &str, phase: &str, thousands: f64, p50_us: f64) -> Pha
         open_seconds: 0.0,
         checkpoint_seconds: 0.0,
         checkpoint_pages_written: 0,
+        memory: PhaseMemory::default(),
     }
 }

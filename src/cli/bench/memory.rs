@@ -4,7 +4,9 @@
 
 use std::fmt::Write as _;
 
-use crate::bench::memory_budget::{self, BudgetReport, LimitRule, MemoryBudget, ModeMemory};
+use crate::bench::memory_budget::{
+    self, BudgetReport, LimitRule, MemoryBudget, ModeMemory, PhaseMemory,
+};
 use crate::bench::ycsb::FileFacts;
 
 use super::mib_to_bytes;
@@ -26,9 +28,9 @@ pub(super) struct MemoryArgs {
     #[arg(long, default_value_t = memory_budget::POOL_SHARE_PERCENT_DEFAULT)]
     pool_share: u64,
     /// The memory limit of the modes after direct I/O (which runs first, under budget +
-    /// headroom): same-as-direct (what direct I/O's process peaked at, so the page cache
-    /// cannot grow into headroom direct I/O's pool could not use) or headroom (budget +
-    /// headroom for every mode).
+    /// headroom): same-as-direct (in each phase, what direct I/O's process peaked at in that
+    /// phase, so the page cache cannot grow into memory direct I/O's pool could not use) or
+    /// headroom (budget + headroom for every mode and phase).
     #[arg(long, default_value = "same-as-direct", value_parser = LimitRule::parse)]
     memory_limit: LimitRule,
 }
@@ -88,6 +90,33 @@ pub(super) fn render_budget(text: &mut String, budget: &BudgetReport) {
     );
 }
 
+/// A phase's memory as one table cell, `peak/limit` in MiB (`-` for what is unknown; `-` alone
+/// when there was no limit).
+pub(super) fn phase_cell(memory: &PhaseMemory) -> String {
+    let Some(limit_bytes) = memory.limit_bytes else { return "-".into() };
+    let peak = memory.peak_bytes.map_or_else(|| "-".into(), |bytes| format!("{:.1}", mib(bytes)));
+    format!("{peak}/{:.1}", mib(limit_bytes))
+}
+
+/// The width of a [`phase_cell`] column: `123.4/123.4`.
+pub(super) const PHASE_CELL_WIDTH: usize = 11;
+
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / f64::from(1 << 20)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_phase_cell_is_its_peak_over_its_limit() {
+        let memory = PhaseMemory { limit_bytes: Some(53 << 20), peak_bytes: Some(47 << 19) };
+        assert_eq!(phase_cell(&memory), "23.5/53.0");
+        let v2 = PhaseMemory { peak_bytes: None, ..memory };
+        assert_eq!(phase_cell(&v2), "-/53.0", "a limit without a peak per phase");
+        assert_eq!(phase_cell(&PhaseMemory::default()), "-", "no limit");
+        let widest = PhaseMemory { limit_bytes: Some(999 << 20), peak_bytes: Some(999 << 20) };
+        assert_eq!(phase_cell(&widest).len(), PHASE_CELL_WIDTH);
+    }
 }

@@ -117,7 +117,7 @@ const COLUMNS: [(&str, usize); 12] = [
 ];
 
 /// The columns of the per-mode summary.
-const MODE_COLUMNS: [(&str, usize); 11] = [
+const MODE_COLUMNS: [(&str, usize); 13] = [
     ("io", 8),
     ("load s", 7),
     ("rows/s", 8),
@@ -128,6 +128,8 @@ const MODE_COLUMNS: [(&str, usize); 11] = [
     ("CPU µs/tx", 9),
     ("hit %", 6),
     ("cached MiB", 10),
+    ("load mem MiB", memory::PHASE_CELL_WIDTH + 1),
+    ("run mem MiB", memory::PHASE_CELL_WIDTH),
     ("consistent", 10),
 ];
 
@@ -205,6 +207,8 @@ fn mode_cells(mode: &ModeReport) -> Vec<String> {
         run.pool_hit_ratio.map_or("-".into(), |ratio| format!("{:.1}", 100.0 * ratio)),
         run.resident_bytes_at_start
             .map_or("-".into(), |bytes| format!("{:.0}", bytes as f64 / f64::from(1 << 20))),
+        memory::phase_cell(&mode.load.memory),
+        memory::phase_cell(&run.memory),
         mode.consistent().to_string(),
     ]
 }
@@ -339,6 +343,9 @@ fn render_notes(text: &mut String, report: &TpccReport) {
          read_bytes/write_bytes per transaction (block-layer bytes of every thread: data file \
          and log);\nCPU µs/tx: utime+stime of every thread per transaction; hit %: pool \
          hits/(hits+misses); cached MiB: the data file in the page cache as the run starts;\n\
+         load/run mem MiB: the process's peak/limit in the phase, page cache included (memory \
+         cgroup, from before the open to after the close; the load's includes its consistency \
+         check, the run's its check and checkpoint);\n\
          retries: transactions run again after a conflict; rollbacks: new-orders rolled back \
          on an unused item (1%), counted in tx/s, not in tpmC-like;\nload s: load and its \
          checkpoint; rows/s: rows of every table loaded per second."

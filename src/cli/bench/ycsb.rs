@@ -183,7 +183,7 @@ fn check_plot_directory(path: &Path) -> Result<(), String> {
 }
 
 /// The columns of the phase table.
-const COLUMNS: [(&str, usize); 14] = [
+const COLUMNS: [(&str, usize); 15] = [
     ("io", 8),
     ("phase", 5),
     ("ops/s", 9),
@@ -198,6 +198,7 @@ const COLUMNS: [(&str, usize); 14] = [
     ("majflt/op", 9),
     ("hit %", 6),
     ("cached MiB", 10),
+    ("mem MiB", memory::PHASE_CELL_WIDTH),
 ];
 
 fn line(cells: &[String]) -> String {
@@ -226,6 +227,7 @@ fn phase_cells(row: &PhaseReport) -> Vec<String> {
         row.pool_hit_ratio.map_or("-".into(), |ratio| format!("{:.1}", 100.0 * ratio)),
         row.resident_bytes_at_start
             .map_or("-".into(), |bytes| format!("{:.0}", bytes as f64 / f64::from(1 << 20))),
+        memory::phase_cell(&row.memory),
     ]
 }
 
@@ -366,7 +368,9 @@ fn render_notes(text: &mut String, report: &YcsbReport) {
          every thread: data file and log);\npg rd/op, pg wr/op: buffer pool pages read/written \
          per operation; CPU µs/op: utime+stime of every thread;\nmajflt/op: page faults that \
          read the device (mmap); hit %: pool hits/(hits+misses), mmap's in-place reads in \
-         neither;\ncached MiB: the data file's bytes in the page cache as the run starts (fincore);\nload rows: per record, latency per transaction of {} inserts, I/O including \
+         neither;\ncached MiB: the data file's bytes in the page cache as the run starts (fincore);\nmem \
+         MiB: the process's peak/limit in the phase, page cache included (memory cgroup, from \
+         before the open to after the close);\nload rows: per record, latency per transaction of {} inserts, I/O including \
          the checkpoint that ends the load.",
         report.settings.load_batch_records
     );
@@ -451,7 +455,7 @@ mod tests {
         let lmdb_load =
             text.lines().find(|line| line.split_whitespace().take(2).eq(["lmdb", "load"]));
         let cells: Vec<&str> = lmdb_load.expect("lmdb's load row").split_whitespace().collect();
-        assert_eq!(cells[cells.len() - 2], "-", "hit %: {cells:?}");
+        assert_eq!(cells[cells.len() - 3], "-", "hit %: {cells:?}");
     }
 
     #[test]
@@ -459,6 +463,26 @@ mod tests {
         let error = check_plot_directory(Path::new("/nonexistent/dir/x.svg")).unwrap_err();
         assert!(error.contains("/nonexistent/dir"), "{error}");
         assert_eq!(check_plot_directory(Path::new("x.svg")), Ok(()));
+    }
+
+    /// Each phase's row ends with its process's peak over its limit in that phase.
+    #[test]
+    fn each_phase_row_shows_its_memory_peak_and_limit() {
+        let mut report = YcsbReport::synthetic(&["direct", "buffered"], &["load", "c"]);
+        let memory = |peak_mb: u64, limit_mb: u64| crate::bench::memory_budget::PhaseMemory {
+            limit_bytes: Some(limit_mb << 20),
+            peak_bytes: Some(peak_mb << 20),
+        };
+        report.modes[1].load.memory = memory(50, 54);
+        report.modes[1].runs[0].memory = memory(43, 47);
+        let text = render(&report, None);
+        let row = |label: &str, phase: &str| {
+            let line = text.lines().find(|line| line.split_whitespace().take(2).eq([label, phase]));
+            line.unwrap_or_else(|| panic!("no {label} {phase} row in\n{text}")).to_string()
+        };
+        assert!(row("buffered", "load").ends_with(" 50.0/54.0"), "{text}");
+        assert!(row("buffered", "c").ends_with(" 43.0/47.0"), "{text}");
+        assert!(row("direct", "c").ends_with(" -"), "no limit: {text}");
     }
 
     #[test]
