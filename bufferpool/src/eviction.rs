@@ -192,8 +192,8 @@ const FIBONACCI_MULTIPLIER: u64 = 0x9E37_79B9_7F4A_7C15;
 enum Victim<'a> {
     /// Evicted: the frame, held exclusively, holds no page.
     Taken(ExclusiveGuard<'a>),
-    /// Another thread holds the frame's latch.
-    Latched,
+    /// Another thread holds the frame's latch, or is writing its page back.
+    Busy,
     /// Under the latch the page turned out hit, dirty or gone.
     Kept,
 }
@@ -286,7 +286,7 @@ impl PoolCore {
     }
 
     /// The page at the probation queue's front: promoted if it was hit or is dirty, evicted if
-    /// not, put back at the end if its frame is latched.
+    /// not, put back at the end if its frame is busy.
     fn evict_on_probation(&self, frame: u32, page: PageId) -> Option<(u32, ExclusiveGuard<'_>)> {
         let meta = self.meta(frame);
         if !is_on_probation(meta, page) {
@@ -298,7 +298,7 @@ impl PoolCore {
                     self.ghosts.remember(page);
                     return Some((frame, latch));
                 }
-                Victim::Latched => {
+                Victim::Busy => {
                     self.probation.push(frame, page, &self.frames);
                     return None;
                 }
@@ -330,14 +330,20 @@ impl PoolCore {
         }
         match self.try_evict(frame) {
             Victim::Taken(latch) => Some((frame, latch)),
-            Victim::Latched | Victim::Kept => None,
+            Victim::Busy | Victim::Kept => None,
         }
     }
 
-    /// Evicts `frame`'s page if its latch is free and, under it, the page is clean and unhit.
+    /// Evicts `frame`'s page if its latch is free and, under it, the page is clean, unhit and
+    /// not being written back.
     fn try_evict(&self, frame: u32) -> Victim<'_> {
         let meta = self.meta(frame);
-        let Some(latch) = meta.latch.try_lock_exclusive() else { return Victim::Latched };
+        let Some(latch) = meta.latch.try_lock_exclusive() else { return Victim::Busy };
+        // A write-back in flight is let land first: were the page read again into another
+        // frame and changed there, a late write from this one would overwrite it.
+        if meta.writing.load(Ordering::Acquire) {
+            return Victim::Busy;
+        }
         let page = meta.page.load(Ordering::Relaxed);
         if page == NO_PAGE
             || meta.dirty.load(Ordering::Relaxed)

@@ -10,6 +10,9 @@
 //!    made after the copy is never marked clean.
 //! 4. At most one write-back of a frame is in flight (`writing`), so the file never ends up
 //!    with an older image than the one whose write marked the frame clean.
+//! 5. A write-back is in flight only from a frame that was dirty when the writer owned its
+//!    `writing` flag, and a frame with a write in flight keeps its page (eviction waits), so no
+//!    late write lands after the page has moved to another frame and changed there.
 
 use crate::latch::HybridLatch;
 use crate::sync::{AtomicBool, AtomicU8, AtomicU64, Ordering};

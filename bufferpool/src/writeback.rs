@@ -177,6 +177,16 @@ impl PoolCore {
         if meta.writing.swap(true, Ordering::Acquire) {
             return Stage::Busy; // another thread's write of this page is in flight
         }
+        // Staging runs under a shared latch, and so does the end of another thread's write:
+        // between the check of `dirty` above and the swap, that write may have marked the
+        // frame clean and ended. A copy made now would be a second write of an image already
+        // in the file, in flight on a clean frame, which eviction may then empty: the page,
+        // read again into another frame and changed there, could be overwritten by this late
+        // write. So look again now that this thread owns the frame's write.
+        if !meta.dirty.load(Ordering::Relaxed) {
+            self.end_write(frame);
+            return Stage::Clean;
+        }
         let epoch = meta.dirty_epoch.load(Ordering::Relaxed);
         let mut image = self.staging_buffer();
         copy_out(words, &mut image[..self.page_bytes]);
