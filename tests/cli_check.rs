@@ -32,7 +32,20 @@ fn a_healthy_database_passes_and_a_damaged_page_fails_naming_it() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["key_count"], 2000);
-    assert!(report["tree_pages"].as_u64().unwrap() > 10);
+    let tree_pages = report["tree_pages"].as_u64().unwrap();
+    assert!(tree_pages > 10);
+    // The shape: levels leaves first, one root on top, every tree page a node or overflow.
+    let levels = report["levels"].as_array().unwrap();
+    assert!(levels.len() >= 2, "2000 records of 100 bytes need a branch: {levels:?}");
+    assert_eq!(levels.last().unwrap()["nodes"], 1, "one root");
+    let nodes: u64 = levels.iter().map(|level| level["nodes"].as_u64().unwrap()).sum();
+    assert_eq!(nodes + report["overflow_pages"].as_u64().unwrap(), tree_pages);
+    let leaf_bytes = levels[0]["bytes_used"].as_u64().unwrap();
+    assert!(leaf_bytes > 2000 * 100, "the leaves hold every value: {leaf_bytes} bytes used");
+    assert!(leaf_bytes < levels[0]["nodes"].as_u64().unwrap() * 4096);
+    let table = check(&[&path]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.contains("tree height") && table.contains("leaves"), "{table}");
 
     // Flip a byte in the middle of a tree page (page 5 lies past the two header slots).
     let data = directory.path().join(directdb::DATA_FILE_NAME);

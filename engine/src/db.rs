@@ -21,7 +21,7 @@ use parking_lot::Mutex;
 use wal::{Lsn, Wal, WalOptions, WalStats};
 
 use crate::btree::free_list::{self, Run};
-use crate::btree::tree::{ScanChunk, Tree};
+use crate::btree::tree::{LevelShape, ScanChunk, Tree};
 use crate::commit_record::{self, Decoder, TAG_COMMIT, TAG_PART, Write};
 use crate::error::{Error, Result};
 use crate::free_space::FreeSpace;
@@ -155,6 +155,10 @@ pub struct CheckReport {
     pub key_count: u64,
     /// Pages the tree uses (nodes and overflow pages).
     pub tree_pages: u64,
+    /// The tree's nodes per level, leaves first (its height is the length).
+    pub levels: Vec<LevelShape>,
+    /// Overflow pages (of values too large for a leaf).
+    pub overflow_pages: u64,
     /// Pages listed free.
     pub free_pages: u64,
     /// Pages the file uses.
@@ -839,7 +843,8 @@ impl Inner {
         let checkpoint = self.checkpoint.lock();
         let _exclusive = self.tree_latch.write();
         self.versions.check_invariants();
-        let reachable = self.tree.reachable_pages()?;
+        let shape = self.tree.shape()?;
+        let reachable = &shape.pages;
         let corrupt = |reason: String| Error::Corruption {
             path: self.data.path().to_path_buf(),
             what: "tree".into(),
@@ -886,6 +891,8 @@ impl Inner {
         Ok(CheckReport {
             key_count,
             tree_pages: reachable.len() as u64,
+            levels: shape.levels,
+            overflow_pages: shape.overflow_pages,
             free_pages: free.len() as u64,
             page_count: space.page_count(),
             log_records,

@@ -43,6 +43,7 @@ pub mod planted {
     pub use wal::planted::*;
 }
 
+pub use btree::tree::LevelShape;
 pub use db::{
     CheckReport, DATA_FILE_NAME, Db, DbStats, LOCK_FILE_NAME, Range, Snapshot, Transaction,
     WAL_DIRECTORY_NAME,

@@ -37,6 +37,26 @@ use crate::error::{Error, Result};
 use crate::free_space::FreeSpace;
 use crate::limits::{KEY_BYTES_MAX, LEVEL_MAX, VALUE_BYTES_MAX};
 
+/// The pages a tree uses and its shape, from [`Tree::shape`].
+#[derive(Debug, Default)]
+pub(crate) struct TreeShape {
+    /// Every page the tree uses: nodes and overflow pages.
+    pub(crate) pages: Vec<u64>,
+    /// Per level, leaves first.
+    pub(crate) levels: Vec<LevelShape>,
+    /// Overflow pages (of values too large for a leaf).
+    pub(crate) overflow_pages: u64,
+}
+
+/// The nodes of one level of a tree.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LevelShape {
+    /// Nodes on the level.
+    pub nodes: u64,
+    /// Bytes their cells and slots use (the rest of their node space is free).
+    pub bytes_used: u64,
+}
+
 /// Leaves a scan asks the pool to read ahead of it.
 const SCAN_PREFETCH_LEAF_COUNT: usize = 8;
 /// A scan chunk goes on to the next leaf under the same parent (no descent from the root) until
@@ -386,7 +406,13 @@ impl Tree {
 
     /// Every page the tree uses (nodes and overflow pages), for integrity checks.
     pub(crate) fn reachable_pages(&self) -> Result<Vec<u64>> {
-        let mut pages = Vec::new();
+        Ok(self.shape()?.pages)
+    }
+
+    /// Every page the tree uses, and the tree's shape: nodes and their bytes used per level.
+    pub(crate) fn shape(&self) -> Result<TreeShape> {
+        let mut shape = TreeShape::default();
+        let pages = &mut shape.pages;
         let mut stack = Vec::new();
         if self.root() != node::NO_PAGE {
             stack.push((PageId(self.root()), u8::MAX));
@@ -405,6 +431,12 @@ impl Tree {
                 return Err(self
                     .corrupt(page, format!("level {level} under a level {parent_level} branch")));
             }
+            let depth = usize::from(level);
+            if shape.levels.len() <= depth {
+                shape.levels.resize(depth + 1, LevelShape::default());
+            }
+            shape.levels[depth].nodes += 1;
+            shape.levels[depth].bytes_used += node::used_bytes(&*held) as u64;
             match node::kind(&*held) {
                 Some(PageKind::Branch) => {
                     let children: Vec<PageId> = (0..node::child_count(&*held))
@@ -427,12 +459,14 @@ impl Tree {
                         .collect();
                     drop(held);
                     for reference in references {
-                        pages.extend(self.chain_pages(reference)?.into_iter().map(|page| page.0));
+                        let chain = self.chain_pages(reference)?;
+                        shape.overflow_pages += chain.len() as u64;
+                        pages.extend(chain.into_iter().map(|page| page.0));
                     }
                 }
             }
         }
-        Ok(pages)
+        Ok(shape)
     }
 
     /// Reads and checks the root node (if the tree has one): open's cheap sign that the file
