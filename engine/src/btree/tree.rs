@@ -793,14 +793,13 @@ impl Tree {
         }
         let right_page = self.allocate()?;
         let mut right = self.pool.new_page(right_page)?;
-        let separator =
-            node::split(&mut PageBody::new(&mut held), &mut PageBody::new(&mut right), right_page);
-        let goes_right = borrowed.key() >= separator.as_slice();
-        let target = if goes_right { &mut right } else { &mut held };
-        let slot = match node::search(&**target, borrowed.key()) {
-            SearchResult::Found(slot) | SearchResult::NotFound(slot) => slot,
-        };
-        node::insert(&mut PageBody::new(target), slot, &borrowed);
+        let separator = node::split_insert(
+            &mut PageBody::new(&mut held),
+            &mut PageBody::new(&mut right),
+            right_page,
+            slot,
+            &borrowed,
+        );
         set_lsn(&mut held, lsn);
         set_lsn(&mut right, lsn);
         Ok(Some((separator, right_page)))

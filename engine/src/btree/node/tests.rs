@@ -280,6 +280,76 @@ fn a_leaf_split_moves_the_upper_half_and_links_the_siblings() {
 }
 
 #[test]
+fn a_split_insert_of_a_fourth_1kb_record_leaves_two_and_two_wherever_it_goes() {
+    let value = [7u8; 1000];
+    for slot in 0..=3usize {
+        let mut left = empty_leaf(PAGE_BYTES, Some(PageId(40)));
+        let keys: Vec<Vec<u8>> = (0..4u8).map(|index| vec![b'k', b'0' + 2 * index]).collect();
+        for (index, key) in keys.iter().enumerate() {
+            if index != slot {
+                put(&mut left, key, &value);
+            }
+        }
+        let cell = inline(&keys[slot], &value);
+        assert!(!fits(&left, &cell), "three 1 KB records fill a 4 KiB page");
+        let mut right = vec![0u8; left.len()];
+        let separator = split_insert(&mut left, &mut right, PageId(41), slot, &cell);
+        check(&left);
+        check(&right);
+        assert_eq!((entry_count(&left), entry_count(&right)), (2, 2), "new record at {slot}");
+        assert_eq!([keys_of(&left), keys_of(&right)].concat(), keys);
+        assert!(keys_of(&left)[1] < separator && separator <= keys_of(&right)[0]);
+        assert_eq!(
+            (right_sibling(&left), right_sibling(&right)),
+            (Some(PageId(41)), Some(PageId(40)))
+        );
+        assert_eq!(value_at(&right, 1), Value::Inline(value.to_vec()));
+    }
+}
+
+#[test]
+fn a_branch_split_insert_places_the_new_child_and_moves_the_middle_key_up() {
+    let mut left = empty_branch(PAGE_BYTES, 1, PageId(100));
+    let key = [b'k'; 500];
+    for index in 0..7u8 {
+        let mut key = key;
+        key[499] = b'a' + 2 * index;
+        insert(
+            &mut left,
+            usize::from(index),
+            &Cell::Branch { key: &key, child: PageId(101 + u64::from(index)) },
+        );
+    }
+    let mut new_key = key;
+    new_key[499] = b'b'; // between the first and second
+    let cell = Cell::Branch { key: &new_key, child: PageId(900) };
+    assert!(!fits(&left, &cell));
+    let mut right = vec![0u8; left.len()];
+    let separator = split_insert(&mut left, &mut right, PageId(500), 1, &cell);
+    check(&left);
+    check(&right);
+    // Eight equal cells a, b, c, e, g, i, k, m: three left, the fourth moves up, four right.
+    assert_eq!(separator.last(), Some(&b'e'));
+    assert_eq!((entry_count(&left), entry_count(&right)), (3, 4));
+    let children: Vec<PageId> =
+        (0..child_count(&left)).map(|index| child_at(&left, index)).collect();
+    assert_eq!(children, [100, 101, 900, 102].map(PageId), "the new child follows its key");
+    assert_eq!(child_at(&right, 0), PageId(103), "e's child is the right node's leftmost");
+}
+
+#[test]
+fn a_split_insert_of_a_cell_that_fits_is_a_bug() {
+    let mut left = empty_leaf(PAGE_BYTES, None);
+    put(&mut left, b"a", b"1");
+    let result = std::panic::catch_unwind(move || {
+        let mut left = left;
+        let mut right = vec![0u8; left.len()];
+        split_insert(&mut left, &mut right, PageId(41), 1, &inline(b"b", b"2"));
+    });
+    assert!(result.is_err(), "a split that is not needed is a caller's bug");
+}
+
+#[test]
 fn a_branch_split_moves_the_middle_key_up() {
     let mut left = empty_branch(PAGE_BYTES, 2, PageId(100));
     for index in 0..9u8 {
@@ -702,15 +772,11 @@ impl MiniTree {
         if !fits(&leaf, &cell) {
             let right_page = self.store.allocate();
             let mut right = vec![0u8; leaf.len()];
-            let separator = split(&mut leaf, &mut right, right_page);
+            let SearchResult::NotFound(slot) = search(&leaf, key) else { unreachable!() };
+            let separator = split_insert(&mut leaf, &mut right, right_page, slot, &cell);
             self.splits += 1;
             let parent_cell = Cell::Branch { key: &separator, child: right_page };
             insert(&mut self.root, child_index, &parent_cell);
-            if key >= separator.as_slice() {
-                insert_at_place(&mut right, &cell);
-            } else {
-                insert_at_place(&mut leaf, &cell);
-            }
             self.store.pages.insert(right_page, right);
         } else {
             insert_at_place(&mut leaf, &cell);
