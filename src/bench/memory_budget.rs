@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 use engine::IoMode;
 
 use crate::bench::memory_limit::CgroupFiles;
+use crate::bench::ycsb::usage::Usage;
 
 /// MiB of the default budget, the same for `bench ycsb` and `bench tpcc`, whose default data
 /// sets are sized against it (4 and 2 times it).
@@ -142,11 +143,13 @@ impl MemoryBudget {
     }
 }
 
-/// MiB a mode after direct I/O gets besides direct I/O's peak under [`LimitRule::SameAsDirect`]:
-/// room for page-cache pages being written (the log's and the data file's), which reclaim cannot
-/// drop until they are on the device. A memory cgroup v1 does not throttle a group's dirty
-/// pages, so a limit with no room for them kills a buffered run whose page-cache share is
-/// small (seen with a 1 MiB budget, where buffered I/O's pool is the whole budget).
+/// MiB a mode after direct I/O gets besides direct I/O's peak under [`LimitRule::SameAsDirect`]
+/// in a phase that writes: room for page-cache pages being written (the log's and the data
+/// file's), which reclaim cannot drop until they are on the device. A memory cgroup v1 does not
+/// throttle a group's dirty pages, so a limit with no room for them kills a buffered run whose
+/// page-cache share is small (seen with a 1 MiB budget, where buffered I/O's pool is the whole
+/// budget). A phase in which direct I/O's process wrote nothing (YCSB C) has no such pages and
+/// gets direct I/O's peak alone.
 pub(crate) const IN_FLIGHT_SLACK_MB: u64 = 4;
 
 /// The limits of one mode's phases, which its process sets before each phase's open
@@ -180,8 +183,9 @@ impl PhaseLimits {
 pub(crate) struct Limits {
     budget: MemoryBudget,
     direct_peak_bytes: Option<u64>,
-    /// Direct I/O's peak in each phase it measured, by the phase's name.
-    direct_phase_peak_bytes: BTreeMap<String, u64>,
+    /// Direct I/O's peak in each phase it measured, by the phase's name, and whether its
+    /// process wrote to the block layer in the phase (`None`: not known).
+    direct_phase_peak_bytes: BTreeMap<String, (u64, Option<bool>)>,
 }
 
 impl Limits {
@@ -190,9 +194,9 @@ impl Limits {
     }
 
     /// The limits of the next mode's phases, and the flag that raises them if the mode is
-    /// killed for going over one. Each is a peak of direct I/O's plus [`IN_FLIGHT_SLACK_MB`],
-    /// never above budget + headroom: the phase's own peak where direct I/O measured one, its
-    /// whole process's peak otherwise.
+    /// killed for going over one. Each is a peak of direct I/O's plus [`IN_FLIGHT_SLACK_MB`]
+    /// (unless direct I/O wrote nothing in the phase), never above budget + headroom: the
+    /// phase's own peak where direct I/O measured one, its whole process's peak otherwise.
     pub(crate) fn next(&self) -> (PhaseLimits, &'static str) {
         let cap_bytes = self.budget.limit_bytes();
         let (LimitRule::SameAsDirect, Some(peak)) =
@@ -207,7 +211,11 @@ impl Limits {
             .iter()
             // The whole process's peak is at least each phase's; `min` keeps that so should a
             // reading disagree.
-            .map(|(phase, &peak)| (phase.clone(), with_slack(peak).min(process_bytes)))
+            .map(|(phase, &(peak, wrote))| {
+                let limit =
+                    if wrote == Some(false) { peak.min(cap_bytes) } else { with_slack(peak) };
+                (phase.clone(), limit.min(process_bytes))
+            })
             .collect();
         (PhaseLimits { process_bytes, phase_bytes }, "--memory-limit headroom")
     }
@@ -222,7 +230,10 @@ impl Limits {
         self.direct_phase_peak_bytes = report
             .phase_memories()
             .into_iter()
-            .filter_map(|(phase, memory)| Some((phase.to_string(), memory.peak_bytes?)))
+            .filter_map(|(phase, memory)| {
+                let wrote = memory.written_bytes.map(|bytes| bytes > 0);
+                Some((phase.to_string(), (memory.peak_bytes?, wrote)))
+            })
             .collect();
     }
 }
@@ -347,6 +358,10 @@ pub(crate) struct PhaseMemory {
     /// The most the process had charged at once during the phase, when measured (under a
     /// cgroup v1 limit).
     pub(crate) peak_bytes: Option<u64>,
+    /// Bytes the process wrote to the block layer (or dirtied in the page cache) during the
+    /// phase, `write_bytes` of `/proc/self/io`, when measured (under a cgroup).
+    #[serde(default)]
+    pub(crate) written_bytes: Option<u64>,
 }
 
 /// Sets each phase's limit and measures its peak, in the process a mode runs in:
@@ -366,6 +381,8 @@ pub(crate) struct PhaseMeter {
     /// The most the process had charged at once, over every reading of the cgroup's peak so
     /// far (each reset forgets the cgroup's).
     process_peak_bytes: Option<u64>,
+    /// The process's `write_bytes` as the phase begun began.
+    phase_write_bytes_at_begin: Option<u64>,
 }
 
 impl PhaseMeter {
@@ -387,6 +404,7 @@ impl PhaseMeter {
             phase_begun: false,
             phase_limit_bytes: None,
             process_peak_bytes: None,
+            phase_write_bytes_at_begin: None,
         }
     }
 
@@ -405,6 +423,7 @@ impl PhaseMeter {
             cgroup.reset_peak()?;
         }
         self.phase_limit_bytes = Some(limit_bytes);
+        self.phase_write_bytes_at_begin = written_so_far();
         Ok(())
     }
 
@@ -417,7 +436,16 @@ impl PhaseMeter {
         let Some(cgroup) = &self.cgroup else { return PhaseMemory::default() };
         let peak_bytes = cgroup.peak_bytes();
         self.process_peak_bytes = self.process_peak_bytes.max(peak_bytes);
-        PhaseMemory { limit_bytes, peak_bytes: peak_bytes.filter(|_| cgroup.peak_resets()) }
+        let written_bytes = self
+            .phase_write_bytes_at_begin
+            .take()
+            .zip(written_so_far())
+            .map(|(begin, end)| end.saturating_sub(begin));
+        PhaseMemory {
+            limit_bytes,
+            peak_bytes: peak_bytes.filter(|_| cgroup.peak_resets()),
+            written_bytes,
+        }
     }
 
     /// The most the process had charged at once up to the last reading (the parent, which
@@ -425,6 +453,12 @@ impl PhaseMeter {
     pub(crate) fn process_peak_bytes(&self) -> Option<u64> {
         self.process_peak_bytes
     }
+}
+
+/// Bytes the process has written to the block layer so far, if the kernel counts them.
+fn written_so_far() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    Usage::parse_io(&io).map(|(_, write_bytes)| write_bytes)
 }
 
 /// How the memory given to each I/O mode was bounded: the report's `memory_budget`.
@@ -498,8 +532,8 @@ fn same_as_direct_note(modes: &[(&str, &ModeMemory)]) -> String {
     let mut note = "every mode ran in its own process under a memory cgroup limit that counts the \
                     page cache, set before each phase (the load, each workload or run): direct \
                     I/O under budget + headroom, the others under what direct I/O's process \
-                    peaked at in the same phase (+ 4 MiB for pages being written), so that the \
-                    page cache cannot grow into memory direct I/O's pool could not use in that \
+                    peaked at in the same phase (+ 4 MiB for pages being written where direct I/O \
+                    wrote any), so that the page cache cannot grow into memory direct I/O's pool could not use in that \
                     phase: buffered and mmap runs cache in their pool and the page cache what \
                     the limit leaves beside their heap"
         .to_string();
@@ -590,6 +624,7 @@ mod tests {
                 let memory = PhaseMemory {
                     limit_bytes: Some(limit_bytes),
                     peak_bytes: peak_mb.map(|mb| mb * MIB),
+                    written_bytes: None,
                 };
                 (phase, memory)
             })
@@ -670,6 +705,41 @@ mod tests {
         limits.ran(Some(IoMode::Direct), &direct);
         for phase in ["load", "c", "a"] {
             assert_eq!(next_phase_bytes(&limits, phase), cap, "{phase} under the headroom rule");
+        }
+    }
+
+    /// A phase in which direct I/O's process wrote nothing (YCSB C) has no page-cache pages
+    /// being written in a later mode either: it gets direct I/O's peak with no slack. A phase
+    /// that wrote, or whose writes were not measured, keeps the slack.
+    #[test]
+    fn a_phase_direct_io_wrote_nothing_in_gets_its_peak_alone() {
+        let budget = budget(24, 25);
+        let cap = budget.limit_bytes();
+        let mut direct =
+            limited(cap, 50 * MIB, &[("load", Some(50)), ("c", Some(44)), ("a", Some(46))]);
+        for (phase, memory) in &mut direct.phases {
+            memory.written_bytes = match *phase {
+                "load" => Some(300 * MIB),
+                "c" => Some(0),
+                _ => None,
+            };
+        }
+        let mut limits = Limits::new(budget);
+        limits.ran(Some(IoMode::Direct), &direct);
+        assert_eq!(next_phase_bytes(&limits, "c"), 44 * MIB, "read only: no slack");
+        assert_eq!(next_phase_bytes(&limits, "load"), 54 * MIB, "wrote: + 4 MiB");
+        assert_eq!(next_phase_bytes(&limits, "a"), 50 * MIB, "not known: + 4 MiB");
+        assert_eq!(limits.next().0.process_bytes, 54 * MIB);
+    }
+
+    /// The writes of a phase are read from `/proc/self/io`, as the tables' are.
+    #[test]
+    fn written_bytes_are_write_bytes_of_proc_self_io() {
+        let io = "rchar: 1\nwchar: 2\nsyscr: 3\nsyscw: 4\nread_bytes: 8192\nwrite_bytes: 12288\n";
+        assert_eq!(Usage::parse_io(io), Some((8192, 12288)));
+        assert_eq!(Usage::parse_io("rchar: 1\n"), None, "no I/O accounting: not known");
+        if std::path::Path::new("/proc/self/io").exists() {
+            assert!(written_so_far().is_some());
         }
     }
 

@@ -38,7 +38,7 @@ mod plot;
 mod progress;
 mod report;
 mod target;
-mod usage;
+pub(crate) mod usage;
 mod workload;
 
 use std::path::{Path, PathBuf};

@@ -42,15 +42,20 @@ impl Usage {
         let fields: Vec<&str> = after_name.split_whitespace().collect();
         let field = |number: usize| -> Option<u64> { fields.get(number - 3)?.parse().ok() };
         let ticks = field(14)? + field(15)?;
-        let io_field = |name: &str| {
-            io.lines().find_map(|line| line.strip_prefix(name)?.trim().parse().ok()).unwrap_or(0)
-        };
+        let (read_bytes, write_bytes) = Usage::parse_io(io).unwrap_or_default();
         Some(Usage {
-            read_bytes: io_field("read_bytes:"),
-            write_bytes: io_field("write_bytes:"),
+            read_bytes,
+            write_bytes,
             cpu_seconds: ticks as f64 / ticks_per_second.max(1) as f64,
             major_faults: field(12)?,
         })
+    }
+
+    /// `read_bytes` and `write_bytes` of a `/proc/self/io` text; `None` if either is missing.
+    pub(crate) fn parse_io(io: &str) -> Option<(u64, u64)> {
+        let io_field =
+            |name: &str| io.lines().find_map(|line| line.strip_prefix(name)?.trim().parse().ok());
+        Some((io_field("read_bytes:")?, io_field("write_bytes:")?))
     }
 
     /// What was spent between `earlier` and `self`.

@@ -472,6 +472,7 @@ mod tests {
         let memory = |peak_mb: u64, limit_mb: u64| crate::bench::memory_budget::PhaseMemory {
             limit_bytes: Some(limit_mb << 20),
             peak_bytes: Some(peak_mb << 20),
+            written_bytes: None,
         };
         report.modes[1].load.memory = memory(50, 54);
         report.modes[1].runs[0].memory = memory(43, 47);
