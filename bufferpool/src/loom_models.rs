@@ -10,11 +10,13 @@
 //! - write-back: two flushes racing a change never leave the file with an older image than
 //!   the one whose write marked the frame clean;
 //! - discard and reuse: a page discarded while its write-back is in flight, then allocated
-//!   again in another frame, never has its new image overwritten by the stale one.
+//!   again in another frame, never has its new image overwritten by the stale one;
+//! - staging: a write-back never copies a frame another thread's write has just marked clean
+//!   (a page is written only while its frame is dirty).
 //!
 //! Each model was seen to fail with its protocol step removed (the page check after latching,
 //! the latch held across the read, the one-write-in-flight flag, discard's wait for a write in
-//! flight).
+//! flight, staging's second look at `dirty` once it owns the frame's write).
 //!
 //! What they abstract: a [`SimDisk`] request runs under the disk's own lock, which loom does
 //! not see, so a read or a write is one indivisible step, and the frames' bytes are `std`
@@ -23,7 +25,7 @@
 //! the file in [`in_flight_file`], whose writes take one loom step before they land.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 
 use disk::sim::Operation;
 use disk::{AlignedBuf, Disk, File, OpenOptions, SimDisk, WatchedFile, WriteWatch};
@@ -193,6 +195,72 @@ fn a_discarded_page_allocated_again_is_not_overwritten_by_its_stale_write_back()
         file.read_at(&mut image, 0).unwrap();
         assert_eq!(page::verify(&image, PageId(0)), Ok(()));
         assert_eq!(image[24], 11, "the file holds the page's new image, not the discarded one");
+        pool.check_invariants();
+    });
+}
+
+/// Checks, as each write of a data file is submitted, that the pool it belongs to holds a
+/// dirty frame: in a model whose pool holds one page, that the page is written only from a
+/// frame that is dirty (invariant 5 of `frame.rs`). The pool is set after it is opened over
+/// the watched file, and held weakly: it owns the file, and so this watch.
+#[derive(Debug)]
+struct WrittenWhileDirty {
+    pool: Arc<OnceLock<Weak<BufferPool>>>,
+}
+
+impl WriteWatch for WrittenWhileDirty {
+    fn before_write(&self, _buf: &[u8], offset: u64) {
+        let pool = self.pool.get().and_then(Weak::upgrade).expect("the pool is set and alive");
+        assert!(
+            pool.stats().frames_dirty > 0,
+            "the page at offset {offset} is written from a clean frame: a redundant write of an \
+             image the file already holds, in flight where eviction may empty the frame"
+        );
+    }
+}
+
+/// Two flushes of one page changed once: the page is written only while its frame is dirty.
+///
+/// This is the first half of the write-back race fixed in bb23627. Staging checks `dirty`
+/// under the frame's shared latch and then takes the frame's `writing` flag; the other
+/// thread's write ends under a shared latch too (it marks the frame clean, then clears the
+/// flag). Loom preempts one flush between its check and its swap, lets the other's write land
+/// and end, and the first then owns the flag of a clean frame. Without staging's second look
+/// at `dirty` it copied the frame and wrote an image the file already held, in flight on a
+/// clean frame: the state in which eviction, were it not also guarded, could move the page to
+/// another frame before that late write landed over the page's newer image
+/// (`eviction.rs`'s `a_frame_whose_write_is_in_flight_is_not_evicted` tests that guard).
+///
+/// A second write is not itself the failure: the first write's completion may fail to take
+/// the shared latch (its compare-exchange loses to the other flush taking it), leave the frame
+/// dirty, and the second flush then writes it again, rightly. What must not happen is a write
+/// from a clean frame. Two preemptions reach it; the model fails with the second look removed.
+/// It checks that rule as each write is submitted ([`WrittenWhileDirty`]) rather than waiting
+/// for the file to go back a version: that takes an eviction, a read into another frame, a
+/// change and its write while the redundant write stays in flight: more preemptions than the
+/// bound of 2 allows (two earlier models, run with bounds 2 and 3, passed without the fix).
+#[test]
+fn a_flush_never_writes_a_frame_another_flush_marked_clean() {
+    let (_disk, file) = data_file(0);
+    model(move || {
+        let pool_of_file = Arc::new(OnceLock::new());
+        let watch = WrittenWhileDirty { pool: Arc::clone(&pool_of_file) };
+        let watched: Arc<dyn File> = Arc::new(WatchedFile::new(Arc::clone(&file), watch));
+        let pool = two_frame_pool(&watched);
+        pool_of_file.set(Arc::downgrade(&pool)).expect("set once");
+        pool.new_page(PageId(0)).unwrap().writer().put_u64(0, 10);
+        let flusher = {
+            let pool = Arc::clone(&pool);
+            thread::spawn(move || pool.flush_dirty().unwrap())
+        };
+        let written_here = pool.flush_dirty().unwrap();
+        let written_there = flusher.join().unwrap();
+        assert!(written_here + written_there >= 1, "the page was written");
+        assert_eq!(pool.stats().frames_dirty, 0, "the page is clean after both flushes");
+        let mut image = AlignedBuf::zeroed(PAGE_BYTES, 4096);
+        file.read_at(&mut image, 0).unwrap();
+        assert_eq!(page::verify(&image, PageId(0)), Ok(()));
+        assert_eq!(image[24], 10, "the file holds the page's image");
         pool.check_invariants();
     });
 }

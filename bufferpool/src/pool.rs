@@ -387,6 +387,14 @@ impl BufferPool {
     }
 }
 
+/// Unit tests set a frame up in states the public API reaches only through a race.
+#[cfg(test)]
+impl BufferPool {
+    pub(crate) fn core(&self) -> &PoolCore {
+        &self.core
+    }
+}
+
 impl Drop for BufferPool {
     fn drop(&mut self) {
         if let Some(writer) = self.writer.take() {
