@@ -142,20 +142,50 @@ fn unused_child(body: &[u8]) -> PageId {
     PageId(unused)
 }
 
-/// Inserts `cell` if its key is absent and it fits, then checks the node and finds the key.
+/// Inserts `cell` if its key is absent, then checks the node and finds the key. A cell that
+/// does not fit is inserted by a split instead (on a copy): both halves must pass the check
+/// and hold the old keys and the new one, in order.
 fn insert_probe(body: &mut Vec<u8>, probe_key: &[u8], cell: Cell<'_>) {
     let body_bytes = body.len();
     if probe_key.len() > crate::KEY_BYTES_MAX
         || cell.cell_bytes() > node::cell_bytes_max(body_bytes)
-        || !node::fits(body, &cell)
     {
         return;
     }
     let SearchResult::NotFound(slot) = node::search(body, probe_key) else { return };
-    node::insert(body, slot, &cell);
     let page_bytes = body_bytes + PAGE_HEADER_BYTES;
+    if !node::fits(body, &cell) {
+        split_insert_probe(body, page_bytes, slot, &cell);
+        return;
+    }
+    node::insert(body, slot, &cell);
     assert!(node::check_node(body, page_bytes).is_ok(), "a node fails its check after an insert");
     assert_eq!(node::search(body, probe_key), SearchResult::Found(slot));
+}
+
+/// Inserts `cell` at `slot` of a copy of `body`, which it does not fit, by a split.
+fn split_insert_probe(body: &[u8], page_bytes: usize, slot: usize, cell: &Cell<'_>) {
+    let branch = node::kind(body) == Some(PageKind::Branch);
+    let mut keys: Vec<Vec<u8>> =
+        (0..node::entry_count(body)).map(|index| node::key_at(body, index)).collect();
+    keys.insert(slot, cell.key().to_vec());
+    let right_page = if branch { unused_child(body) } else { PageId(PAGE_ID_MAX) };
+    let mut left = body.to_vec();
+    let mut right = vec![0u8; body.len()];
+    let separator = node::split_insert(&mut left, &mut right, right_page, slot, cell);
+    for half in [&left, &right] {
+        assert!(
+            node::check_node(half, page_bytes).is_ok(),
+            "a split insert's half fails its check"
+        );
+    }
+    let mut halves: Vec<Vec<u8>> =
+        (0..node::entry_count(&left)).map(|index| node::key_at(&left, index)).collect();
+    if branch {
+        halves.push(separator); // the middle key moved up
+    }
+    halves.extend((0..node::entry_count(&right)).map(|index| node::key_at(&right, index)));
+    assert_eq!(halves, keys, "a split insert lost, added or reordered keys");
 }
 
 /// Splits a node in two, checks both, and merges them back into the same entries.

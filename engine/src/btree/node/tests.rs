@@ -337,6 +337,31 @@ fn a_branch_split_insert_places_the_new_child_and_moves_the_middle_key_up() {
     assert_eq!(child_at(&right, 0), PageId(103), "e's child is the right node's leftmost");
 }
 
+/// The fuzz target's probe of a full node goes through a split insert, whose halves it checks
+/// (`fuzzing::split_insert_probe`): a full leaf and a full branch, probed at the front, the
+/// middle and the end.
+#[test]
+fn the_fuzz_probe_of_a_full_node_splits_it() {
+    let mut leaf = empty_leaf(PAGE_BYTES, None);
+    let mut index = 0u32;
+    while fits(&leaf, &inline(b"k9999999", b"probe")) {
+        put(&mut leaf, format!("k{:07}", 2 * index + 1).as_bytes(), b"probe");
+        index += 1;
+    }
+    let mut branch = empty_branch(PAGE_BYTES, 1, PageId(100));
+    let mut count = 0usize;
+    while fits(&branch, &Cell::Branch { key: b"k9999999", child: PageId(1) }) {
+        let key = format!("k{:07}", 2 * count + 1);
+        let cell = Cell::Branch { key: key.as_bytes(), child: PageId(101 + count as u64) };
+        insert(&mut branch, count, &cell);
+        count += 1;
+    }
+    for probe in [&b"k0000000"[..], b"k0000100", b"k9999999"] {
+        crate::fuzzing::btree_node(PAGE_BYTES, &leaf, probe);
+        crate::fuzzing::btree_node(PAGE_BYTES, &branch, probe);
+    }
+}
+
 #[test]
 fn a_split_insert_of_a_cell_that_fits_is_a_bug() {
     let mut left = empty_leaf(PAGE_BYTES, None);
