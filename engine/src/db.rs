@@ -20,11 +20,11 @@ use disk::{AlignedBuf, Disk, DiskOptions, File, LockGuard, OpenOptions, RealDisk
 use parking_lot::Mutex;
 use wal::{Lsn, Wal, WalOptions, WalStats};
 
-use crate::btree::free_list::{self, Run};
+use crate::btree::free_list;
 use crate::btree::tree::{LevelShape, ScanChunk, Tree};
 use crate::commit_record::{self, Decoder, TAG_COMMIT, TAG_PART, Write};
 use crate::error::{Error, Result};
-use crate::free_space::FreeSpace;
+use crate::free_space::{FreeSpace, PageSet};
 use crate::header::{self, Header, SLOT_BYTES, SLOT_COUNT};
 use crate::limits::{KEY_BYTES_MAX, VALUE_BYTES_MAX};
 use crate::options::{Durability, Options, WalFlush};
@@ -790,7 +790,12 @@ impl Inner {
             let page_count = self.tree.space().lock().page_count();
             (frozen_epoch, self.tree.root(), page_count, redo_lsn, state.last_ts, free_list)
         };
-        let (list_pages, runs) = free_list;
+        // Cut the free pages of the checkpoint's view into runs only now, with the tree latch
+        // let go: with millions of free pages this is the long part, and the view is a copy
+        // that what later commits allocate and free does not change.
+        let (list_pages, view) = free_list;
+        let runs = free_list::runs_of(view.iter());
+        drop(view);
         let result = (|| {
             // The list's pages are new pages of the pool, written with the epoch's.
             let free_list_page = self.tree.write_free_list(frozen_epoch, &list_pages, &runs)?;
@@ -825,10 +830,12 @@ impl Inner {
     }
 
     /// What the checkpoint of `frozen_epoch` records of the free space, taken while the epoch
-    /// is frozen: the pages free in its view as runs, and the pages to write them on, taken
-    /// from the free space here. The previous checkpoint's list pages (`old_list_pages`) are
-    /// free in this checkpoint's view.
-    fn record_free_space(&self, frozen_epoch: u64, old_list_pages: &[u64]) -> (Vec<u64>, Vec<Run>) {
+    /// is frozen (the caller holds the tree latch): the pages to write the list on, taken from
+    /// the free space here, and the pages free in the checkpoint's view without them, as a copy
+    /// to cut into runs once the latch is let go. The previous checkpoint's list pages
+    /// (`old_list_pages`) are free in this checkpoint's view. This does not list the free
+    /// pages: see `free_list::take_list_pages` for what it costs.
+    fn record_free_space(&self, frozen_epoch: u64, old_list_pages: &[u64]) -> (Vec<u64>, PageSet) {
         let body_bytes = self.tree.pool().page_bytes() - bufferpool::PAGE_HEADER_BYTES;
         let mut space = self.tree.space().lock();
         for &page in old_list_pages {

@@ -15,10 +15,18 @@
 //! merge, waits until a checkpoint that no longer references it is durable:
 //! [`FreeSpace::release_after`]. Pages at or beyond `page_count` are free and never listed.
 //!
+//! The free pages are a [`PageSet`], so that a checkpoint can copy the pages free in its view
+//! ([`FreeSpace::checkpoint_view`]) while it holds the tree latch, at a cost of one reference
+//! count per 512 pages, and list them after it has let go.
+//!
 //! Invariants ([`FreeSpace::check_invariants`]): no page is both free and pending, or listed
 //! twice; every listed page lies in `first_page..page_count`.
 
+mod page_set;
+
 use std::collections::{BTreeMap, BTreeSet};
+
+pub(crate) use page_set::PageSet;
 
 /// The free pages of one data file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,7 +35,8 @@ pub(crate) struct FreeSpace {
     first_page: u64,
     /// Pages the file uses: everything from here on is free and unlisted.
     page_count: u64,
-    free: BTreeSet<u64>,
+    free: PageSet,
+    /// Epoch → pages free once the checkpoint of that epoch is durable.
     pending: BTreeMap<u64, Vec<u64>>,
 }
 
@@ -69,7 +78,7 @@ impl FreeSpace {
     /// references it until then).
     pub(crate) fn release_after(&mut self, page: u64, epoch: u64) {
         self.assert_listable(page);
-        assert!(!self.free.contains(&page), "page {page} is already free");
+        assert!(!self.free.contains(page), "page {page} is already free");
         self.pending.entry(epoch).or_default().push(page);
     }
 
@@ -85,13 +94,23 @@ impl FreeSpace {
 
     /// The pages free in the view of the checkpoint of `epoch` being written: free now, or
     /// waiting only for that checkpoint. This is what the checkpoint records.
-    pub(crate) fn free_as_of_checkpoint(&self, epoch: u64) -> Vec<u64> {
-        let mut pages: Vec<u64> = self.free.iter().copied().collect();
+    ///
+    /// A copy: later changes to the free space do not change it. It costs one reference count
+    /// per chunk of the free pages, plus one insertion per page waiting for the checkpoint
+    /// (pages its epoch replaced), so a checkpoint takes it while holding the tree latch.
+    pub(crate) fn checkpoint_view(&self, epoch: u64) -> PageSet {
+        let mut view = self.free.clone();
         for (_, waiting) in self.pending.range(..=epoch) {
-            pages.extend_from_slice(waiting);
+            for &page in waiting {
+                assert!(view.insert(page), "page {page} is pending and free at once");
+            }
         }
-        pages.sort_unstable();
-        pages
+        view
+    }
+
+    /// The pages of [`FreeSpace::checkpoint_view`], ascending.
+    pub(crate) fn free_as_of_checkpoint(&self, epoch: u64) -> Vec<u64> {
+        self.checkpoint_view(epoch).iter().collect()
     }
 
     /// Pages the file uses.
@@ -116,9 +135,10 @@ impl FreeSpace {
     /// Panics if a page is listed twice or out of range.
     pub(crate) fn check_invariants(&self) {
         let mut seen = BTreeSet::new();
-        for page in self.free.iter().chain(self.pending.values().flatten()) {
-            self.assert_listable(*page);
-            assert!(seen.insert(*page), "page {page} is listed twice");
+        self.free.check_invariants();
+        for page in self.free.iter().chain(self.pending.values().flatten().copied()) {
+            self.assert_listable(page);
+            assert!(seen.insert(page), "page {page} is listed twice");
         }
     }
 }

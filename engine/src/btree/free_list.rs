@@ -33,7 +33,7 @@ use bufferpool::PageId;
 
 use super::body::{BodyRead, BodyWrite};
 use super::node::{NO_PAGE, PageKind, is_tree_page};
-use crate::free_space::FreeSpace;
+use crate::free_space::{FreeSpace, PageSet};
 
 const KIND_OFFSET: usize = 0;
 const KIND_BYTES: usize = 1;
@@ -63,9 +63,9 @@ pub(crate) struct Run {
 }
 
 /// The runs of `pages` (ascending, no page twice).
-pub(crate) fn runs_of(pages: &[u64]) -> Vec<Run> {
+pub(crate) fn runs_of(pages: impl IntoIterator<Item = u64>) -> Vec<Run> {
     let mut runs: Vec<Run> = Vec::new();
-    for &page in pages {
+    for page in pages {
         match runs.last_mut() {
             Some(run) if run.first + run.count == page => run.count += 1,
             _ => runs.push(Run { first: page, count: 1 }),
@@ -74,33 +74,43 @@ pub(crate) fn runs_of(pages: &[u64]) -> Vec<Run> {
     runs
 }
 
-/// Runs one page of `body_bytes` holds.
 /// Takes from `space` the pages a list of what is free in the view of the checkpoint of `epoch`
-/// needs, and returns them with the runs they are to hold (`body_bytes` per page).
+/// needs (`body_bytes` per page), and returns them with the pages the list is to hold: a copy
+/// that later changes to `space` leave alone, to be cut into runs ([`runs_of`]) after the tree
+/// latch is let go.
 ///
 /// Taking pages for the list changes the runs: a page taken may split one (a free page between
 /// two pending ones) or remove one. So take what the runs need, look again, and take more while
 /// they need more: a round adds at most one run per page it takes, so the next takes at most
 /// one page per [`runs_per_page`] of those. Every page taken is kept, one the runs turn out not
 /// to need holding none: giving it back would change the runs again, and could go on forever.
+///
+/// The caller holds the tree latch, so this does not list the free pages: the copy costs one
+/// reference count per 512 pages plus one step per page waiting for the checkpoint, and the
+/// view counts its runs as pages leave it, one step per page taken.
 pub(crate) fn take_list_pages(
     space: &mut FreeSpace,
     epoch: u64,
     body_bytes: usize,
-) -> (Vec<u64>, Vec<Run>) {
+) -> (Vec<u64>, PageSet) {
+    let mut view = space.checkpoint_view(epoch);
     let mut list_pages = Vec::new();
     loop {
-        let runs = runs_of(&space.free_as_of_checkpoint(epoch));
-        let needed = page_count(body_bytes, runs.len());
+        let needed = page_count(body_bytes, view.run_count());
         if needed <= list_pages.len() {
-            return (list_pages, runs);
+            return (list_pages, view);
         }
         while list_pages.len() < needed {
-            list_pages.push(space.allocate());
+            let page = space.allocate();
+            // A free page is in the view; only a page added at the end of the file is not.
+            let was_free = view.remove(page);
+            assert!(was_free || page + 1 == space.page_count(), "list page {page}");
+            list_pages.push(page);
         }
     }
 }
 
+/// Runs one page of `body_bytes` holds.
 pub(crate) fn runs_per_page(body_bytes: usize) -> usize {
     body_bytes.saturating_sub(FREE_LIST_HEADER_BYTES) / RUN_BYTES
 }

@@ -71,8 +71,8 @@ fn a_page_without_runs_is_valid() {
 
 #[test]
 fn runs_join_consecutive_pages() {
-    assert_eq!(runs_of(&[]), vec![]);
-    assert_eq!(runs_of(&[4, 5, 6, 9, 11, 12]), vec![run(4, 3), run(9, 1), run(11, 2)]);
+    assert_eq!(runs_of([]), vec![]);
+    assert_eq!(runs_of([4, 5, 6, 9, 11, 12]), vec![run(4, 3), run(9, 1), run(11, 2)]);
     assert_eq!(page_count(body_bytes(4096), 0), 0);
     assert_eq!(page_count(body_bytes(4096), 252), 1);
     assert_eq!(page_count(body_bytes(4096), 253), 2);
@@ -120,7 +120,7 @@ proptest! {
     #[test]
     fn pages_round_trip(mut pages in proptest::collection::btree_set(2u64..5000, 0..1500)) {
         let pages: Vec<u64> = std::mem::take(&mut pages).into_iter().collect();
-        let runs = runs_of(&pages);
+        let runs = runs_of(pages.iter().copied());
         let per_page = runs_per_page(body_bytes(PAGE_BYTES));
         let images: Vec<Vec<u8>> = runs
             .chunks(per_page)
@@ -184,7 +184,7 @@ mod chains {
     fn a_list_of_several_pages_round_trips() {
         let tree = new_tree();
         let free: Vec<u64> = (10..1400).step_by(2).collect(); // 695 runs of one page
-        let runs = runs_of(&free);
+        let runs = runs_of(free.iter().copied());
         let list_pages = [1501, 1500, 1502];
         assert_eq!(page_count(body_bytes(PAGE_BYTES), runs.len()), 3);
         let first = tree.write_free_list(EPOCH, &list_pages, &runs).unwrap();
@@ -239,9 +239,10 @@ fn taking_list_pages_that_split_a_run_takes_another_round() {
     let mut space = FreeSpace::new(2, file_pages, std::iter::once(11).chain(singles.clone()));
     space.release_after(10, EPOCH_FROZEN);
     space.release_after(12, EPOCH_FROZEN);
-    assert_eq!(runs_of(&space.free_as_of_checkpoint(EPOCH_FROZEN)).len(), per_page);
+    assert_eq!(runs_of(space.free_as_of_checkpoint(EPOCH_FROZEN)).len(), per_page);
 
-    let (list_pages, runs) = take_list_pages(&mut space, EPOCH_FROZEN, body_bytes);
+    let (list_pages, view) = take_list_pages(&mut space, EPOCH_FROZEN, body_bytes);
+    let runs = runs_of(view.iter());
     assert_eq!(list_pages, vec![11, 20], "a second round after the split");
     assert_eq!(runs.len(), per_page, "the split added a run, the second page took one away");
     assert_eq!(page_count(body_bytes, runs.len()), 1, "the second page holds no runs");
@@ -256,7 +257,116 @@ fn taking_list_pages_that_split_a_run_takes_another_round() {
 fn taking_list_pages_that_remove_a_run_takes_one_round() {
     let body_bytes = body_bytes(4096);
     let mut space = FreeSpace::new(2, 100, [5, 6, 9, 40]);
-    let (list_pages, runs) = take_list_pages(&mut space, 1, body_bytes);
+    let (list_pages, view) = take_list_pages(&mut space, 1, body_bytes);
+    let runs = runs_of(view.iter());
     assert_eq!(list_pages, vec![5]);
     assert_eq!(runs, vec![run(6, 1), run(9, 1), run(40, 1)]);
+}
+
+/// How the checkpoint took its list pages before the free pages were a `PageSet`, all under the
+/// tree latch: list and sort every page free in the view, cut them into runs, each round.
+fn take_list_pages_by_listing(
+    space: &mut FreeSpace,
+    epoch: u64,
+    body_bytes: usize,
+) -> (Vec<u64>, Vec<Run>) {
+    let mut list_pages = Vec::new();
+    loop {
+        let runs = runs_of(space.free_as_of_checkpoint(epoch));
+        let needed = page_count(body_bytes, runs.len());
+        if needed <= list_pages.len() {
+            return (list_pages, runs);
+        }
+        while list_pages.len() < needed {
+            list_pages.push(space.allocate());
+        }
+    }
+}
+
+/// A random free space as a checkpoint of `EPOCH_FROZEN` finds it, with the body size of a
+/// list page: every page of `FIRST_PAGE..page_count` is in use, free, pending for the frozen
+/// epoch (or an older one), or pending for the next. Small list pages (1 to 4 runs) so that
+/// the list takes many pages and several rounds.
+mod random_spaces {
+    use super::*;
+
+    pub(super) const FIRST_PAGE: u64 = 2;
+    pub(super) const EPOCH_FROZEN: u64 = 7;
+
+    /// The free space, and the pages in use in it (tree pages a later epoch may release).
+    pub(super) fn space_and_body() -> impl Strategy<Value = (FreeSpace, Vec<u64>, usize)> {
+        (proptest::collection::vec(0u8..8, 0..1500), 1usize..5).prop_map(|(states, runs)| {
+            let page_count = FIRST_PAGE + states.len() as u64;
+            let mut space = FreeSpace::new(FIRST_PAGE, page_count, []);
+            let mut in_use = Vec::new();
+            for (page, state) in (FIRST_PAGE..).zip(states) {
+                match state {
+                    // Mostly free or in use, in stretches and alone alike.
+                    0..=2 => space.release_now(page),
+                    3 => space.release_after(page, EPOCH_FROZEN),
+                    4 => space.release_after(page, EPOCH_FROZEN - 2),
+                    5 => space.release_after(page, EPOCH_FROZEN + 1),
+                    _ => in_use.push(page),
+                }
+            }
+            (space, in_use, 32 + 16 * runs)
+        })
+    }
+}
+
+proptest! {
+    /// The list pages, the runs, and what is left free are what listing and sorting every
+    /// free page each round gave, for any free space.
+    #[test]
+    fn taking_list_pages_matches_listing_every_free_page(
+        (space, _in_use, body_bytes) in random_spaces::space_and_body(),
+    ) {
+        let epoch = random_spaces::EPOCH_FROZEN;
+        let mut listed = space.clone();
+        let (list_pages_listed, runs_listed) =
+            take_list_pages_by_listing(&mut listed, epoch, body_bytes);
+        let mut viewed = space;
+        let (list_pages, view) = take_list_pages(&mut viewed, epoch, body_bytes);
+        view.check_invariants();
+        viewed.check_invariants();
+        prop_assert_eq!(&list_pages, &list_pages_listed);
+        prop_assert_eq!(runs_of(view.iter()), runs_listed);
+        prop_assert_eq!(viewed, listed);
+    }
+
+    /// What commits of the next epoch do to the free space after the freeze (allocate pages,
+    /// free pages they allocated, release tree pages for the next checkpoint) leaves the view
+    /// the checkpoint lists once the latch is let go as it was at the freeze, and never hands
+    /// out a list page.
+    #[test]
+    fn changes_after_the_freeze_leave_the_view_alone(
+        (space, mut in_use, body_bytes) in random_spaces::space_and_body(),
+        steps in proptest::collection::vec((0u8..3, any::<prop::sample::Index>()), 0..300),
+    ) {
+        let epoch = random_spaces::EPOCH_FROZEN;
+        let mut listed = space.clone();
+        let (_, runs_at_freeze) = take_list_pages_by_listing(&mut listed, epoch, body_bytes);
+        let mut space = space;
+        let (list_pages, view) = take_list_pages(&mut space, epoch, body_bytes);
+        let mut allocated = Vec::new();
+        for (step, index) in steps {
+            match step {
+                0 => {
+                    let page = space.allocate();
+                    prop_assert!(!list_pages.contains(&page), "list page {} handed out", page);
+                    allocated.push(page);
+                }
+                1 if !allocated.is_empty() => {
+                    space.release_now(allocated.swap_remove(index.index(allocated.len())));
+                }
+                2 if !in_use.is_empty() => {
+                    space.release_after(in_use.swap_remove(index.index(in_use.len())), epoch + 1);
+                }
+                _ => {}
+            }
+        }
+        space.check_invariants();
+        view.check_invariants();
+        prop_assert_eq!(runs_of(view.iter()), runs_at_freeze);
+    }
 }
