@@ -20,7 +20,10 @@
 //! 1. An entry's `sequence` changes whenever a write of its page starts or ends, so a
 //!    verification that finds the same sequence before and after its read knows that no write
 //!    of the page overlapped the read (a read racing a write may see either image, or a torn
-//!    one).
+//!    one). Sequences come from one counter of the whole ledger, so an entry forgotten (its
+//!    page freed) and made again by a later write never repeats one: the page freed, taken
+//!    again and written while a verification read it has a new sequence, not the old one
+//!    again.
 //! 2. `pending` is `Some` while a write of the page is in flight (at most one is: `frame.rs`,
 //!    invariant 4) and after such a write failed, when the file may hold either image.
 //! 3. Only the pool's own writes enter the ledger; a page it never wrote has no entry and is
@@ -44,19 +47,34 @@ struct Entry {
     landed: Option<u32>,
     /// The checksum of the image being written, or of one whose write failed.
     pending: Option<u32>,
-    /// Bumped when a write starts and when it ends (invariant 1).
+    /// Set from the ledger's counter when a write starts and when it ends (invariant 1).
     sequence: u64,
+}
+
+/// The entries and the counter their sequences come from.
+#[derive(Debug, Default)]
+struct Entries {
+    by_page: HashMap<u64, Entry>,
+    /// The last sequence given to an entry.
+    sequence: u64,
+}
+
+impl Entries {
+    fn next_sequence(&mut self) -> u64 {
+        self.sequence += 1;
+        self.sequence
+    }
 }
 
 /// The checksums of the pool's last writes, by page (see the module docs).
 #[derive(Debug)]
 pub(crate) struct WriteLedger {
-    entries: Mutex<HashMap<u64, Entry>>,
+    entries: Mutex<Entries>,
 }
 
 impl Default for WriteLedger {
     fn default() -> Self {
-        Self { entries: Mutex::new(HashMap::new()) }
+        Self { entries: Mutex::new(Entries::default()) }
     }
 }
 
@@ -67,29 +85,34 @@ impl WriteLedger {
     /// A write of `page` with the image whose checksum is `checksum` is about to be submitted.
     pub(crate) fn begin(&self, page: PageId, checksum: u32) {
         let mut entries = self.entries.lock();
-        let entry =
-            entries.entry(page.0).or_insert(Entry { landed: None, pending: None, sequence: 0 });
+        let sequence = entries.next_sequence();
+        let entry = entries.by_page.entry(page.0).or_insert(Entry {
+            landed: None,
+            pending: None,
+            sequence,
+        });
         entry.pending = Some(checksum);
-        entry.sequence += 1;
+        entry.sequence = sequence;
     }
 
     /// The write of `page` begun last has ended: `landed` if the file acknowledged it. A failed
     /// write leaves its checksum pending: the file may hold either image (invariant 2).
     pub(crate) fn end(&self, page: PageId, landed: bool) {
         let mut entries = self.entries.lock();
-        let Some(entry) = entries.get_mut(&page.0) else {
+        let sequence = entries.next_sequence();
+        let Some(entry) = entries.by_page.get_mut(&page.0) else {
             panic!("the write of page {page} ended before it began");
         };
         if landed {
             entry.landed = entry.pending.take();
         }
-        entry.sequence += 1;
+        entry.sequence = sequence;
     }
 
     /// Checks that an image read from `page`'s place, whose own checksum is `checksum` (already
     /// verified against its bytes), is the last one the pool wrote there, if it wrote any.
     pub(crate) fn check(&self, page: PageId, checksum: u32) -> Result<(), String> {
-        let Some(entry) = self.entries.lock().get(&page.0).copied() else { return Ok(()) };
+        let Some(entry) = self.entries.lock().by_page.get(&page.0).copied() else { return Ok(()) };
         if entry.landed == Some(checksum) || entry.pending == Some(checksum) {
             return Ok(());
         }
@@ -100,18 +123,19 @@ impl WriteLedger {
 
     /// Forgets `page` (a page the layer above freed: nobody reads it until it is written again).
     pub(crate) fn forget(&self, page: PageId) {
-        self.entries.lock().remove(&page.0);
+        self.entries.lock().by_page.remove(&page.0);
     }
 
     /// Pages in the ledger.
     pub(crate) fn len(&self) -> usize {
-        self.entries.lock().len()
+        self.entries.lock().by_page.len()
     }
 
     /// The pages whose last write has ended and landed, with what they must hold.
     fn to_verify(&self) -> Vec<Expected> {
         let entries = self.entries.lock();
         let mut expected: Vec<Expected> = entries
+            .by_page
             .iter()
             .filter(|(_, entry)| entry.pending.is_none())
             .filter_map(|(&page, entry)| Some((PageId(page), entry.landed?, entry.sequence)))
@@ -122,14 +146,14 @@ impl WriteLedger {
 
     /// Whether no write of `page` started or ended since the entry had `sequence`.
     fn unchanged(&self, page: PageId, sequence: u64) -> bool {
-        self.entries.lock().get(&page.0).is_some_and(|entry| entry.sequence == sequence)
+        self.entries.lock().by_page.get(&page.0).is_some_and(|entry| entry.sequence == sequence)
     }
 
     /// Forgets `page` if no write of it started or ended since the entry had `sequence`.
     fn confirm(&self, page: PageId, sequence: u64) {
         let mut entries = self.entries.lock();
-        if entries.get(&page.0).is_some_and(|entry| entry.sequence == sequence) {
-            entries.remove(&page.0);
+        if entries.by_page.get(&page.0).is_some_and(|entry| entry.sequence == sequence) {
+            entries.by_page.remove(&page.0);
         }
     }
 }
@@ -207,4 +231,39 @@ fn older_image(found: u32, expected: u32) -> Result<(), String> {
         "the page holds another image (checksum {found:#010x}) than the last one written to it \
          (checksum {expected:#010x}): that write was lost, or landed at another page's place"
     ))
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// A page freed while a verification holds its expected image, then taken again and
+    /// written once (its write begun and ended): the entry made for the new write must not
+    /// look unchanged to the verification. With a sequence per entry starting again at zero,
+    /// the new entry's sequence after one write equalled the old one's, and the verification
+    /// reported the new image as a lost write of the old one.
+    #[test]
+    fn a_page_freed_and_written_again_never_looks_unchanged() {
+        let ledger = WriteLedger::default();
+        let page = PageId(7);
+        ledger.begin(page, 0xAAAA);
+        ledger.end(page, true);
+        let expected = ledger.to_verify();
+        assert_eq!(expected.len(), 1);
+        let (_, checksum, sequence) = expected[0];
+        assert_eq!(checksum, 0xAAAA);
+        assert!(ledger.unchanged(page, sequence));
+
+        ledger.forget(page);
+        ledger.begin(page, 0xBBBB);
+        ledger.end(page, true);
+        assert!(
+            !ledger.unchanged(page, sequence),
+            "the page was written again since the verification took its sequence"
+        );
+        ledger.confirm(page, sequence);
+        assert_eq!(ledger.len(), 1, "a stale confirmation forgets nothing");
+        assert_eq!(ledger.check(page, 0xBBBB), Ok(()));
+        assert!(ledger.check(page, 0xAAAA).is_err(), "the old image is now an older one");
+    }
 }
