@@ -749,6 +749,24 @@ fn assert_cell_valid(body_bytes: usize, cell: &Cell<'_>) {
 }
 
 /// The cell's bytes as they lie in a node.
+/// Panics unless `cell` may go in at `slot` of `node`, room aside: of the node's kind, within
+/// the limits, its key strictly between the keys at `slot - 1` and `slot`.
+fn assert_insertable<B: BodyRead + ?Sized>(node: &B, slot: usize, cell: &Cell<'_>) {
+    let count = entry_count(node);
+    assert_eq!(kind(node), Some(cell.kind()), "a cell of the wrong kind");
+    assert!(slot <= count, "insert at slot {slot} of {count}");
+    assert_cell_valid(node.body_bytes(), cell);
+    let key = cell.key();
+    assert!(
+        slot == 0 || compare_key_at(node, slot - 1, key) == Ordering::Less,
+        "keys out of order"
+    );
+    assert!(
+        slot == count || compare_key_at(node, slot, key) == Ordering::Greater,
+        "keys out of order"
+    );
+}
+
 fn encode_cell(cell: &Cell<'_>) -> Vec<u8> {
     let mut image = Vec::with_capacity(cell.cell_bytes());
     image.extend_from_slice(&to_u16(cell.key().len()).to_le_bytes());
@@ -806,20 +824,10 @@ fn set_fragmented_bytes<B: BodyWrite + ?Sized>(node: &mut B, bytes: usize) {
 /// strictly between the keys at `slot - 1` and `slot`.
 pub(crate) fn insert<B: BodyWrite + ?Sized>(node: &mut B, slot: usize, cell: &Cell<'_>) {
     debug_assert_checked(node);
-    let count = entry_count(node);
-    assert_eq!(kind(node), Some(cell.kind()), "a cell of the wrong kind");
-    assert!(slot <= count, "insert at slot {slot} of {count}");
-    assert_cell_valid(node.body_bytes(), cell);
+    assert_insertable(node, slot, cell);
     assert!(fits(node, cell), "a {}-byte cell does not fit", cell.cell_bytes());
+    let count = entry_count(node);
     let key = cell.key();
-    assert!(
-        slot == 0 || compare_key_at(node, slot - 1, key) == Ordering::Less,
-        "keys out of order"
-    );
-    assert!(
-        slot == count || compare_key_at(node, slot, key) == Ordering::Greater,
-        "keys out of order"
-    );
 
     let image = encode_cell(cell);
     if gap_bytes(node) < image.len() + SLOT_BYTES {
@@ -1045,20 +1053,8 @@ where
     R: BodyWrite + ?Sized,
 {
     debug_assert_checked(left);
-    let count = entry_count(left);
-    assert_eq!(kind(left), Some(cell.kind()), "a cell of the wrong kind");
-    assert!(slot <= count, "insert at slot {slot} of {count}");
-    assert_cell_valid(left.body_bytes(), cell);
+    assert_insertable(left, slot, cell);
     assert!(!fits(left, cell), "a split for a cell that fits");
-    let key = cell.key();
-    assert!(
-        slot == 0 || compare_key_at(left, slot - 1, key) == Ordering::Less,
-        "keys out of order"
-    );
-    assert!(
-        slot == count || compare_key_at(left, slot, key) == Ordering::Greater,
-        "keys out of order"
-    );
     let mut cells = cells_of(left);
     cells.insert(slot, encode_cell(cell));
     split_cells(left, right, right_page, cells)
