@@ -37,7 +37,8 @@ fn render(report: &CheckReport, page_size: usize) -> Table {
     table.row("tree pages", report.tree_pages.to_string());
     table.row("tree height", report.levels.len().to_string());
     for (level, shape) in report.levels.iter().enumerate().rev() {
-        let name = if level == 0 { "leaves".to_string() } else { format!("level {level} branches") };
+        let name =
+            if level == 0 { "leaves".to_string() } else { format!("level {level} branches") };
         table.row(name, level_summary(shape, page_size));
     }
     table.row("overflow pages", report.overflow_pages.to_string());

@@ -111,12 +111,20 @@ mod tests {
 
     #[test]
     fn a_phase_cell_is_its_peak_over_its_limit() {
-        let memory = PhaseMemory { limit_bytes: Some(53 << 20), peak_bytes: Some(47 << 19), written_bytes: None };
+        let memory = PhaseMemory {
+            limit_bytes: Some(53 << 20),
+            peak_bytes: Some(47 << 19),
+            written_bytes: None,
+        };
         assert_eq!(phase_cell(&memory), "23.5/53.0");
         let v2 = PhaseMemory { peak_bytes: None, ..memory };
         assert_eq!(phase_cell(&v2), "-/53.0", "a limit without a peak per phase");
         assert_eq!(phase_cell(&PhaseMemory::default()), "-", "no limit");
-        let widest = PhaseMemory { limit_bytes: Some(999 << 20), peak_bytes: Some(999 << 20), written_bytes: None };
+        let widest = PhaseMemory {
+            limit_bytes: Some(999 << 20),
+            peak_bytes: Some(999 << 20),
+            written_bytes: None,
+        };
         assert_eq!(phase_cell(&widest).len(), PHASE_CELL_WIDTH);
     }
 }
