@@ -48,6 +48,9 @@ pub(crate) fn array<'a>(value: &'a Value, key: &str) -> &'a Vec<Value> {
     field(value, key).as_array().unwrap_or_else(|| panic!("{key} is not an array in {value:#}"))
 }
 
+/// A phase's name, its peak and the bytes its process wrote (if measured).
+type PhasePeak = (String, u64, Option<u64>);
+
 /// The memory section of a `bench ycsb` or `bench tpcc` report of a run with a budget of
 /// `budget_bytes`: `memory_budget`, each mode's `memory` and each phase's (`phases` gives a
 /// mode's phases, each its name and its `memory`). Where the machine has a memory cgroup
@@ -55,9 +58,9 @@ pub(crate) fn array<'a>(value: &'a Value, key: &str) -> &'a Vec<Value> {
 /// within it: direct I/O under budget + headroom in every phase; under `same-as-direct` each
 /// later mode's process under direct I/O's whole peak + 4 MiB and each of its phases under
 /// direct I/O's peak in the phase of the same name + what direct I/O wrote in it (at most 4
-/// MiB); every phase's peak within its
-/// limit. Elsewhere the report says the budget was not enforced, and each mode why. The pool of
-/// direct I/O is the budget; buffered and mmap's is at most that.
+/// MiB); every phase's peak within its limit. Elsewhere the report says the budget was not
+/// enforced, and each mode why. The pool of direct I/O is the budget; buffered and mmap's is
+/// at most that.
 pub(crate) fn check_memory(
     report: &Value,
     budget_bytes: u64,
@@ -86,8 +89,8 @@ pub(crate) fn check_memory(
         other => panic!("limit_rule {other:?}"),
     };
     // Direct I/O's whole peak and its peak in each phase, once it has run.
-    // Direct I/O's peak, and each phase's (name, peak, bytes written).
-    let mut direct_peaks: Option<(u64, Vec<(String, u64, Option<u64>)>)> = None;
+    // Direct I/O's peak, and each phase's.
+    let mut direct_peaks: Option<(u64, Vec<PhasePeak>)> = None;
     for (index, mode) in array(report, "modes").iter().enumerate() {
         let memory = field(mode, "memory");
         let is_direct = field(mode, "io_mode") == "direct";
