@@ -404,12 +404,8 @@ impl Tree {
         Ok(None)
     }
 
-    /// Every page the tree uses (nodes and overflow pages), for integrity checks.
-    pub(crate) fn reachable_pages(&self) -> Result<Vec<u64>> {
-        Ok(self.shape()?.pages)
-    }
-
-    /// Every page the tree uses, and the tree's shape: nodes and their bytes used per level.
+    /// Every page the tree uses (nodes and overflow pages), for integrity checks, and the
+    /// tree's shape: nodes and their bytes used per level.
     pub(crate) fn shape(&self) -> Result<TreeShape> {
         let mut shape = TreeShape::default();
         let pages = &mut shape.pages;
@@ -1114,7 +1110,7 @@ mod tests {
         assert_eq!(scan_all(&tree, Bound::Excluded(low), Bound::Included(high)), expected);
 
         // Every page is either reachable, free or pending, exactly once.
-        let reachable: BTreeSet<u64> = tree.reachable_pages().unwrap().into_iter().collect();
+        let reachable: BTreeSet<u64> = tree.shape().unwrap().pages.into_iter().collect();
         let space = tree.space().lock().clone();
         let listed: BTreeSet<u64> = space.free_as_of_checkpoint(u64::MAX).into_iter().collect();
         assert!(reachable.is_disjoint(&listed), "a reachable page is listed free");
@@ -1145,7 +1141,7 @@ mod tests {
             tree.apply(format!("k{index:04}").as_bytes(), Some(&[1; 40]), 1).unwrap();
         }
         let frozen_root = tree.root();
-        let frozen_pages: BTreeSet<u64> = tree.reachable_pages().unwrap().into_iter().collect();
+        let frozen_pages: BTreeSet<u64> = tree.shape().unwrap().pages.into_iter().collect();
         tree.freeze();
         tree.pool().flush_dirty().unwrap();
         let frozen_image = disk.durable_content(Path::new("data")).unwrap();
@@ -1250,11 +1246,11 @@ mod merge_tests {
         for index in 0..4000 {
             tree.apply(&key(index), Some(&[5; 60]), 1).unwrap();
         }
-        let full = tree.reachable_pages().unwrap().len();
+        let full = tree.shape().unwrap().pages.len();
         for index in 0..3000 {
             assert!(tree.apply(&key(index), None, 2).unwrap().is_some());
         }
-        let quarter = tree.reachable_pages().unwrap().len();
+        let quarter = tree.shape().unwrap().pages.len();
         assert!(quarter * 10 < full * 6, "deleting 3/4 of the keys left {quarter} of {full} pages");
         for index in 3000..4000 {
             assert_eq!(tree.get(&key(index)).unwrap(), Some(vec![5; 60]));
@@ -1264,7 +1260,7 @@ mod merge_tests {
             assert!(tree.apply(&key(index), None, 3).unwrap().is_some());
         }
         assert_eq!(tree.root(), node::NO_PAGE, "the empty tree has no root");
-        assert!(tree.reachable_pages().unwrap().is_empty());
+        assert!(tree.shape().unwrap().pages.is_empty());
         let space = tree.space().lock();
         let listed = space.free_as_of_checkpoint(u64::MAX).len() as u64;
         assert_eq!(listed, space.page_count() - 2, "every page is free or pending again");
