@@ -60,6 +60,18 @@ pub enum Error {
         limit: u64,
     },
 
+    /// The pool's memory could not be mapped (more than the address space or the kernel
+    /// allows).
+    #[error("could not map {bytes} bytes for the buffer pool's {what}: {source}")]
+    Memory {
+        /// What the memory was for.
+        what: &'static str,
+        /// The bytes asked for.
+        bytes: usize,
+        /// The kernel's answer.
+        source: std::io::Error,
+    },
+
     /// The options cannot work (a page size that is not a power of two, for one).
     #[error("invalid buffer pool options: {reason}")]
     InvalidOptions {

@@ -23,7 +23,9 @@
 //! - [`HybridLatch`] is the per-frame latch, model-checked with loom.
 //!
 //! Frame memory is read and written through atomics ([`PageView`], [`PageWriter`]), so
-//! optimistic reads are not data races; the crate has no `unsafe`.
+//! optimistic reads are not data races; the crate has no `unsafe`. The frames, their metadata
+//! and the page table lie in `disk::HugeSlice`s, on 2 MiB pages where the kernel gives them: a
+//! hit anywhere in a large pool then rarely misses the TLB.
 //!
 //! ```
 //! use std::sync::Arc;

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::atomic::AtomicU64 as StdAtomicU64;
 use std::sync::{Arc, OnceLock};
 
-use disk::{AlignedBuf, File, IoRequest};
+use disk::{AlignedBuf, File, HugeSlice, IoRequest};
 
 use crate::error::{Error, Result};
 use crate::eviction::{Ghosts, Probation};
@@ -69,9 +69,10 @@ pub(crate) struct PoolCore {
     pub(crate) log: Arc<dyn LogDurability>,
     pub(crate) page_bytes: usize,
     words_per_page: usize,
-    /// Page bytes of every frame, as words (see `view.rs` for why atomics).
-    memory: Box<[StdAtomicU64]>,
-    pub(crate) frames: Box<[FrameMeta]>,
+    /// Page bytes of every frame, as words (see `view.rs` for why atomics), on huge pages
+    /// where the kernel gives them (see `huge.rs`).
+    memory: HugeSlice<StdAtomicU64>,
+    pub(crate) frames: HugeSlice<FrameMeta>,
     pub(crate) table: PageTable,
     pub(crate) free: Mutex<Vec<u32>>,
     pub(crate) clock_hand: AtomicU64,
@@ -106,14 +107,17 @@ impl BufferPool {
         let frame_count = options.frame_count();
         let words_per_page = options.page_bytes / 8;
         let file_is_mapped = file.mapped_words().is_some();
+        let memory = huge_slice("frames", frame_count * words_per_page, |_| StdAtomicU64::new(0))?;
+        let frames = huge_slice("frame metadata", frame_count, |_| FrameMeta::new())?;
+        let table = PageTable::new(frame_count)?;
         let core = Arc::new(PoolCore {
             file,
             log,
             page_bytes: options.page_bytes,
             words_per_page,
-            memory: (0..frame_count * words_per_page).map(|_| StdAtomicU64::new(0)).collect(),
-            frames: (0..frame_count).map(|_| FrameMeta::new()).collect(),
-            table: PageTable::new(frame_count),
+            memory,
+            frames,
+            table,
             // Popped from the end: frame 0 is handed out first.
             free: Mutex::new((0..frame_count).rev().map(frame_index).collect()),
             clock_hand: AtomicU64::new(0),
@@ -667,4 +671,18 @@ impl PoolCore {
 
 fn frame_index(index: usize) -> u32 {
     u32::try_from(index).expect("FRAME_COUNT_MAX fits in a u32")
+}
+
+/// `len` values in memory of their own on huge pages where the kernel gives them (see
+/// `disk::HugeSlice`); `what` names them in the error if the memory cannot be mapped.
+pub(crate) fn huge_slice<T>(
+    what: &'static str,
+    len: usize,
+    init: impl FnMut(usize) -> T,
+) -> Result<HugeSlice<T>> {
+    HugeSlice::new(len, init).map_err(|source| Error::Memory {
+        what,
+        bytes: len.saturating_mul(size_of::<T>()),
+        source,
+    })
 }

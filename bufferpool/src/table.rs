@@ -17,8 +17,12 @@
 //!   under the frame's latch or with a validated optimistic read, that the frame still holds
 //!   the page, and looks again if not.
 
+use disk::HugeSlice;
+
+use crate::error::Result;
 use crate::limits::FRAME_INDEX_BITS;
 use crate::page::PageId;
+use crate::pool::huge_slice;
 use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering};
 
 const FRAME_MASK: u64 = (1 << FRAME_INDEX_BITS) - 1;
@@ -27,7 +31,8 @@ const EMPTY: u64 = 0;
 /// The page table of one pool.
 #[derive(Debug)]
 pub(crate) struct PageTable {
-    slots: Box<[AtomicU64]>,
+    /// On huge pages where the kernel gives them (see `huge.rs`).
+    slots: HugeSlice<AtomicU64>,
     /// `slots.len() - 1` (the length is a power of two).
     mask: usize,
     writer: Mutex<()>,
@@ -41,10 +46,10 @@ pub(crate) struct TableWriter<'table> {
 
 impl PageTable {
     /// A table for `frame_count` frames, at most half full when every frame holds a page.
-    pub(crate) fn new(frame_count: usize) -> Self {
+    pub(crate) fn new(frame_count: usize) -> Result<Self> {
         let slot_count = (frame_count * 2).next_power_of_two().max(16);
-        let slots = (0..slot_count).map(|_| AtomicU64::new(EMPTY)).collect();
-        Self { slots, mask: slot_count - 1, writer: Mutex::new(()) }
+        let slots = huge_slice("page table", slot_count, |_| AtomicU64::new(EMPTY))?;
+        Ok(Self { slots, mask: slot_count - 1, writer: Mutex::new(()) })
     }
 
     /// The frame holding `page`, as far as a lock-free probe can tell (see the module doc).
@@ -178,7 +183,7 @@ mod tests {
     /// around the end and backward shifts cross it.
     #[test]
     fn matches_a_hash_map_under_random_changes() {
-        let table = PageTable::new(8);
+        let table = PageTable::new(8).unwrap();
         let mut model: HashMap<u64, u32> = HashMap::new();
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         for step in 0..20_000u32 {
@@ -204,7 +209,7 @@ mod tests {
 
     #[test]
     fn the_largest_page_id_and_frame_index_round_trip() {
-        let table = PageTable::new(8);
+        let table = PageTable::new(8).unwrap();
         let page = PageId(crate::limits::PAGE_ID_MAX);
         let frame = u32::try_from(crate::limits::FRAME_COUNT_MAX - 1).unwrap();
         table.lock().insert(page, frame);

@@ -3,8 +3,9 @@
 //!
 //! The page set is as large as the pool, every page of it resident. Page `p` holds, at body
 //! offset [`VALUE_OFFSET`], the next page of one random cycle through the set (Sattolo's
-//! shuffle, so the cycle visits every page). The arena is one `Vec<u8>` of as many 4 KiB pages,
-//! with the same 8 bytes at the same offset of each. Two orders walk the cycle:
+//! shuffle, so the cycle visits every page). The arena is one slice of as many 4 KiB pages, with
+//! the same 8 bytes at the same offset of each, on huge pages where the kernel gives them as
+//! the pool's frames are. Two orders walk the cycle:
 //!
 //! - [`Order::Chase`]: each access reads the page the previous one named, as a B+tree descent
 //!   does, so accesses cannot overlap and a row measures the latency of one;
@@ -23,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bufferpool::{BufferPool, NoLog, PAGE_HEADER_BYTES, PageId};
-use disk::{Disk, OpenOptions, SimDisk};
+use disk::{Disk, HugeSlice, OpenOptions, SimDisk};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -134,7 +135,9 @@ pub(crate) struct HitReport {
 /// The page set twice: in a pool and in a plain arena, with the same cycle written in both.
 struct PageSet {
     pool: BufferPool,
-    arena: Vec<u8>,
+    /// On huge pages where the kernel gives them, as the pool's frames are, so that the ratio
+    /// is the pool's own cost and not a difference in TLB misses.
+    arena: HugeSlice<u8>,
     /// The cycle from page 0: page `order[i]` holds `order[i + 1]`.
     order: Vec<u32>,
 }
@@ -149,7 +152,8 @@ impl PageSet {
             order.push(page);
             page = next[page as usize];
         }
-        let mut arena = vec![0u8; set_pages * PAGE_BYTES];
+        let mut arena = HugeSlice::new(set_pages * PAGE_BYTES, |_| 0u8)
+            .map_err(|error| format!("mapping the raw arena: {error}"))?;
         let disk = SimDisk::with_seed(CYCLE_SEED);
         let file = disk
             .open("/bench-pool-hit".as_ref(), OpenOptions::create())

@@ -1,0 +1,192 @@
+//! [`HugeSlice`]: a fixed-length slice in an anonymous mapping of its own, which the kernel
+//! may back with 2 MiB pages. The buffer pool keeps its frames, their metadata and its page
+//! table in them; it lives here because the pool has no `unsafe`.
+//!
+//! Those are read at random all over. On
+//! 4 KiB pages, a cached lookup in a pool of hundreds of MiB misses the TLB at nearly every
+//! structure it touches, and each miss walks the page tables (twice over in a virtual
+//! machine). One 2 MiB page covers 512 frames of 4 KiB, so the TLB covers gigabytes of pool
+//! instead of a few MiB.
+//!
+//! The slice starts on a 2 MiB boundary of its mapping and the whole of it is advised
+//! `MADV_HUGEPAGE`, which asks for huge pages when the kernel's transparent huge pages are in
+//! `madvise` mode (the usual default) as well as in `always` mode. Where the kernel gives none
+//! (THP off, or memory too fragmented), the slice works the same on 4 KiB pages: the advice is
+//! a hint, and its failure is ignored.
+//!
+//! The mapping is private and anonymous: its pages read as zeros until written, and take
+//! memory only when first touched (in 2 MiB steps where huge pages are used).
+
+use std::ffi::c_void;
+use std::io;
+use std::ptr::NonNull;
+
+use rustix::mm::{Advice, MapFlags, ProtFlags};
+
+/// The huge page size the slice is aligned for (x86-64's and arm64's with 4 KiB base pages).
+pub const HUGE_PAGE_BYTES: usize = 2 << 20;
+
+/// `len` values of `T` in a mapping of their own, on huge pages where the kernel gives them.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+///
+/// let words = disk::HugeSlice::new(1 << 20, |_| AtomicU64::new(0))?;
+/// words[7].store(42, Ordering::Relaxed);
+/// assert_eq!(words[7].load(Ordering::Relaxed), 42);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct HugeSlice<T> {
+    start: NonNull<T>,
+    len: usize,
+    mapping: NonNull<c_void>,
+    mapping_bytes: usize,
+}
+
+// SAFETY: a `HugeSlice<T>` owns its values as a `Box<[T]>` does.
+unsafe impl<T: Send> Send for HugeSlice<T> {}
+// SAFETY: shared access hands out only `&[T]`.
+unsafe impl<T: Sync> Sync for HugeSlice<T> {}
+
+impl<T> HugeSlice<T> {
+    /// A slice of `len` values, value `i` being `init(i)`. An error if the kernel cannot map
+    /// the memory, or if it is larger than the address space.
+    pub fn new(len: usize, mut init: impl FnMut(usize) -> T) -> io::Result<Self> {
+        const { assert!(align_of::<T>() <= HUGE_PAGE_BYTES) };
+        let bytes = len.checked_mul(size_of::<T>()).ok_or_else(too_large)?;
+        // One huge page more than the values need, so that they can start on a boundary.
+        let mapping_bytes = bytes
+            .checked_next_multiple_of(HUGE_PAGE_BYTES)
+            .and_then(|rounded| rounded.checked_add(HUGE_PAGE_BYTES))
+            .ok_or_else(too_large)?;
+        // SAFETY: a new private anonymous mapping aliases nothing.
+        let mapping = unsafe {
+            rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                mapping_bytes,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::PRIVATE,
+            )
+        }?;
+        let mapping = NonNull::new(mapping).expect("mmap never maps at address zero");
+        let skip = mapping.as_ptr().cast::<u8>().align_offset(HUGE_PAGE_BYTES);
+        // SAFETY: `skip < HUGE_PAGE_BYTES`, so the values' `bytes` lie within the mapping.
+        let start = unsafe { mapping.cast::<u8>().add(skip) };
+        if bytes > 0 {
+            // SAFETY: the range lies within the mapping, which only this slice uses.
+            // A hint: without huge pages the slice works the same.
+            let _ = unsafe {
+                rustix::mm::madvise(
+                    start.as_ptr().cast(),
+                    bytes.next_multiple_of(HUGE_PAGE_BYTES),
+                    Advice::LinuxHugepage,
+                )
+            };
+        }
+        let start = start.cast::<T>();
+        for index in 0..len {
+            // SAFETY: value `index` lies within the mapping, aligned (the start is aligned on
+            // 2 MiB, which `T`'s alignment divides), and is written once, before any read.
+            unsafe { start.add(index).write(init(index)) };
+        }
+        Ok(Self { start, len, mapping, mapping_bytes })
+    }
+}
+
+impl<T> std::ops::Deref for HugeSlice<T> {
+    type Target = [T];
+
+    #[inline]
+    fn deref(&self) -> &[T] {
+        // SAFETY: `len` initialised values start at `start` and live as long as `self`.
+        unsafe { std::slice::from_raw_parts(self.start.as_ptr(), self.len) }
+    }
+}
+
+impl<T> std::ops::DerefMut for HugeSlice<T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut [T] {
+        // SAFETY: as in `deref`, and `&mut self` makes this the only reference.
+        unsafe { std::slice::from_raw_parts_mut(self.start.as_ptr(), self.len) }
+    }
+}
+
+impl<T> Drop for HugeSlice<T> {
+    fn drop(&mut self) {
+        // SAFETY: the values were initialised in `new` and are dropped once, here.
+        unsafe {
+            std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(
+                self.start.as_ptr(),
+                self.len,
+            ));
+        }
+        // SAFETY: the mapping is this slice's own and nothing refers to it any more. A failure
+        // leaves the memory mapped until exit, which is all it could cost.
+        let _ = unsafe { rustix::mm::munmap(self.mapping.as_ptr(), self.mapping_bytes) };
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for HugeSlice<T> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("HugeSlice")
+            .field("len", &self.len)
+            .field("mapping_bytes", &self.mapping_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+fn too_large() -> io::Error {
+    io::Error::new(io::ErrorKind::OutOfMemory, "the slice is larger than the address space")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[test]
+    fn values_start_on_a_huge_page_boundary_and_hold_what_init_gave() {
+        let slice = HugeSlice::new(3 * HUGE_PAGE_BYTES / 8 + 5, |index| index as u64 * 3).unwrap();
+        assert_eq!(slice.as_ptr().addr() % HUGE_PAGE_BYTES, 0);
+        assert_eq!(slice.len(), 3 * HUGE_PAGE_BYTES / 8 + 5);
+        assert!(slice.iter().enumerate().all(|(index, &value)| value == index as u64 * 3));
+    }
+
+    #[test]
+    fn atomics_start_at_zero_and_can_be_written_everywhere() {
+        let slice = HugeSlice::new(HUGE_PAGE_BYTES / 8 + 1, |_| AtomicU64::new(0)).unwrap();
+        for (index, word) in slice.iter().enumerate() {
+            assert_eq!(word.load(Ordering::Relaxed), 0);
+            word.store(index as u64, Ordering::Relaxed);
+        }
+        assert_eq!(slice.last().unwrap().load(Ordering::Relaxed), HUGE_PAGE_BYTES as u64 / 8);
+    }
+
+    #[test]
+    fn every_value_is_dropped_once() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        struct Counted(Arc<AtomicUsize>);
+        impl Drop for Counted {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        drop(HugeSlice::new(1000, |_| Counted(Arc::clone(&drops))).unwrap());
+        assert_eq!(drops.load(Ordering::Relaxed), 1000);
+    }
+
+    #[test]
+    fn an_empty_slice_maps_and_unmaps() {
+        let slice = HugeSlice::<u64>::new(0, |_| unreachable!()).unwrap();
+        assert!(slice.is_empty());
+    }
+
+    #[test]
+    fn a_slice_larger_than_the_address_space_is_an_error() {
+        let error = HugeSlice::<u64>::new(usize::MAX / 4, |_| 0).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::OutOfMemory);
+    }
+}
