@@ -70,7 +70,7 @@ pub(crate) struct PoolCore {
     pub(crate) page_bytes: usize,
     words_per_page: usize,
     /// Page bytes of every frame, as words (see `view.rs` for why atomics), on huge pages
-    /// where the kernel gives them (see `huge.rs`).
+    /// where the kernel gives them (see `disk::HugeSlice`).
     memory: HugeSlice<StdAtomicU64>,
     pub(crate) frames: HugeSlice<FrameMeta>,
     pub(crate) table: PageTable,

@@ -31,7 +31,7 @@ const EMPTY: u64 = 0;
 /// The page table of one pool.
 #[derive(Debug)]
 pub(crate) struct PageTable {
-    /// On huge pages where the kernel gives them (see `huge.rs`).
+    /// On huge pages where the kernel gives them (see `disk::HugeSlice`).
     slots: HugeSlice<AtomicU64>,
     /// `slots.len() - 1` (the length is a power of two).
     mask: usize,

@@ -8,9 +8,11 @@
 //! machine). One 2 MiB page covers 512 frames of 4 KiB, so the TLB covers gigabytes of pool
 //! instead of a few MiB.
 //!
-//! The slice starts on a 2 MiB boundary of its mapping and the whole of it is advised
+//! The slice starts on a 2 MiB boundary of its mapping and its whole 2 MiB pages are advised
 //! `MADV_HUGEPAGE`, which asks for huge pages when the kernel's transparent huge pages are in
-//! `madvise` mode (the usual default) as well as in `always` mode. Where the kernel gives none
+//! `madvise` mode (the usual default) as well as in `always` mode. A slice under 2 MiB, and the
+//! last part of one that is not a whole huge page, stay on 4 KiB pages: a huge page is
+//! committed whole at its first touch, and a small pool's page table would take 2 MiB. Where the kernel gives none
 //! (THP off, or memory too fragmented), the slice works the same on 4 KiB pages: the advice is
 //! a hint, and its failure is ignored.
 //!
@@ -72,15 +74,15 @@ impl<T> HugeSlice<T> {
         let skip = mapping.as_ptr().cast::<u8>().align_offset(HUGE_PAGE_BYTES);
         // SAFETY: `skip < HUGE_PAGE_BYTES`, so the values' `bytes` lie within the mapping.
         let start = unsafe { mapping.cast::<u8>().add(skip) };
-        if bytes > 0 {
+        // Only whole huge pages of values are advised: a huge page is committed whole at its
+        // first touch, so a small slice, or the tail of one, stays on 4 KiB pages rather than
+        // take up to 2 MiB it does not use.
+        let advised_bytes = bytes / HUGE_PAGE_BYTES * HUGE_PAGE_BYTES;
+        if advised_bytes > 0 {
             // SAFETY: the range lies within the mapping, which only this slice uses.
             // A hint: without huge pages the slice works the same.
             let _ = unsafe {
-                rustix::mm::madvise(
-                    start.as_ptr().cast(),
-                    bytes.next_multiple_of(HUGE_PAGE_BYTES),
-                    Advice::LinuxHugepage,
-                )
+                rustix::mm::madvise(start.as_ptr().cast(), advised_bytes, Advice::LinuxHugepage)
             };
         }
         let start = start.cast::<T>();
