@@ -8,6 +8,7 @@
 //! reading the page again; then one read into a staging buffer, the checksum checked, the
 //! bytes copied into the frame.
 
+use std::io;
 use std::path::Path;
 use std::sync::atomic::AtomicU64 as StdAtomicU64;
 use std::sync::{Arc, OnceLock};
@@ -107,8 +108,15 @@ impl BufferPool {
         let frame_count = options.frame_count();
         let words_per_page = options.page_bytes / 8;
         let file_is_mapped = file.mapped_words().is_some();
-        let memory = huge_slice("frames", frame_count * words_per_page, |_| StdAtomicU64::new(0))?;
-        let frames = huge_slice("frame metadata", frame_count, |_| FrameMeta::new())?;
+        // The kernel zeroes the frames' pages as they are first used: nothing is written here,
+        // and a pool larger than its data takes only the memory it uses.
+        let word_count = frame_count * words_per_page;
+        let memory =
+            HugeSlice::<StdAtomicU64>::zeroed(word_count)
+                .map_err(memory_error::<StdAtomicU64>("frames", word_count))?;
+        let frames =
+            HugeSlice::new(frame_count, |_| FrameMeta::new())
+                .map_err(memory_error::<FrameMeta>("frame metadata", frame_count))?;
         let table = PageTable::new(frame_count)?;
         let core = Arc::new(PoolCore {
             file,
@@ -673,16 +681,8 @@ fn frame_index(index: usize) -> u32 {
     u32::try_from(index).expect("FRAME_COUNT_MAX fits in a u32")
 }
 
-/// `len` values in memory of their own on huge pages where the kernel gives them (see
-/// `disk::HugeSlice`); `what` names them in the error if the memory cannot be mapped.
-pub(crate) fn huge_slice<T>(
-    what: &'static str,
-    len: usize,
-    init: impl FnMut(usize) -> T,
-) -> Result<HugeSlice<T>> {
-    HugeSlice::new(len, init).map_err(|source| Error::Memory {
-        what,
-        bytes: len.saturating_mul(size_of::<T>()),
-        source,
-    })
+/// The error of a `disk::HugeSlice` of `len` values of `T` that could not be mapped, naming
+/// `what` they are for.
+pub(crate) fn memory_error<T>(what: &'static str, len: usize) -> impl FnOnce(io::Error) -> Error {
+    move |source| Error::Memory { what, bytes: len.saturating_mul(size_of::<T>()), source }
 }

@@ -22,7 +22,7 @@ use disk::HugeSlice;
 use crate::error::Result;
 use crate::limits::FRAME_INDEX_BITS;
 use crate::page::PageId;
-use crate::pool::huge_slice;
+use crate::pool::memory_error;
 use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering};
 
 const FRAME_MASK: u64 = (1 << FRAME_INDEX_BITS) - 1;
@@ -48,7 +48,8 @@ impl PageTable {
     /// A table for `frame_count` frames, at most half full when every frame holds a page.
     pub(crate) fn new(frame_count: usize) -> Result<Self> {
         let slot_count = (frame_count * 2).next_power_of_two().max(16);
-        let slots = huge_slice("page table", slot_count, |_| AtomicU64::new(EMPTY))?;
+        let slots = HugeSlice::new(slot_count, |_| AtomicU64::new(EMPTY))
+            .map_err(memory_error::<AtomicU64>("page table", slot_count))?;
         Ok(Self { slots, mask: slot_count - 1, writer: Mutex::new(()) })
     }
 

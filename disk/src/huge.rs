@@ -12,12 +12,14 @@
 //! `MADV_HUGEPAGE`, which asks for huge pages when the kernel's transparent huge pages are in
 //! `madvise` mode (the usual default) as well as in `always` mode. A slice under 2 MiB, and the
 //! last part of one that is not a whole huge page, stay on 4 KiB pages: a huge page is
-//! committed whole at its first touch, and a small pool's page table would take 2 MiB. Where the kernel gives none
-//! (THP off, or memory too fragmented), the slice works the same on 4 KiB pages: the advice is
-//! a hint, and its failure is ignored.
+//! committed whole at its first touch, and a small pool's page table would take 2 MiB. Where
+//! the kernel gives none (THP off, or memory too fragmented), the slice works the same on
+//! 4 KiB pages: the advice is a hint, and its failure is ignored.
 //!
 //! The mapping is private and anonymous: its pages read as zeros until written, and take
-//! memory only when first touched (in 2 MiB steps where huge pages are used).
+//! memory only when first touched (in 2 MiB steps where huge pages are used). A slice of
+//! [`Zeroable`] values ([`HugeSlice::zeroed`]) is written nowhere when it is made, so it takes
+//! memory only where it is used; [`HugeSlice::new`] writes every value.
 
 use std::ffi::c_void;
 use std::io;
@@ -33,7 +35,7 @@ pub const HUGE_PAGE_BYTES: usize = 2 << 20;
 /// ```
 /// use std::sync::atomic::{AtomicU64, Ordering};
 ///
-/// let words = disk::HugeSlice::new(1 << 20, |_| AtomicU64::new(0))?;
+/// let words = disk::HugeSlice::<AtomicU64>::zeroed(1 << 20)?;
 /// words[7].store(42, Ordering::Relaxed);
 /// assert_eq!(words[7].load(Ordering::Relaxed), 42);
 /// # Ok::<(), std::io::Error>(())
@@ -50,10 +52,53 @@ unsafe impl<T: Send> Send for HugeSlice<T> {}
 // SAFETY: shared access hands out only `&[T]`.
 unsafe impl<T: Sync> Sync for HugeSlice<T> {}
 
+/// Types whose all-zero bytes are a valid value: a fresh anonymous mapping, which reads as
+/// zeros, holds a slice of them already ([`HugeSlice::zeroed`]).
+///
+/// # Safety
+/// All-zero bytes must be a valid value of the implementing type.
+pub unsafe trait Zeroable {}
+
+// SAFETY: zero is a valid integer.
+unsafe impl Zeroable for u8 {}
+// SAFETY: zero is a valid integer.
+unsafe impl Zeroable for u64 {}
+// SAFETY: an `AtomicU64` has the in-memory representation of a `u64`.
+unsafe impl Zeroable for std::sync::atomic::AtomicU64 {}
+
+impl<T: Zeroable> HugeSlice<T> {
+    /// A slice of `len` zero values. Nothing is written: the kernel hands out zeroed pages as
+    /// they are first touched, so memory is taken only where the slice is used (a pool larger
+    /// than its data does not take all of its memory at open). An error as for
+    /// [`HugeSlice::new`].
+    pub fn zeroed(len: usize) -> io::Result<Self> {
+        // SAFETY: the mapping reads as zeros, a valid `T` (`Zeroable`).
+        unsafe { Self::map(len) }
+    }
+}
+
 impl<T> HugeSlice<T> {
     /// A slice of `len` values, value `i` being `init(i)`. An error if the kernel cannot map
     /// the memory, or if it is larger than the address space.
     pub fn new(len: usize, mut init: impl FnMut(usize) -> T) -> io::Result<Self> {
+        // SAFETY: every value is written below, before the slice is handed out. Until then it
+        // is not dropped: were `init` to panic, dropping it would drop values never written
+        // (the mapping is left to the process instead).
+        let slice = std::mem::ManuallyDrop::new(unsafe { Self::map(len) }?);
+        for index in 0..len {
+            // SAFETY: value `index` lies within the mapping, aligned (the start is aligned on
+            // 2 MiB, which `T`'s alignment divides), and is written once, before any read.
+            unsafe { slice.start.add(index).write(init(index)) };
+        }
+        Ok(std::mem::ManuallyDrop::into_inner(slice))
+    }
+
+    /// A slice over a fresh mapping of `len` values' room, which reads as zeros.
+    ///
+    /// # Safety
+    /// The values are not initialised (unless all-zero bytes are a valid `T`): the caller
+    /// writes each before the slice is read or dropped.
+    unsafe fn map(len: usize) -> io::Result<Self> {
         const { assert!(align_of::<T>() <= HUGE_PAGE_BYTES) };
         let bytes = len.checked_mul(size_of::<T>()).ok_or_else(too_large)?;
         // One huge page more than the values need, so that they can start on a boundary.
@@ -85,13 +130,7 @@ impl<T> HugeSlice<T> {
                 rustix::mm::madvise(start.as_ptr().cast(), advised_bytes, Advice::LinuxHugepage)
             };
         }
-        let start = start.cast::<T>();
-        for index in 0..len {
-            // SAFETY: value `index` lies within the mapping, aligned (the start is aligned on
-            // 2 MiB, which `T`'s alignment divides), and is written once, before any read.
-            unsafe { start.add(index).write(init(index)) };
-        }
-        Ok(Self { start, len, mapping, mapping_bytes })
+        Ok(Self { start: start.cast::<T>(), len, mapping, mapping_bytes })
     }
 }
 
@@ -158,13 +197,42 @@ mod tests {
     }
 
     #[test]
-    fn atomics_start_at_zero_and_can_be_written_everywhere() {
-        let slice = HugeSlice::new(HUGE_PAGE_BYTES / 8 + 1, |_| AtomicU64::new(0)).unwrap();
+    fn zeroed_atomics_read_zero_and_can_be_written_everywhere() {
+        let slice = HugeSlice::<AtomicU64>::zeroed(HUGE_PAGE_BYTES / 8 + 1).unwrap();
         for (index, word) in slice.iter().enumerate() {
             assert_eq!(word.load(Ordering::Relaxed), 0);
             word.store(index as u64, Ordering::Relaxed);
         }
         assert_eq!(slice.last().unwrap().load(Ordering::Relaxed), HUGE_PAGE_BYTES as u64 / 8);
+    }
+
+    /// Base pages of `slice` resident now (`mincore`).
+    fn resident_pages<T>(slice: &HugeSlice<T>) -> usize {
+        let page_bytes = rustix::param::page_size();
+        let bytes = slice.len() * size_of::<T>();
+        let mut resident = vec![0u8; bytes.div_ceil(page_bytes)];
+        // SAFETY: the range is the slice's own, starting on a page boundary; `resident` has a
+        // byte for each of its pages.
+        let result =
+            unsafe { libc::mincore(slice.start.as_ptr().cast(), bytes, resident.as_mut_ptr()) };
+        assert_eq!(result, 0, "mincore: {}", io::Error::last_os_error());
+        resident.iter().filter(|&&page| page & 1 != 0).count()
+    }
+
+    /// A zeroed slice writes nothing: none of its memory is resident until it is touched, and
+    /// a touch takes one page (a huge one at most).
+    #[test]
+    fn a_zeroed_slice_takes_memory_only_where_touched() {
+        let mut slice = HugeSlice::<u8>::zeroed(16 * HUGE_PAGE_BYTES).unwrap();
+        assert_eq!(resident_pages(&slice), 0, "a zeroed slice was written");
+        slice[0] = 1;
+        let touched = resident_pages(&slice);
+        let huge_page_pages = HUGE_PAGE_BYTES / rustix::param::page_size();
+        assert!(
+            (1..=huge_page_pages).contains(&touched),
+            "one touch made {touched} pages resident"
+        );
+        assert_eq!(slice[1], 0);
     }
 
     #[test]

@@ -58,7 +58,7 @@ pub use disk::{Disk, LockGuard, OpenOptions};
 pub use error::{Error, Result};
 pub use file::{File, FileInfo, IoRequest, Submission};
 pub use file_system::{DirectIoSupport, FileSystem};
-pub use huge::{HUGE_PAGE_BYTES, HugeSlice};
+pub use huge::{HUGE_PAGE_BYTES, HugeSlice, Zeroable};
 pub use options::{DirectIo, DiskOptions, IoMode};
 pub use probe::{
     AlignmentSource, BlockDevice, DeviceProbe, DioAlignment, FlushMethod, ProbedFile,

@@ -152,7 +152,7 @@ impl PageSet {
             order.push(page);
             page = next[page as usize];
         }
-        let mut arena = HugeSlice::new(set_pages * PAGE_BYTES, |_| 0u8)
+        let mut arena = HugeSlice::<u8>::zeroed(set_pages * PAGE_BYTES)
             .map_err(|error| format!("mapping the raw arena: {error}"))?;
         let disk = SimDisk::with_seed(CYCLE_SEED);
         let file = disk
