@@ -41,7 +41,7 @@ use crate::stats::Counter;
 use crate::sync::Mutex;
 
 /// What the pool knows about the last writes of one page.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 struct Entry {
     /// The checksum of the last image whose write completed (`None`: none did yet).
     landed: Option<u32>,
@@ -86,11 +86,7 @@ impl WriteLedger {
     pub(crate) fn begin(&self, page: PageId, checksum: u32) {
         let mut entries = self.entries.lock();
         let sequence = entries.next_sequence();
-        let entry = entries.by_page.entry(page.0).or_insert(Entry {
-            landed: None,
-            pending: None,
-            sequence,
-        });
+        let entry = entries.by_page.entry(page.0).or_default();
         entry.pending = Some(checksum);
         entry.sequence = sequence;
     }

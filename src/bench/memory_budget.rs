@@ -534,9 +534,10 @@ fn same_as_direct_note(modes: &[(&str, &ModeMemory)]) -> String {
                     page cache, set before each phase (the load, each workload or run): direct \
                     I/O under budget + headroom, the others under what direct I/O's process \
                     peaked at in the same phase (+ what direct I/O wrote in the phase, at most 4 \
-                    MiB, for pages being written), so that the page cache cannot grow into memory direct I/O's pool could not use in that \
-                    phase: buffered and mmap runs cache in their pool and the page cache what \
-                    the limit leaves beside their heap"
+                    MiB, for pages being written), so that the page cache cannot grow into \
+                    memory direct I/O's pool could not use in that phase: buffered and mmap runs \
+                    cache in their pool and the page cache what the limit leaves beside their \
+                    heap"
         .to_string();
     let direct = modes.iter().find(|(label, _)| *label == IoMode::Direct.name());
     if direct.is_some_and(|(_, memory)| !memory.peak_per_phase) {

@@ -97,9 +97,9 @@
 //! `3 * C <= S`: three of the largest cells must fit in the smallest node. [`split`] asserts
 //! the result. The tree inserts with [`split_insert`] instead, which cuts the cells and the new
 //! one together: at most `S + C` bytes, so the larger half holds at most `S / 2 + C`, within
-//! `S` by the same bound. The same bound makes a leaf that was rebalanced rather than merged end above a
-//! third of the node space, so it is not underfull; a rebalanced branch, which gives a cell to
-//! its parent, ends above a sixth.
+//! `S` by the same bound. The same bound makes a leaf that was rebalanced rather than merged
+//! end above a third of the node space, so it is not underfull; a rebalanced branch, which
+//! gives a cell to its parent, ends above a sixth.
 //!
 //! # Garbage
 //!
@@ -748,7 +748,6 @@ fn assert_cell_valid(body_bytes: usize, cell: &Cell<'_>) {
     debug_assert!(cell.cell_bytes() <= cell_bytes_max(body_bytes));
 }
 
-/// The cell's bytes as they lie in a node.
 /// Panics unless `cell` may go in at `slot` of `node`, room aside: of the node's kind, within
 /// the limits, its key strictly between the keys at `slot - 1` and `slot`.
 fn assert_insertable<B: BodyRead + ?Sized>(node: &B, slot: usize, cell: &Cell<'_>) {
@@ -767,6 +766,7 @@ fn assert_insertable<B: BodyRead + ?Sized>(node: &B, slot: usize, cell: &Cell<'_
     );
 }
 
+/// The cell's bytes as they lie in a node.
 fn encode_cell(cell: &Cell<'_>) -> Vec<u8> {
     let mut image = Vec::with_capacity(cell.cell_bytes());
     image.extend_from_slice(&to_u16(cell.key().len()).to_le_bytes());

@@ -22,8 +22,9 @@
 //! direct I/O's process peaked at in the same phase (`--memory-limit`,
 //! [`crate::bench::memory_budget`]). Direct I/O gives the whole budget to its pool; buffered
 //! I/O and mmap give their pool `--pool-share` percent of it and leave the rest to the kernel's
-//! page cache, which the limit holds to what is left. Without root (no cgroup) the modes still run in child processes, unlimited, and the
-//! report's [`BudgetReport`] says the budget was not enforced. The budget and the child process
+//! page cache, which the limit holds to what is left. Without root (no cgroup) the modes still
+//! run in child processes, unlimited, and the report's [`BudgetReport`] says the budget was not
+//! enforced. The budget and the child process
 //! are shared with `bench tpcc` ([`crate::bench::memory_budget`], [`crate::bench::child`]).
 //!
 //! Modules: `workload` (the mixes), `distribution` (zipfian, scrambled zipfian, uniform, latest),
