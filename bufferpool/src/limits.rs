@@ -10,13 +10,13 @@ pub const PAGE_BYTES_MAX: usize = 64 << 10;
 /// pages a B+tree operation holds latched at once must all fit with room to spare. (Loom models
 /// run with two frames, so that eviction happens within a few steps.)
 pub const FRAME_COUNT_MIN: usize = if cfg!(loom) { 2 } else { 8 };
-/// Most frames: the page table packs a frame index into 24 bits.
-pub const FRAME_COUNT_MAX: usize = 1 << FRAME_INDEX_BITS;
-/// Bits of a page-table entry holding the frame index.
-pub(crate) const FRAME_INDEX_BITS: u32 = 24;
-/// Largest page id: the page table packs `page id + 1` into the 40 bits above the frame index
-/// (2^40 pages of 4 KiB is 4 PiB).
-pub const PAGE_ID_MAX: u64 = (1 << (64 - FRAME_INDEX_BITS)) - 2;
+/// Most frames: 2^24 frames of 4 KiB is 64 GiB of pool (of 64 KiB pages, 1 TiB).
+pub const FRAME_COUNT_MAX: usize = 1 << 24;
+/// Largest page id: the page table has a 4-byte entry for every page id, in a reservation of
+/// address space (16 GiB; see `table.rs`). 2^32 - 1 pages of 4 KiB is 16 TiB (SQLite's
+/// largest database has as many pages). Loom models use a few page ids, and loom's atomics
+/// must each be made, so their table is small.
+pub const PAGE_ID_MAX: u64 = if cfg!(loom) { 7 } else { (1 << 32) - 2 };
 /// Most dirty pages written in one submission. Batches of at least 32 keep a device with deep
 /// queues busy; 64 bounds the staging memory of one batch (64 x 64 KiB = 4 MiB at most).
 pub const WRITE_BATCH_PAGES_MAX: usize = 64;

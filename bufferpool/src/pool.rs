@@ -1,12 +1,12 @@
 //! [`BufferPool`]: the frames, the page table and the fix paths (hit, miss, prefetch).
 //!
-//! Hit path: a lock-free page-table probe, then the frame's latch — optimistic (no shared
-//! write at all), shared or exclusive — and a check that the frame still holds the page. Miss
-//! path: a free frame (evicting if needed, see `eviction.rs`), the page-table entry installed
-//! under the table's mutex *before* the read, with the frame's latch held exclusively, so that
-//! every other thread missing the same page finds the entry and waits on the latch instead of
-//! reading the page again; then one read into a staging buffer, the checksum checked, the
-//! bytes copied into the frame.
+//! Hit path: a lock-free page-table load (see `table.rs`), then the frame's latch — optimistic
+//! (no shared write at all), shared or exclusive — and a check that the frame still holds the
+//! page. Miss path: a free frame (evicting if needed, see `eviction.rs`), the page-table entry
+//! installed under the table's mutex *before* the read, with the frame's latch held
+//! exclusively, so that every other thread missing the same page finds the entry and waits on
+//! the latch instead of reading the page again; then one read into a staging buffer, the
+//! checksum checked, the bytes copied into the frame.
 
 use std::io;
 use std::path::Path;
@@ -117,7 +117,7 @@ impl BufferPool {
         let frames =
             HugeSlice::new(frame_count, |_| FrameMeta::new())
                 .map_err(memory_error::<FrameMeta>("frame metadata", frame_count))?;
-        let table = PageTable::new(frame_count)?;
+        let table = PageTable::new()?;
         let core = Arc::new(PoolCore {
             file,
             log,
@@ -626,15 +626,18 @@ impl PoolCore {
     }
 
     fn check_invariants(&self) {
-        let entries = self.table.entries();
+        let entries: Vec<(PageId, u32)> = (0..self.frames.len())
+            .map(frame_index)
+            .filter_map(|frame| {
+                let page = self.meta(frame).page.load(Ordering::Relaxed);
+                (page != NO_PAGE).then_some((PageId(page), frame))
+            })
+            .collect();
         for &(page, frame) in &entries {
-            assert_eq!(
-                self.meta(frame).page.load(Ordering::Relaxed),
-                page.0,
-                "frame {frame} vs the table"
-            );
-            assert_eq!(self.table.lookup(page), Some(frame), "page {page} unreachable by probing");
+            assert_eq!(self.table.lookup(page), Some(frame), "frame {frame} holds page {page}");
         }
+        // Every frame holding a page is in the table under it, and nothing else is.
+        assert_eq!(self.table.len(), entries.len(), "table entries vs frames holding pages");
         let free = self.free.lock().clone();
         let mut seen = vec![false; self.frames.len()];
         for &frame in &free {
@@ -650,9 +653,7 @@ impl PoolCore {
         if let Some(mapping) = &self.mapping {
             mapping.check_staged_counts(entries.iter().map(|&(page, _)| page));
         }
-        let resident =
-            self.frames.iter().filter(|meta| meta.page.load(Ordering::Relaxed) != NO_PAGE).count();
-        assert_eq!(resident, entries.len(), "frames with pages vs table entries");
+        let resident = entries.len();
         assert_eq!(
             resident + free.len(),
             self.frames.len(),

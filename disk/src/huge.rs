@@ -20,6 +20,12 @@
 //! memory only when first touched (in 2 MiB steps where huge pages are used). A slice of
 //! [`Zeroable`] values ([`HugeSlice::zeroed`]) is written nowhere when it is made, so it takes
 //! memory only where it is used; [`HugeSlice::new`] writes every value.
+//!
+//! [`HugeSlice::sparse`] is the one exception to the huge pages: a reservation of address
+//! space far larger than what will be touched (the pool's page table has an entry for every
+//! page id a file may have), touched here and there. It stays on 4 KiB pages, so that each
+//! touch commits 4 KiB and not 2 MiB, and is mapped `MAP_NORESERVE`, so that the kernel's
+//! overcommit heuristic does not refuse a reservation larger than the machine's memory.
 
 use std::ffi::c_void;
 use std::io;
@@ -63,8 +69,12 @@ pub unsafe trait Zeroable {}
 unsafe impl Zeroable for u8 {}
 // SAFETY: zero is a valid integer.
 unsafe impl Zeroable for u64 {}
+// SAFETY: zero is a valid integer.
+unsafe impl Zeroable for u32 {}
 // SAFETY: an `AtomicU64` has the in-memory representation of a `u64`.
 unsafe impl Zeroable for std::sync::atomic::AtomicU64 {}
+// SAFETY: an `AtomicU32` has the in-memory representation of a `u32`.
+unsafe impl Zeroable for std::sync::atomic::AtomicU32 {}
 
 impl<T: Zeroable> HugeSlice<T> {
     /// A slice of `len` zero values. Nothing is written: the kernel hands out zeroed pages as
@@ -73,8 +83,26 @@ impl<T: Zeroable> HugeSlice<T> {
     /// [`HugeSlice::new`].
     pub fn zeroed(len: usize) -> io::Result<Self> {
         // SAFETY: the mapping reads as zeros, a valid `T` (`Zeroable`).
-        unsafe { Self::map(len) }
+        unsafe { Self::map(len, Layout::Huge) }
     }
+
+    /// A slice of `len` zero values meant to be touched sparsely: on 4 KiB pages, and mapped
+    /// without reserving swap or memory for it (`MAP_NORESERVE`), so that a slice of many
+    /// gigabytes costs address space and, in memory, only the 4 KiB pages written. An error as
+    /// for [`HugeSlice::new`].
+    pub fn sparse(len: usize) -> io::Result<Self> {
+        // SAFETY: as in `zeroed`.
+        unsafe { Self::map(len, Layout::Sparse) }
+    }
+}
+
+/// How a slice's mapping is laid out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// Whole 2 MiB pages advised `MADV_HUGEPAGE`.
+    Huge,
+    /// 4 KiB pages, `MAP_NORESERVE`.
+    Sparse,
 }
 
 impl<T> HugeSlice<T> {
@@ -84,7 +112,7 @@ impl<T> HugeSlice<T> {
         // SAFETY: every value is written below, before the slice is handed out. Until then it
         // is not dropped: were `init` to panic, dropping it would drop values never written
         // (the mapping is left to the process instead).
-        let slice = std::mem::ManuallyDrop::new(unsafe { Self::map(len) }?);
+        let slice = std::mem::ManuallyDrop::new(unsafe { Self::map(len, Layout::Huge) }?);
         for index in 0..len {
             // SAFETY: value `index` lies within the mapping, aligned (the start is aligned on
             // 2 MiB, which `T`'s alignment divides), and is written once, before any read.
@@ -98,7 +126,7 @@ impl<T> HugeSlice<T> {
     /// # Safety
     /// The values are not initialised (unless all-zero bytes are a valid `T`): the caller
     /// writes each before the slice is read or dropped.
-    unsafe fn map(len: usize) -> io::Result<Self> {
+    unsafe fn map(len: usize, layout: Layout) -> io::Result<Self> {
         const { assert!(align_of::<T>() <= HUGE_PAGE_BYTES) };
         let bytes = len.checked_mul(size_of::<T>()).ok_or_else(too_large)?;
         // One huge page more than the values need, so that they can start on a boundary.
@@ -112,7 +140,10 @@ impl<T> HugeSlice<T> {
                 std::ptr::null_mut(),
                 mapping_bytes,
                 ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::PRIVATE,
+                match layout {
+                    Layout::Huge => MapFlags::PRIVATE,
+                    Layout::Sparse => MapFlags::PRIVATE | MapFlags::NORESERVE,
+                },
             )
         }?;
         let mapping = NonNull::new(mapping).expect("mmap never maps at address zero");
@@ -121,14 +152,20 @@ impl<T> HugeSlice<T> {
         let start = unsafe { mapping.cast::<u8>().add(skip) };
         // Only whole huge pages of values are advised: a huge page is committed whole at its
         // first touch, so a small slice, or the tail of one, stays on 4 KiB pages rather than
-        // take up to 2 MiB it does not use.
-        let advised_bytes = bytes / HUGE_PAGE_BYTES * HUGE_PAGE_BYTES;
+        // take up to 2 MiB it does not use. A sparse slice is kept off huge pages even where
+        // the kernel would use them unasked (transparent huge pages `always`).
+        let advised_bytes = match layout {
+            Layout::Huge => bytes / HUGE_PAGE_BYTES * HUGE_PAGE_BYTES,
+            Layout::Sparse => bytes,
+        };
+        let advice = match layout {
+            Layout::Huge => Advice::LinuxHugepage,
+            Layout::Sparse => Advice::LinuxNoHugepage,
+        };
         if advised_bytes > 0 {
             // SAFETY: the range lies within the mapping, which only this slice uses.
-            // A hint: without huge pages the slice works the same.
-            let _ = unsafe {
-                rustix::mm::madvise(start.as_ptr().cast(), advised_bytes, Advice::LinuxHugepage)
-            };
+            // A hint: the slice works the same whichever pages the kernel uses.
+            let _ = unsafe { rustix::mm::madvise(start.as_ptr().cast(), advised_bytes, advice) };
         }
         Ok(Self { start: start.cast::<T>(), len, mapping, mapping_bytes })
     }
@@ -208,15 +245,7 @@ mod tests {
 
     /// Base pages of `slice` resident now (`mincore`).
     fn resident_pages<T>(slice: &HugeSlice<T>) -> usize {
-        let page_bytes = rustix::param::page_size();
-        let bytes = slice.len() * size_of::<T>();
-        let mut resident = vec![0u8; bytes.div_ceil(page_bytes)];
-        // SAFETY: the range is the slice's own, starting on a page boundary; `resident` has a
-        // byte for each of its pages.
-        let result =
-            unsafe { libc::mincore(slice.start.as_ptr().cast(), bytes, resident.as_mut_ptr()) };
-        assert_eq!(result, 0, "mincore: {}", io::Error::last_os_error());
-        resident.iter().filter(|&&page| page & 1 != 0).count()
+        resident_pages_in(slice, 0..slice.len())
     }
 
     /// A zeroed slice writes nothing: none of its memory is resident until it is touched, and
@@ -233,6 +262,50 @@ mod tests {
             "one touch made {touched} pages resident"
         );
         assert_eq!(slice[1], 0);
+    }
+
+    /// A sparse slice far larger than this machine's memory maps, and takes memory only where
+    /// written: 4 KiB pages, not 2 MiB ones.
+    #[test]
+    fn a_sparse_slice_reserves_address_space_and_takes_base_pages_where_touched() {
+        let len = 64usize << 30; // 256 GiB of u32s
+        let slice = HugeSlice::<std::sync::atomic::AtomicU32>::sparse(len).unwrap();
+        let page_values = rustix::param::page_size() / 4;
+        for index in [0, len / 3, len - 1] {
+            assert_eq!(slice[index].load(Ordering::Relaxed), 0);
+            slice[index].store(7, Ordering::Relaxed);
+        }
+        // `mincore` over the whole reservation would need a 64 Mi-entry vector: look at the
+        // pages around each touch instead.
+        for index in [0, len / 3, len - 1] {
+            let page_start = index / page_values * page_values;
+            let around = HUGE_PAGE_BYTES / 4;
+            let start = page_start.saturating_sub(around);
+            let end = (page_start + page_values + around).min(len);
+            let resident = resident_pages_in(&slice, start..end);
+            assert_eq!(resident, 1, "a touch at {index} made {resident} pages resident");
+            assert_eq!(slice[index].load(Ordering::Relaxed), 7);
+        }
+    }
+
+    /// Base pages resident now in values `range` of `slice`, which must start on a page.
+    fn resident_pages_in<T>(slice: &HugeSlice<T>, range: std::ops::Range<usize>) -> usize {
+        let page_bytes = rustix::param::page_size();
+        let start_bytes = range.start * size_of::<T>();
+        assert_eq!(start_bytes % page_bytes, 0);
+        let bytes = range.len() * size_of::<T>();
+        let mut resident = vec![0u8; bytes.div_ceil(page_bytes)];
+        // SAFETY: the range lies within the slice's mapping and starts on a page boundary;
+        // `resident` has a byte for each of its pages.
+        let result = unsafe {
+            libc::mincore(
+                slice.start.as_ptr().cast::<u8>().add(start_bytes).cast(),
+                bytes,
+                resident.as_mut_ptr(),
+            )
+        };
+        assert_eq!(result, 0, "mincore: {}", io::Error::last_os_error());
+        resident.iter().filter(|&&page| page & 1 != 0).count()
     }
 
     #[test]

@@ -14,8 +14,8 @@ pub const KEY_BYTES_MAX: usize = 1024;
 pub const VALUE_BYTES_MAX: usize = 16 << 20;
 
 /// Highest level of a B+tree node (leaves are level 0). Every branch but a shrinking root has
-/// at least two children, so a tree of at most `bufferpool::PAGE_ID_MAX + 1` (2^40) pages has
-/// at most 41 levels; a level above this limit in a node read from disk is corruption.
+/// at least two children, so a tree of at most `bufferpool::PAGE_ID_MAX + 1` (2^32 - 1) pages
+/// has at most 33 levels; a level above this limit in a node read from disk is corruption.
 pub const LEVEL_MAX: u8 = 48;
 
 const _: () = assert!(KEY_BYTES_MAX >= 1024, "keys of 1 KiB are promised to embedders");
