@@ -13,24 +13,30 @@ use serde_json::Value;
 fn check_hit(hit: &Value, frame_count: u64) {
     assert_eq!(count(hit, "set_pages"), frame_count);
     let rows = array(hit, "rows");
-    // Two orders x two thread counts x four access kinds.
-    assert_eq!(rows.len(), 16);
+    // Two orders x two thread counts x five access kinds.
+    assert_eq!(rows.len(), 20);
     for row in rows {
         for key in ["ns_per_access_p50", "ns_per_access_mean", "accesses_per_second"] {
             positive_number(row, key);
         }
         assert!(count(row, "access_count") > 0);
         positive_number(row, "over_raw_p50");
-        let is_raw = field(row, "access") == "raw_arena";
-        assert_eq!(field(row, "target_met").is_null(), is_raw, "{row:#}");
+        let access = field(row, "access").as_str().unwrap();
+        let is_reference = ["raw_arena", "raw_arena_counted"].contains(&access);
+        assert_eq!(field(row, "target_met").is_null(), is_reference, "{row:#}");
     }
     let accesses: Vec<&str> =
-        rows[..4].iter().map(|row| field(row, "access").as_str().unwrap()).collect();
-    assert_eq!(accesses, ["raw_arena", "optimistic_read", "fix_shared", "fix_exclusive"]);
+        rows[..5].iter().map(|row| field(row, "access").as_str().unwrap()).collect();
+    assert_eq!(
+        accesses,
+        ["raw_arena", "raw_arena_counted", "optimistic_read", "fix_shared", "fix_exclusive"]
+    );
     assert_eq!(count(hit, "pool_misses"), 0, "the hit set stays resident");
     let pool_accesses: u64 = rows
         .iter()
-        .filter(|row| field(row, "access") != "raw_arena")
+        .filter(|row| {
+            !["raw_arena", "raw_arena_counted"].contains(&field(row, "access").as_str().unwrap())
+        })
         .map(|row| count(row, "access_count"))
         .sum();
     // Every timed access hit; a thread's batch that ran past the deadline is not counted.

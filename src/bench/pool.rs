@@ -34,7 +34,7 @@ use disk::{AlignedBuf, Disk, IoMode, OpenOptions, RealDisk};
 use crate::bench::io::Backend;
 use crate::bench::scratch::RemoveOnDrop;
 
-pub(crate) use hit::{HitReport, HitRow, Order};
+pub(crate) use hit::{Access, HitReport, HitRow, Order};
 pub(crate) use miss::{MissReport, PoolRow, RawRow};
 
 /// Bytes of one page: the raw reference reads 4 KiB blocks, so the pool's pages are that size.

@@ -12,6 +12,12 @@
 //! - [`Order::Scatter`]: the pages come from a list of the cycle made beforehand, so the CPU may
 //!   run many accesses at once, as a multi-get would, and a row measures throughput.
 //!
+//! A second reference row reads the arena between an atomic increment and decrement of a
+//! counter on a cache line of the page's own: what a shared latch taken and released costs in
+//! itself, which the pool's shared and exclusive fixes pay and its optimistic read does not.
+//! Only the pool's rows are held to the target; the report compares a latched row that misses
+//! it with this one.
+//!
 //! Accesses are timed in batches of [`BATCH_ACCESSES`] (reading the clock costs as much as an
 //! arena read), and the ratio to the arena is taken on the median batch, which another tenant
 //! of a shared machine disturbs less than the mean.
@@ -21,6 +27,7 @@
 //! a page while the rows run (the report counts any miss, and should say 0).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bufferpool::{BufferPool, NoLog, PAGE_HEADER_BYTES, PageId};
@@ -43,6 +50,11 @@ const CYCLE_SEED: u64 = 0x9e37_79b9;
 pub(crate) enum Access {
     /// An index into the arena: the reference.
     RawArena,
+    /// The arena read between an atomic increment and decrement of a word on a cache line of
+    /// the page's own, as a shared latch taken and released is: a second reference, for what
+    /// writing shared memory on every access costs (the pool's shared and exclusive fixes do,
+    /// the optimistic read and the arena do not).
+    RawArenaCounted,
     /// `BufferPool::read` (optimistic: no shared write; validated after the read).
     OptimisticRead,
     /// `BufferPool::fix_shared`, the read, the guard dropped.
@@ -53,13 +65,24 @@ pub(crate) enum Access {
 
 impl Access {
     /// Every kind, the reference first.
-    pub(crate) const ALL: [Access; 4] =
-        [Access::RawArena, Access::OptimisticRead, Access::FixShared, Access::FixExclusive];
+    pub(crate) const ALL: [Access; 5] = [
+        Access::RawArena,
+        Access::RawArenaCounted,
+        Access::OptimisticRead,
+        Access::FixShared,
+        Access::FixExclusive,
+    ];
+
+    /// Whether the row is the pool's (and so held to the target), not a reference.
+    pub(crate) fn is_pool(self) -> bool {
+        !matches!(self, Access::RawArena | Access::RawArenaCounted)
+    }
 
     /// The name in the table.
     pub(crate) fn name(self) -> &'static str {
         match self {
             Access::RawArena => "raw arena read",
+            Access::RawArenaCounted => "raw read, counted",
             Access::OptimisticRead => "pool read (optimistic)",
             Access::FixShared => "pool fix_shared",
             Access::FixExclusive => "pool fix_exclusive",
@@ -109,7 +132,7 @@ pub(crate) struct HitRow {
     pub(crate) access_count: u64,
     /// `ns_per_access_p50` over the arena's at the same order and thread count.
     pub(crate) over_raw_p50: f64,
-    /// Whether that is at most [`HIT_RATIO_TARGET_MAX`] (none for the arena itself).
+    /// Whether that is at most [`HIT_RATIO_TARGET_MAX`] (none for the references).
     pub(crate) target_met: Option<bool>,
 }
 
@@ -138,6 +161,9 @@ struct PageSet {
     /// On huge pages where the kernel gives them, as the pool's frames are, so that the ratio
     /// is the pool's own cost and not a difference in TLB misses.
     arena: HugeSlice<u8>,
+    /// One counter per page, each on a cache line of its own as a frame's latch is
+    /// ([`Access::RawArenaCounted`]).
+    counters: HugeSlice<CounterLine>,
     /// The cycle from page 0: page `order[i]` holds `order[i + 1]`.
     order: Vec<u32>,
 }
@@ -154,6 +180,8 @@ impl PageSet {
         }
         let mut arena = HugeSlice::<u8>::zeroed(set_pages * PAGE_BYTES)
             .map_err(|error| format!("mapping the raw arena: {error}"))?;
+        let counters = HugeSlice::new(set_pages, |_| CounterLine::default())
+            .map_err(|error| format!("mapping the raw arena's counters: {error}"))?;
         let disk = SimDisk::with_seed(CYCLE_SEED);
         let file = disk
             .open("/bench-pool-hit".as_ref(), OpenOptions::create())
@@ -175,7 +203,7 @@ impl PageSet {
                 stats.frames_free, stats.evictions
             ));
         }
-        Ok(PageSet { pool, arena, order })
+        Ok(PageSet { pool, arena, counters, order })
     }
 
     /// The 8 bytes at [`VALUE_OFFSET`] of arena page `page`.
@@ -184,7 +212,21 @@ impl PageSet {
         let bytes: [u8; 8] = self.arena[start..start + 8].try_into().expect("8 bytes");
         u64::from_le_bytes(bytes)
     }
+
+    /// [`PageSet::arena_value`] between an increment and a decrement of the page's counter.
+    fn counted_arena_value(&self, page: u32) -> u64 {
+        let counter = &self.counters[page as usize].0;
+        counter.fetch_add(1, Ordering::Acquire);
+        let value = self.arena_value(page);
+        counter.fetch_sub(1, Ordering::Release);
+        value
+    }
 }
+
+/// A counter alone on its cache line.
+#[derive(Default)]
+#[repr(align(64))]
+struct CounterLine(AtomicU64);
 
 /// A random cyclic permutation of `0..count` (Sattolo's algorithm): following `next` from any
 /// page visits every page once before coming back.
@@ -245,6 +287,9 @@ fn measure(
     match access {
         Access::RawArena => measure_with(set, order, thread_count, duration, |page| {
             Ok::<u64, std::convert::Infallible>(set.arena_value(page))
+        }),
+        Access::RawArenaCounted => measure_with(set, order, thread_count, duration, |page| {
+            Ok::<u64, std::convert::Infallible>(set.counted_arena_value(page))
         }),
         Access::OptimisticRead => measure_with(set, order, thread_count, duration, |page| {
             set.pool.read(PageId(u64::from(page)), |view| view.u64_at(VALUE_OFFSET))
@@ -338,7 +383,9 @@ fn hit_row(
         accesses_per_second,
         access_count: measurement.operation_count * BATCH_ACCESSES as u64,
         over_raw_p50,
-        target_met: raw_p50.map(|_| over_raw_p50 <= HIT_RATIO_TARGET_MAX),
+        target_met: raw_p50
+            .filter(|_| access.is_pool())
+            .map(|_| over_raw_p50 <= HIT_RATIO_TARGET_MAX),
     }
 }
 
@@ -373,6 +420,7 @@ mod tests {
         for (index, &page) in set.order.iter().enumerate() {
             let next = set.order[(index + 1) % 64];
             assert_eq!(set.arena_value(page), u64::from(next));
+            assert_eq!(set.counted_arena_value(page), u64::from(next));
             let in_pool = set.pool.read(PageId(u64::from(page)), |view| view.u64_at(VALUE_OFFSET));
             assert_eq!(in_pool.unwrap(), u64::from(next));
         }
@@ -382,6 +430,10 @@ mod tests {
                 assert!(measured.operation_count > 0, "{order:?} {access:?}");
             }
         }
+        assert!(
+            set.counters.iter().all(|counter| counter.0.load(Ordering::Relaxed) == 0),
+            "every count taken was given back"
+        );
         let stats = set.pool.stats();
         assert_eq!(stats.misses, 0, "the set stays resident");
         assert!(stats.hits >= 2 * 3 * BATCH_ACCESSES as u64);
@@ -401,6 +453,10 @@ mod tests {
         assert_eq!(raw.over_raw_p50, 1.0);
         assert_eq!(raw.target_met, None);
         assert_eq!(raw.access_count, 10 * BATCH_ACCESSES as u64);
+        let counted =
+            hit_row(Order::Chase, Access::RawArenaCounted, 1, &measurement(204.8), Some(100.0));
+        assert_eq!(counted.over_raw_p50, 2.0);
+        assert_eq!(counted.target_met, None, "a reference is held to no target");
         let pool = hit_row(Order::Chase, Access::FixShared, 2, &measurement(409.6), Some(100.0));
         assert_eq!(pool.over_raw_p50, 4.0);
         assert_eq!(pool.target_met, Some(false));

@@ -6,8 +6,8 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use crate::bench::pool::{
-    self, DATA_MULTIPLE_DEFAULT, HitRow, MissReport, Order, PoolBenchOptions, PoolReport, PoolRow,
-    RawRow,
+    self, Access, DATA_MULTIPLE_DEFAULT, HitRow, MissReport, Order, PoolBenchOptions, PoolReport,
+    PoolRow, RawRow,
 };
 
 use super::super::{CliError, Format, output};
@@ -330,6 +330,7 @@ fn render_targets(text: &mut String, report: &PoolReport) {
 /// Explanations of missed targets, each from figures in the report.
 fn notes(report: &PoolReport) -> Vec<String> {
     let mut notes = Vec::new();
+    notes.extend(latch_notes(report));
     if report.hit.pool_misses > 0 {
         notes.push(format!(
             "the hit rows missed {} times: the set did not stay resident, so their figures \
@@ -357,6 +358,36 @@ fn notes(report: &PoolReport) -> Vec<String> {
         }
     }
     notes
+}
+
+/// For each hit row over the target that takes a latch, how it compares with the arena read
+/// under a counter (the reference that writes shared memory as a latch does).
+fn latch_notes(report: &PoolReport) -> Vec<String> {
+    let rows = &report.hit.rows;
+    rows.iter()
+        .filter(|row| row.target_met == Some(false))
+        .filter(|row| matches!(row.access, Access::FixShared | Access::FixExclusive))
+        .filter_map(|row| {
+            let counted = rows.iter().find(|counted| {
+                counted.access == Access::RawArenaCounted
+                    && counted.order == row.order
+                    && counted.thread_count == row.thread_count
+            })?;
+            Some(format!(
+                "hit, {}, {}, {} thread(s): {:.1} ns is {:.2}x the raw read under a counter \
+                 ({:.1} ns, itself {:.2}x the raw read): a fix writes the frame's latch, a locked \
+                 write that the next access's reads wait for (and, with threads on other cores, \
+                 a cache line that moves between them); the optimistic read writes nothing",
+                row.order.name(),
+                row.access.name(),
+                row.thread_count,
+                row.ns_per_access_p50,
+                row.ns_per_access_p50 / counted.ns_per_access_p50.max(1e-9),
+                counted.ns_per_access_p50,
+                counted.over_raw_p50
+            ))
+        })
+        .collect()
 }
 
 fn miss_note(mode: &MissReport, row: &PoolRow) -> String {
