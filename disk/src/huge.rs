@@ -69,8 +69,6 @@ pub unsafe trait Zeroable {}
 unsafe impl Zeroable for u8 {}
 // SAFETY: zero is a valid integer.
 unsafe impl Zeroable for u64 {}
-// SAFETY: zero is a valid integer.
-unsafe impl Zeroable for u32 {}
 // SAFETY: an `AtomicU64` has the in-memory representation of a `u64`.
 unsafe impl Zeroable for std::sync::atomic::AtomicU64 {}
 // SAFETY: an `AtomicU32` has the in-memory representation of a `u32`.
@@ -129,6 +127,20 @@ impl<T> HugeSlice<T> {
     unsafe fn map(len: usize, layout: Layout) -> io::Result<Self> {
         const { assert!(align_of::<T>() <= HUGE_PAGE_BYTES) };
         let bytes = len.checked_mul(size_of::<T>()).ok_or_else(too_large)?;
+        // Only whole huge pages of values are advised onto huge pages: a huge page is committed
+        // whole at its first touch, so a small slice, or the tail of one, stays on 4 KiB pages
+        // rather than take up to 2 MiB it does not use. A sparse slice is kept off huge pages
+        // even where the kernel would use them unasked (transparent huge pages `always`).
+        let (flags, advice, advised_bytes) = match layout {
+            Layout::Huge => (
+                MapFlags::PRIVATE,
+                Advice::LinuxHugepage,
+                bytes / HUGE_PAGE_BYTES * HUGE_PAGE_BYTES,
+            ),
+            Layout::Sparse => {
+                (MapFlags::PRIVATE | MapFlags::NORESERVE, Advice::LinuxNoHugepage, bytes)
+            }
+        };
         // One huge page more than the values need, so that they can start on a boundary.
         let mapping_bytes = bytes
             .checked_next_multiple_of(HUGE_PAGE_BYTES)
@@ -140,28 +152,13 @@ impl<T> HugeSlice<T> {
                 std::ptr::null_mut(),
                 mapping_bytes,
                 ProtFlags::READ | ProtFlags::WRITE,
-                match layout {
-                    Layout::Huge => MapFlags::PRIVATE,
-                    Layout::Sparse => MapFlags::PRIVATE | MapFlags::NORESERVE,
-                },
+                flags,
             )
         }?;
         let mapping = NonNull::new(mapping).expect("mmap never maps at address zero");
         let skip = mapping.as_ptr().cast::<u8>().align_offset(HUGE_PAGE_BYTES);
         // SAFETY: `skip < HUGE_PAGE_BYTES`, so the values' `bytes` lie within the mapping.
         let start = unsafe { mapping.cast::<u8>().add(skip) };
-        // Only whole huge pages of values are advised: a huge page is committed whole at its
-        // first touch, so a small slice, or the tail of one, stays on 4 KiB pages rather than
-        // take up to 2 MiB it does not use. A sparse slice is kept off huge pages even where
-        // the kernel would use them unasked (transparent huge pages `always`).
-        let advised_bytes = match layout {
-            Layout::Huge => bytes / HUGE_PAGE_BYTES * HUGE_PAGE_BYTES,
-            Layout::Sparse => bytes,
-        };
-        let advice = match layout {
-            Layout::Huge => Advice::LinuxHugepage,
-            Layout::Sparse => Advice::LinuxNoHugepage,
-        };
         if advised_bytes > 0 {
             // SAFETY: the range lies within the mapping, which only this slice uses.
             // A hint: the slice works the same whichever pages the kernel uses.
