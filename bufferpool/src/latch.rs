@@ -5,8 +5,9 @@
 //!
 //! ```text
 //! bit  0        exclusive     a writer holds the latch
-//! bits 1..=15   shared count  readers holding it shared (at most SHARED_COUNT_MAX)
-//! bits 16..=63  version       bumped by every exclusive release (wraps after 2^48 of them)
+//! bits 1..=23   shared count  readers holding it shared (at most SHARED_COUNT_MAX), plus
+//!                             readers backing out of a failed attempt (at most one per thread)
+//! bits 24..=63  version       bumped by every exclusive release (wraps after 2^40 of them)
 //! ```
 //!
 //! Optimistic reads follow the seqlock pattern, made free of data races in Rust's memory model
@@ -15,7 +16,8 @@
 //!   protected data *through atomics*, then validate: an `Acquire` fence, then a load of the word,
 //!   which must carry the token's version and no writer;
 //! - writer: acquire exclusive (`Acquire` compare-exchange), then a `Release` fence before
-//!   writing the data (through atomics), and release with a `Release` store of the next version.
+//!   writing the data (through atomics), and release with a `Release` read-modify-write that
+//!   clears the exclusive bit and bumps the version.
 //!
 //! If a reader's load saw any store the writer made after its fence, the reader's fence
 //! synchronises with the writer's, so the validating load sees the exclusive bit or a later
@@ -23,24 +25,49 @@
 //! read optimistically must be read through atomics, or copied out that way and validated before
 //! use (the frame accessors do this).
 //!
+//! A shared lock is one `fetch_add` on the word, not a load and a compare-exchange: on a line
+//! another core wrote last, that is one coherence transaction instead of two. A reader whose
+//! increment finds a writer (or the count at its cap) takes it back with a `fetch_sub`, so the
+//! count may be above zero for a moment while a writer holds the latch; every change a writer
+//! makes to the word is therefore a read-modify-write that leaves the count alone.
+//!
 //! Invariants (checked by [`HybridLatch::check_invariants`] where observable):
-//! 1. The exclusive bit and a shared count above zero never hold together.
+//! 1. The exclusive bit and a shared *hold* never exist together: a shared count above zero
+//!    under the exclusive bit counts only readers backing out, so it is zero once no thread is
+//!    inside a shared attempt (when the pool checks it).
 //! 2. The version changes only when an exclusive holder releases, so a reader that validates saw
 //!    no writer between taking its token and validating.
-//! 3. Only a holder changes the word except through compare-exchange from an observed value, so
-//!    an exclusive release may store the whole word.
+//! 3. A writer takes the latch only by compare-exchange from a word with no holder and no reader
+//!    backing out, and changes the word while holding it only by read-modify-writes that keep the
+//!    shared count, so a reader's increment and its taking back are never lost.
+//! 4. The shared count never carries into the version: holders are capped at `SHARED_COUNT_MAX`
+//!    (2^15 - 1), readers backing out are at most one per thread, and Linux allows fewer than
+//!    2^22 threads (`PID_MAX_LIMIT`), so the count stays below 2^23.
 
 use crate::sync::{AtomicU64, Ordering, fence, yield_now};
 
 const EXCLUSIVE_BIT: u64 = 1;
 const SHARED_SHIFT: u32 = 1;
 const SHARED_ONE: u64 = 1 << SHARED_SHIFT;
-/// Most readers that can hold one latch shared at once (15 bits).
+/// Most readers that can hold one latch shared at once.
 pub const SHARED_COUNT_MAX: u64 = 0x7FFF;
-const SHARED_MASK: u64 = SHARED_COUNT_MAX << SHARED_SHIFT;
-const VERSION_SHIFT: u32 = 16;
+/// Bits of the shared count: room for `SHARED_COUNT_MAX` holders and one reader backing out per
+/// thread (invariant 4).
+const SHARED_BITS: u32 = 23;
+const SHARED_MASK: u64 = ((1 << SHARED_BITS) - 1) << SHARED_SHIFT;
+const VERSION_SHIFT: u32 = SHARED_SHIFT + SHARED_BITS;
+const VERSION_ONE: u64 = 1 << VERSION_SHIFT;
+/// Added to an exclusively held word to release it: clears the exclusive bit (which is set, so
+/// nothing borrows) and adds one to the version, leaving the shared count as it is.
+const EXCLUSIVE_RELEASE: u64 = VERSION_ONE - EXCLUSIVE_BIT;
+/// Linux's most threads (`PID_MAX_LIMIT` on 64-bit targets), each backing out of at most one
+/// shared attempt at a time.
+const THREAD_COUNT_MAX: u64 = 1 << 22;
 const _: () = assert!(SHARED_MASK & EXCLUSIVE_BIT == 0);
-const _: () = assert!(SHARED_MASK >> VERSION_SHIFT == 0, "shared count overlaps the version");
+const _: () = assert!(
+    SHARED_COUNT_MAX + THREAD_COUNT_MAX < 1 << SHARED_BITS,
+    "holders and readers backing out can carry into the version"
+);
 
 /// Spins before yielding the CPU while waiting for a latch: short enough not to burn a core that
 /// the holder might need (this machine has two), long enough to ride out a brief hold.
@@ -104,23 +131,28 @@ impl HybridLatch {
     /// Holds the latch shared, waiting while a writer holds it.
     #[inline]
     pub fn lock_shared(&self) -> SharedGuard<'_> {
-        wait_for(|| self.try_lock_shared())
+        if let Some(guard) = self.try_lock_shared() {
+            return guard;
+        }
+        // While a writer holds it, wait with loads: increments that would be taken back only
+        // take the line from the writer, which must write it to leave.
+        wait_for(|| {
+            let word = self.word.load(Ordering::Relaxed);
+            if word & EXCLUSIVE_BIT != 0 { None } else { self.try_lock_shared() }
+        })
     }
 
     /// Holds the latch shared if no writer holds it now.
     #[inline]
     pub fn try_lock_shared(&self) -> Option<SharedGuard<'_>> {
-        let word = self.word.load(Ordering::Relaxed);
-        let free =
-            word & EXCLUSIVE_BIT == 0 && (word & SHARED_MASK) >> SHARED_SHIFT < SHARED_COUNT_MAX;
-        let taken = free
-            && self
-                .word
-                .compare_exchange(word, word + SHARED_ONE, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok();
-        // `then`, not `then_some`: a guard built eagerly would be dropped on failure and release
-        // a share it never took.
-        taken.then(|| SharedGuard { latch: self })
+        let before = self.word.fetch_add(SHARED_ONE, Ordering::Acquire);
+        if before & EXCLUSIVE_BIT == 0 && (before & SHARED_MASK) >> SHARED_SHIFT < SHARED_COUNT_MAX
+        {
+            return Some(SharedGuard { latch: self });
+        }
+        // A writer holds it, or the holders are at their cap: back out (invariants 1 and 4).
+        self.word.fetch_sub(SHARED_ONE, Ordering::Relaxed);
+        None
     }
 
     /// Holds the latch exclusively, waiting for every other holder to leave.
@@ -176,7 +208,8 @@ impl HybridLatch {
         self.word.load(Ordering::Relaxed) >> VERSION_SHIFT
     }
 
-    /// Panics if the word breaks invariant 1.
+    /// Panics if the word breaks invariant 1. Call it only when no thread can be inside a
+    /// shared attempt (a reader backing out counts under the exclusive bit for a moment).
     pub fn check_invariants(&self) {
         let word = self.word.load(Ordering::Relaxed);
         assert!(
@@ -251,12 +284,9 @@ impl<'latch> ExclusiveGuard<'latch> {
     /// latch shared in the same store, so no other writer can come in between.
     pub fn downgrade(self) -> SharedGuard<'latch> {
         let latch = self.latch;
-        std::mem::forget(self); // its hold becomes the share stored below
-        let word = latch.word.load(Ordering::Relaxed);
-        debug_assert!(word & EXCLUSIVE_BIT != 0 && word & SHARED_MASK == 0);
-        let next_version = (word >> VERSION_SHIFT).wrapping_add(1);
-        // Invariant 3: nobody else changes the word while it is held exclusively.
-        latch.word.store((next_version << VERSION_SHIFT) | SHARED_ONE, Ordering::Release);
+        std::mem::forget(self); // its hold becomes the share added below
+        let before = latch.word.fetch_add(EXCLUSIVE_RELEASE + SHARED_ONE, Ordering::Release);
+        debug_assert!(before & EXCLUSIVE_BIT != 0, "downgrade without the exclusive bit");
         SharedGuard { latch }
     }
 }
@@ -264,11 +294,9 @@ impl<'latch> ExclusiveGuard<'latch> {
 impl Drop for ExclusiveGuard<'_> {
     #[inline]
     fn drop(&mut self) {
-        let word = self.latch.word.load(Ordering::Relaxed);
-        debug_assert!(word & EXCLUSIVE_BIT != 0 && word & SHARED_MASK == 0);
-        let next_version = (word >> VERSION_SHIFT).wrapping_add(1);
-        // Invariant 3: nobody else changes the word while it is held exclusively.
-        self.latch.word.store(next_version << VERSION_SHIFT, Ordering::Release);
+        // Invariant 3: readers backing out may change the count meanwhile, so not a store.
+        let before = self.latch.word.fetch_add(EXCLUSIVE_RELEASE, Ordering::Release);
+        debug_assert!(before & EXCLUSIVE_BIT != 0, "exclusive release without the exclusive bit");
     }
 }
 
@@ -338,6 +366,24 @@ mod tests {
         assert!(latch.try_lock_exclusive().is_none());
         drop(guards);
         assert!(latch.try_lock_exclusive().is_some());
+    }
+
+    #[test]
+    fn an_exclusive_release_keeps_readers_backing_out_and_wraps_the_version() {
+        let latch = HybridLatch::new();
+        // The last version, held exclusively, with one reader between its increment and its
+        // taking back.
+        latch.word.store(!0 << VERSION_SHIFT | SHARED_ONE | EXCLUSIVE_BIT, Ordering::Relaxed);
+        drop(ExclusiveGuard { latch: &latch });
+        assert_eq!(latch.version(), 0, "the version wraps without carrying out of the word");
+        assert!(latch.try_lock_exclusive().is_none(), "the reader's increment is still counted");
+        latch.word.fetch_sub(SHARED_ONE, Ordering::Relaxed); // the reader backs out
+        latch.check_invariants();
+        let shared = latch.try_lock_exclusive().expect("nobody holds it").downgrade();
+        assert_eq!(latch.version(), 1);
+        assert!(latch.try_lock_exclusive().is_none(), "held shared after the downgrade");
+        drop(shared);
+        assert_eq!(latch.word.load(Ordering::Relaxed), 1 << VERSION_SHIFT, "no count is left");
     }
 
     /// Writers keep two atomics equal under the exclusive latch; optimistic readers that
@@ -476,6 +522,35 @@ mod loom_models {
             }
             reader.join().unwrap();
             pair.latch.check_invariants();
+        });
+    }
+
+    /// A reader trying for a share while a writer holds the latch and downgrades: the
+    /// reader's increment, and its taking back if it found the writer, are not lost to the
+    /// writer's release, so no count is left over once both are gone.
+    #[test]
+    fn a_reader_backing_out_is_not_lost_to_a_release() {
+        model(|| {
+            let pair = pair();
+            let reader = {
+                let pair = Arc::clone(&pair);
+                loom::thread::spawn(move || {
+                    if let Some(_shared) = pair.latch.try_lock_shared() {
+                        assert_eq!(
+                            pair.left.load(Ordering::Relaxed),
+                            pair.right.load(Ordering::Relaxed)
+                        );
+                    }
+                })
+            };
+            let exclusive = pair.latch.lock_exclusive();
+            pair.left.fetch_add(1, Ordering::Relaxed);
+            pair.right.fetch_add(1, Ordering::Relaxed);
+            drop(exclusive.downgrade());
+            reader.join().unwrap();
+            pair.latch.check_invariants();
+            assert_eq!(pair.latch.version(), 1);
+            assert!(pair.latch.try_lock_exclusive().is_some(), "a share was left behind");
         });
     }
 
