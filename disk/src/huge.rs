@@ -22,10 +22,11 @@
 //! memory only where it is used; [`HugeSlice::new`] writes every value.
 //!
 //! [`HugeSlice::sparse`] is the one exception to the huge pages: a reservation of address
-//! space far larger than what will be touched (the pool's page table has an entry for every
-//! page id a file may have), touched here and there. It stays on 4 KiB pages, so that each
-//! touch commits 4 KiB and not 2 MiB, and is mapped `MAP_NORESERVE`, so that the kernel's
-//! overcommit heuristic does not refuse a reservation larger than the machine's memory.
+//! space larger than what will be touched (the flat part of the pool's page table has an
+//! entry for each of a file's first page ids, of which the pool holds a few), touched here and
+//! there. It stays on 4 KiB pages, so that each touch commits 4 KiB and not 2 MiB, and is
+//! mapped `MAP_NORESERVE`, so that the kernel's overcommit heuristic does not refuse a
+//! reservation larger than the machine's memory.
 
 use std::ffi::c_void;
 use std::io;
@@ -166,6 +167,41 @@ impl<T> HugeSlice<T> {
         }
         Ok(Self { start: start.cast::<T>(), len, mapping, mapping_bytes })
     }
+
+    /// Bytes of the slice's memory in RAM now: its base pages the kernel has made resident
+    /// (`mincore`). What a slice costs, as opposed to its length: a zeroed or sparse slice
+    /// takes memory only where it has been touched. An error if `mincore` fails.
+    pub fn resident_bytes(&self) -> io::Result<usize> {
+        let pages = self.resident_pages_in(0..self.len)?;
+        Ok(pages * rustix::param::page_size())
+    }
+
+    /// Base pages resident now in values `range` of the slice, which must start on a page.
+    fn resident_pages_in(&self, range: std::ops::Range<usize>) -> io::Result<usize> {
+        let page_bytes = rustix::param::page_size();
+        let start_bytes = range.start * size_of::<T>();
+        assert_eq!(start_bytes % page_bytes, 0, "the range starts on a page");
+        assert!(range.end <= self.len, "the range lies within the slice");
+        let bytes = range.len() * size_of::<T>();
+        if bytes == 0 {
+            return Ok(0);
+        }
+        let mut resident = vec![0u8; bytes.div_ceil(page_bytes)];
+        // SAFETY: the range lies within the slice's mapping (asserted above) and starts on a
+        // page boundary; `resident` has a byte for each of its pages, which is all `mincore`
+        // writes.
+        let result = unsafe {
+            libc::mincore(
+                self.start.as_ptr().cast::<u8>().add(start_bytes).cast(),
+                bytes,
+                resident.as_mut_ptr(),
+            )
+        };
+        if result != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(resident.iter().filter(|&&page| page & 1 != 0).count())
+    }
 }
 
 impl<T> std::ops::Deref for HugeSlice<T> {
@@ -242,7 +278,7 @@ mod tests {
 
     /// Base pages of `slice` resident now (`mincore`).
     fn resident_pages<T>(slice: &HugeSlice<T>) -> usize {
-        resident_pages_in(slice, 0..slice.len())
+        slice.resident_bytes().unwrap() / rustix::param::page_size()
     }
 
     /// A zeroed slice writes nothing: none of its memory is resident until it is touched, and
@@ -279,30 +315,10 @@ mod tests {
             let around = HUGE_PAGE_BYTES / 4;
             let start = page_start.saturating_sub(around);
             let end = (page_start + page_values + around).min(len);
-            let resident = resident_pages_in(&slice, start..end);
+            let resident = slice.resident_pages_in(start..end).unwrap();
             assert_eq!(resident, 1, "a touch at {index} made {resident} pages resident");
             assert_eq!(slice[index].load(Ordering::Relaxed), 7);
         }
-    }
-
-    /// Base pages resident now in values `range` of `slice`, which must start on a page.
-    fn resident_pages_in<T>(slice: &HugeSlice<T>, range: std::ops::Range<usize>) -> usize {
-        let page_bytes = rustix::param::page_size();
-        let start_bytes = range.start * size_of::<T>();
-        assert_eq!(start_bytes % page_bytes, 0);
-        let bytes = range.len() * size_of::<T>();
-        let mut resident = vec![0u8; bytes.div_ceil(page_bytes)];
-        // SAFETY: the range lies within the slice's mapping and starts on a page boundary;
-        // `resident` has a byte for each of its pages.
-        let result = unsafe {
-            libc::mincore(
-                slice.start.as_ptr().cast::<u8>().add(start_bytes).cast(),
-                bytes,
-                resident.as_mut_ptr(),
-            )
-        };
-        assert_eq!(result, 0, "mincore: {}", io::Error::last_os_error());
-        resident.iter().filter(|&&page| page & 1 != 0).count()
     }
 
     #[test]
@@ -322,6 +338,7 @@ mod tests {
     fn an_empty_slice_maps_and_unmaps() {
         let slice = HugeSlice::<u64>::new(0, |_| unreachable!()).unwrap();
         assert!(slice.is_empty());
+        assert_eq!(slice.resident_bytes().unwrap(), 0);
     }
 
     #[test]
