@@ -24,8 +24,10 @@
 //!
 //! Frame memory is read and written through atomics ([`PageView`], [`PageWriter`]), so
 //! optimistic reads are not data races; the crate has no `unsafe`. The frames, their metadata
-//! and the page table lie in `disk::HugeSlice`s, on 2 MiB pages where the kernel gives them: a
-//! hit anywhere in a large pool then rarely misses the TLB.
+//! and the page table's hash part lie in `disk::HugeSlice`s, on 2 MiB pages where the kernel
+//! gives them: a hit anywhere in a large pool then rarely misses the TLB. The page table's flat
+//! part (an entry per page id, up to a limit set by the pool's size) is on 4 KiB pages, each
+//! taking memory only once an entry on it is written (`table.rs`).
 //!
 //! ```
 //! use std::sync::Arc;

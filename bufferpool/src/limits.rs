@@ -12,11 +12,22 @@ pub const PAGE_BYTES_MAX: usize = 64 << 10;
 pub const FRAME_COUNT_MIN: usize = if cfg!(loom) { 2 } else { 8 };
 /// Most frames: 2^24 frames of 4 KiB is 64 GiB of pool (of 64 KiB pages, 1 TiB).
 pub const FRAME_COUNT_MAX: usize = 1 << 24;
-/// Largest page id: the page table has a 4-byte entry for every page id, in a reservation of
-/// address space (16 GiB; see `table.rs`). 2^32 - 1 pages of 4 KiB is 16 TiB (SQLite's
-/// largest database has as many pages). Loom models use a few page ids, and loom's atomics
-/// must each be made, so their table is small.
+/// Largest page id: 2^32 - 1 pages of 4 KiB is 16 TiB (SQLite's largest database has as many
+/// pages). The page table's memory does not grow with it: the table has a 4-byte entry for
+/// each page id only up to a limit set by the pool's size, and a hash table sized for the
+/// frames above it (see `table.rs`). Loom models use a few page ids, and loom's atomics must
+/// each be made, so their table is small.
 pub const PAGE_ID_MAX: u64 = if cfg!(loom) { 7 } else { (1 << 32) - 2 };
+/// The page table's flat part (a 4-byte entry per page id below its limit, see `table.rs`)
+/// takes at most `pool_bytes / TABLE_FLAT_POOL_DIVISOR + TABLE_FLAT_BYTES_BASE`. A 64th of the
+/// pool keeps the whole table (with its overflow part, at most 32 bytes per frame: a 128th of
+/// a pool of 4 KiB pages) at most 2.4% of the pool + 4 MiB, leaving room for the frames'
+/// metadata within the pool's memory bound (pool + 5% + 16 MiB); the base lets a small pool
+/// reach the first 2^20 page ids (4 GiB of a file of 4 KiB pages) in one load. A 64 MiB pool's
+/// flat part is 5 MiB (1,310,720 page ids, 5 GiB of file), a 1 GiB pool's 20 MiB (20 GiB).
+pub(crate) const TABLE_FLAT_POOL_DIVISOR: usize = 64;
+/// See [`TABLE_FLAT_POOL_DIVISOR`].
+pub(crate) const TABLE_FLAT_BYTES_BASE: usize = 4 << 20;
 /// Most dirty pages written in one submission. Batches of at least 32 keep a device with deep
 /// queues busy; 64 bounds the staging memory of one batch (64 x 64 KiB = 4 MiB at most).
 pub const WRITE_BATCH_PAGES_MAX: usize = 64;

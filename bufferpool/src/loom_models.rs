@@ -3,7 +3,8 @@
 //!
 //! They run the real pool code (with loom's atomics and mutexes, see `sync.rs`) over a
 //! [`SimDisk`] file, two frames, and no background writer, and check under every interleaving
-//! (bounded preemptions):
+//! (bounded preemptions). Page 0 is in the page table's flat part and pages 1 and 2 in its
+//! overflow part, in one probe run (see `table.rs`), so the models cover both. They check:
 //! - miss coalescing: two threads missing one page read it once and both see it;
 //! - the eviction hand-off: a reader of a page that another thread evicts (to load another
 //!   page into its frame) never returns the other page's bytes, optimistically or shared;

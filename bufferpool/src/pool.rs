@@ -1,6 +1,6 @@
 //! [`BufferPool`]: the frames, the page table and the fix paths (hit, miss, prefetch).
 //!
-//! Hit path: a lock-free page-table load (see `table.rs`), then the frame's latch — optimistic
+//! Hit path: a lock-free page-table lookup (see `table.rs`), then the frame's latch — optimistic
 //! (no shared write at all), shared or exclusive — and a check that the frame still holds the
 //! page. Miss path: a free frame (evicting if needed, see `eviction.rs`), the page-table entry
 //! installed under the table's mutex *before* the read, with the frame's latch held
@@ -117,7 +117,7 @@ impl BufferPool {
         let frames =
             HugeSlice::new(frame_count, |_| FrameMeta::new())
                 .map_err(memory_error::<FrameMeta>("frame metadata", frame_count))?;
-        let table = PageTable::new()?;
+        let table = PageTable::new(options.pool_bytes, frame_count)?;
         let core = Arc::new(PoolCore {
             file,
             log,
@@ -638,6 +638,7 @@ impl PoolCore {
         }
         // Every frame holding a page is in the table under it, and nothing else is.
         assert_eq!(self.table.len(), entries.len(), "table entries vs frames holding pages");
+        self.table.check_invariants();
         let free = self.free.lock().clone();
         let mut seen = vec![false; self.frames.len()];
         for &frame in &free {
