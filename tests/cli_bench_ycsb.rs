@@ -48,7 +48,13 @@ fn tiny_run(directory: &Path, extra: &[&str]) -> Output {
     ];
     arguments.extend_from_slice(extra);
     let output = directdb(&arguments);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    // A failed mode's error is in the report on stdout, so both are shown.
+    assert!(
+        output.status.success(),
+        "stderr:\n{}\nstdout:\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
     output
 }
 
