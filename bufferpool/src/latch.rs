@@ -281,7 +281,7 @@ pub struct ExclusiveGuard<'latch> {
 
 impl<'latch> ExclusiveGuard<'latch> {
     /// Releases the exclusive hold (bumping the version, as any release does) and holds the
-    /// latch shared in the same store, so no other writer can come in between.
+    /// latch shared in the same read-modify-write, so no other writer can come in between.
     pub fn downgrade(self) -> SharedGuard<'latch> {
         let latch = self.latch;
         std::mem::forget(self); // its hold becomes the share added below
