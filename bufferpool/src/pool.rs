@@ -654,9 +654,8 @@ impl PoolCore {
         if let Some(mapping) = &self.mapping {
             mapping.check_staged_counts(entries.iter().map(|&(page, _)| page));
         }
-        let resident = entries.len();
         assert_eq!(
-            resident + free.len(),
+            entries.len() + free.len(),
             self.frames.len(),
             "a frame leaked: neither free nor holding a page"
         );

@@ -2,11 +2,10 @@
 //! may back with 2 MiB pages. The buffer pool keeps its frames, their metadata and its page
 //! table in them; it lives here because the pool has no `unsafe`.
 //!
-//! Those are read at random all over. On
-//! 4 KiB pages, a cached lookup in a pool of hundreds of MiB misses the TLB at nearly every
-//! structure it touches, and each miss walks the page tables (twice over in a virtual
-//! machine). One 2 MiB page covers 512 frames of 4 KiB, so the TLB covers gigabytes of pool
-//! instead of a few MiB.
+//! Those are read at random all over. On 4 KiB pages, a cached lookup in a pool of hundreds of
+//! MiB misses the TLB at nearly every structure it touches, and each miss walks the page tables
+//! (twice over in a virtual machine). One 2 MiB page covers 512 frames of 4 KiB, so the TLB
+//! covers gigabytes of pool instead of a few MiB.
 //!
 //! The slice starts on a 2 MiB boundary of its mapping and its whole 2 MiB pages are advised
 //! `MADV_HUGEPAGE`, which asks for huge pages when the kernel's transparent huge pages are in
@@ -68,8 +67,6 @@ pub unsafe trait Zeroable {}
 
 // SAFETY: zero is a valid integer.
 unsafe impl Zeroable for u8 {}
-// SAFETY: zero is a valid integer.
-unsafe impl Zeroable for u64 {}
 // SAFETY: an `AtomicU64` has the in-memory representation of a `u64`.
 unsafe impl Zeroable for std::sync::atomic::AtomicU64 {}
 // SAFETY: an `AtomicU32` has the in-memory representation of a `u32`.

@@ -24,8 +24,8 @@
 //! I/O and mmap give their pool `--pool-share` percent of it and leave the rest to the kernel's
 //! page cache, which the limit holds to what is left. Without root (no cgroup) the modes still
 //! run in child processes, unlimited, and the report's [`BudgetReport`] says the budget was not
-//! enforced. The budget and the child process
-//! are shared with `bench tpcc` ([`crate::bench::memory_budget`], [`crate::bench::child`]).
+//! enforced. The budget and the child process are shared with `bench tpcc`
+//! ([`crate::bench::memory_budget`], [`crate::bench::child`]).
 //!
 //! Modules: `workload` (the mixes), `distribution` (zipfian, scrambled zipfian, uniform, latest),
 //! `driver` (threads, load, run, operations), `target` (directdb on an I/O mode, or another
