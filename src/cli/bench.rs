@@ -13,6 +13,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use crate::bench::io::{self, Backend, IoBenchOptions, IoReport, IoRow};
+use crate::bench::memory_budget::Failure;
 use crate::bench::timed_disk::IoTimes;
 use crate::bench::wal::{self, FlushChoice, WalBenchOptions, WalReport};
 use crate::bench::{fio, measure};
@@ -318,13 +319,27 @@ fn wal_line(cells: &[String]) -> String {
     aligned_line(&WAL_COLUMNS, cells)
 }
 
-/// One table line: the first cell left-aligned, the others right-aligned, each to its column's
-/// width.
 /// `mb` MiB of the flag `flag` in bytes, or an error naming the flag when that overflows.
 fn mib_to_bytes(flag: &str, mb: u64) -> Result<u64, String> {
     mb.checked_mul(1 << 20).ok_or_else(|| format!("{flag} {mb} overflows"))
 }
 
+/// The error a run ends with when some of its targets failed (`noun` names what they are), each
+/// named with its error: the report on stdout has the same, but a reader of stderr alone (a log,
+/// a test's failure message cut short) learns why without it.
+fn targets_failed(noun: &str, failures: &[Failure], succeeded: usize) -> CliError {
+    let reasons: Vec<String> =
+        failures.iter().map(|failure| format!("{}: {}", failure.target, failure.error)).collect();
+    CliError::Bench(format!(
+        "{} of {} {noun} failed ({}); the report above has the others",
+        failures.len(),
+        failures.len() + succeeded,
+        reasons.join("; ")
+    ))
+}
+
+/// One table line: the first cell left-aligned, the others right-aligned, each to its column's
+/// width.
 fn aligned_line(columns: &[(&str, usize)], cells: &[String]) -> String {
     let mut line = String::new();
     for (index, (cell, &(_, width))) in cells.iter().zip(columns).enumerate() {
@@ -443,6 +458,22 @@ fn render_targets(text: &mut String, report: &WalReport) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The command's error names each failed target with its reason, so stderr alone says why.
+    #[test]
+    fn failed_targets_are_named_with_their_errors() {
+        let failure =
+            |target: &str, error: &str| Failure { target: target.into(), error: error.into() };
+        let failures = [failure("mmap", "killed at 3.4 MiB"), failure("buffered", "disk full")];
+        let CliError::Bench(message) = targets_failed("targets", &failures, 1) else {
+            panic!("a bench error");
+        };
+        assert_eq!(
+            message,
+            "2 of 3 targets failed (mmap: killed at 3.4 MiB; buffered: disk full); the report \
+             above has the others"
+        );
+    }
 
     #[test]
     fn wal_table_cells_line_up_under_their_headers() {

@@ -88,14 +88,7 @@ pub(super) fn run(args: TpccArgs, format: Format) -> Result<(), CliError> {
         ));
     }
     if !report.failures.is_empty() {
-        let failed: Vec<&str> =
-            report.failures.iter().map(|failure| failure.target.as_str()).collect();
-        return Err(CliError::Bench(format!(
-            "{} of {} I/O modes failed ({}): the report above has the others",
-            failed.len(),
-            failed.len() + report.modes.len(),
-            failed.join(", ")
-        )));
+        return Err(super::targets_failed("I/O modes", &report.failures, report.modes.len()));
     }
     Ok(())
 }

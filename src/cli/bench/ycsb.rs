@@ -161,13 +161,7 @@ pub(super) fn run(
     if report.failures.is_empty() {
         return Ok(());
     }
-    let failed: Vec<&str> = report.failures.iter().map(|failure| failure.target.as_str()).collect();
-    Err(CliError::Bench(format!(
-        "{} of {} targets failed ({}): the report above has the others",
-        failed.len(),
-        failed.len() + report.modes.len(),
-        failed.join(", ")
-    )))
+    Err(super::targets_failed("targets", &report.failures, report.modes.len()))
 }
 
 /// Fails before a run of minutes when the plot's directory does not exist: the likely typo is
