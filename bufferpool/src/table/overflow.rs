@@ -203,14 +203,17 @@ impl Overflow {
     }
 }
 
+#[inline]
 fn key_of(page: PageId) -> u64 {
     page.0 + 1
 }
 
+#[inline]
 fn page_of(entry: u64) -> PageId {
     PageId((entry >> FRAME_INDEX_BITS) - 1)
 }
 
+#[inline]
 fn frame_of(entry: u64) -> u32 {
     u32::try_from(entry & FRAME_MASK).expect("24 bits fit in a u32")
 }
