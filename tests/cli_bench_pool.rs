@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{array, count, directdb, field, positive_number};
+use common::{array, count, directdb, field, number, positive_number};
 use serde_json::Value;
 
 /// Whether a hit row is one of the raw references (held to no target), not the pool's.
@@ -41,7 +41,19 @@ fn check_hit(hit: &Value, frame_count: u64) {
     assert!(count(hit, "pool_hits") >= pool_accesses, "{hit:#}");
 }
 
-fn check_miss_mode(mode: &Value, reader_count: u64) {
+/// Each row's rounds, in the order they ran, hold the row's own figure: the row is one of them.
+fn check_rounds(row: &Value, rounds_key: &str, key: &str, rounds: u64) {
+    let values: Vec<f64> =
+        array(row, rounds_key).iter().map(|value| value.as_f64().unwrap()).collect();
+    assert_eq!(values.len() as u64, rounds, "{row:#}");
+    let reported = number(row, key);
+    assert!(values.contains(&reported), "{key} is one of its rounds: {row:#}");
+    let below = values.iter().filter(|&&value| value < reported).count();
+    let above = values.iter().filter(|&&value| value > reported).count();
+    assert!(below <= above + 1 && above <= below + 1, "{key} is the median round: {row:#}");
+}
+
+fn check_miss_mode(mode: &Value, reader_count: u64, rounds: u64) {
     field(field(mode, "file"), "io_mode");
     let raw = array(mode, "raw");
     assert!(!raw.is_empty());
@@ -50,6 +62,7 @@ fn check_miss_mode(mode: &Value, reader_count: u64) {
         positive_number(row, "reads_per_second");
         field(row, "device_reads_per_second");
         assert!([1, reader_count].contains(&count(row, "queue_depth")));
+        check_rounds(row, "round_reads_per_second", "reads_per_second", rounds);
     }
     let pool = array(mode, "pool");
     let threads: Vec<u64> = pool.iter().map(|row| count(row, "thread_count")).collect();
@@ -62,6 +75,7 @@ fn check_miss_mode(mode: &Value, reader_count: u64) {
         positive_number(row, "rss_anon_before_pool_bytes");
         positive_number(row, "raw_reads_per_second");
         positive_number(row, "over_raw");
+        check_rounds(row, "round_over_raw", "over_raw", rounds);
         assert!(field(row, "target_met").is_boolean());
         assert!(field(row, "raw_backend").is_string());
         let counters = field(row, "counters");
@@ -104,6 +118,8 @@ fn json_report_has_every_key_and_consistent_counters() {
         "0.05",
         "--readers",
         "4",
+        "--rounds",
+        "2",
         "--dir",
         path,
     ]);
@@ -115,6 +131,7 @@ fn json_report_has_every_key_and_consistent_counters() {
     assert_eq!(count(&json, "pool_bytes"), 1 << 20);
     assert_eq!(count(&json, "frame_count"), 256);
     assert_eq!(count(&json, "reader_count"), 4);
+    assert_eq!(count(&json, "miss_rounds"), 2);
     positive_number(&json, "elapsed_seconds");
     let data_file = field(&json, "data_file");
     assert_eq!(count(data_file, "size_bytes"), 4 << 20);
@@ -127,7 +144,7 @@ fn json_report_has_every_key_and_consistent_counters() {
         modes.iter().map(|mode| field(mode, "io_mode").as_str().unwrap()).collect();
     assert_eq!(names, ["direct", "buffered", "mmap"]);
     for mode in modes {
-        check_miss_mode(mode, 4);
+        check_miss_mode(mode, 4, 2);
     }
     // Direct has two raw backends per depth (io_uring and pread), the others one.
     assert_eq!(array(&modes[0], "raw").len(), 4);
@@ -154,6 +171,7 @@ fn bad_arguments_fail_with_a_message_not_a_panic() {
         (vec!["--pool-mb", "4", "--data-mb", "4"], "--data-mb"),
         (vec!["--readers", "1"], "--readers"),
         (vec!["--seconds", "0"], "--seconds"),
+        (vec!["--rounds", "0"], "--rounds"),
         (vec!["--io", "direct,direct"], "listed twice"),
         (vec!["--io", "uring"], "expected direct, buffered or mmap"),
         (vec!["--pool-mb", "99999999999999"], "overflows"),

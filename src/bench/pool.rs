@@ -56,6 +56,11 @@ pub(crate) const MEMORY_OVERHEAD_FIXED_BYTES: u64 = 16 << 20;
 pub(crate) const HIT_THREAD_COUNTS: [usize; 2] = [1, 2];
 /// Longest row accepted (an hour): a typo such as `--seconds 5000000` is an error, not a week.
 pub(crate) const SECONDS_PER_ROW_MAX: f64 = 3600.0;
+/// Rounds of the miss path by default: three, so that one slow stretch of the device's does not
+/// decide a row.
+pub(crate) const MISS_ROUNDS_DEFAULT: usize = 3;
+/// Most rounds accepted: a typo such as `--rounds 300` is an error, not hours.
+pub(crate) const MISS_ROUNDS_MAX: usize = 25;
 /// The data file's name inside `--dir`.
 const DATA_FILE_NAME: &str = "directdb-bench-pool.dat";
 
@@ -77,6 +82,8 @@ pub(crate) struct PoolBenchOptions {
     pub(crate) io_modes: Vec<IoMode>,
     /// Threads of the concurrent miss row, and the raw reference's queue depth there.
     pub(crate) reader_count: usize,
+    /// Rounds of the miss path's rows at each depth, run in turn; each row reports its median.
+    pub(crate) miss_rounds: usize,
     /// Keep the data file afterwards (a later run with the same sizes reuses it).
     pub(crate) keep_file: bool,
 }
@@ -119,6 +126,12 @@ impl PoolBenchOptions {
         }
         if self.io_modes.is_empty() {
             return Err("--io lists no I/O mode".into());
+        }
+        if !(1..=MISS_ROUNDS_MAX).contains(&self.miss_rounds) {
+            return Err(format!(
+                "--rounds must be from 1 to {MISS_ROUNDS_MAX}, not {}",
+                self.miss_rounds
+            ));
         }
         Duration::try_from_secs_f64(seconds)
             .map_err(|error| format!("--seconds {seconds}: {error}"))
@@ -213,6 +226,8 @@ pub(crate) struct PoolReport {
     pub(crate) seconds_per_row: f64,
     /// Threads of the concurrent miss rows (and the raw queue depth beside them).
     pub(crate) reader_count: usize,
+    /// Rounds of the miss path's rows at each depth; each row is its median round.
+    pub(crate) miss_rounds: usize,
     /// The miss path's data file.
     pub(crate) data_file: DataFile,
     /// The hit path.
@@ -250,6 +265,7 @@ pub(crate) fn run(
         frame_count: options.frame_count(),
         seconds_per_row: options.seconds_per_row,
         reader_count: options.reader_count,
+        miss_rounds: options.miss_rounds,
         data_file,
         hit,
         miss: misses,
@@ -375,6 +391,7 @@ impl PoolBenchOptions {
             seconds_per_row: 0.05,
             io_modes: vec![IoMode::Buffered],
             reader_count: 4,
+            miss_rounds: 1,
             keep_file: false,
         }
     }
@@ -392,6 +409,7 @@ mod tests {
             seconds_per_row: 0.5,
             io_modes: vec![IoMode::Direct],
             reader_count: 32,
+            miss_rounds: MISS_ROUNDS_DEFAULT,
             keep_file: false,
         }
     }
@@ -428,6 +446,12 @@ mod tests {
         }
         let none = PoolBenchOptions { io_modes: Vec::new(), ..options() };
         assert!(none.validate().unwrap_err().contains("--io"));
+        for miss_rounds in [0, MISS_ROUNDS_MAX + 1] {
+            let bad = PoolBenchOptions { miss_rounds, ..options() };
+            assert!(bad.validate().unwrap_err().contains("--rounds"), "{miss_rounds}");
+        }
+        let one = PoolBenchOptions { miss_rounds: 1, ..options() };
+        assert!(one.validate().is_ok());
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //!
 //! For each queue depth (1, then `--readers`), the raw rows come first — each backend of the I/O
 //! mode (`direct` is io_uring and `pread`), reading each block at most once in a random order,
-//! cold, as `bench io` does — then the pool row with as many threads. The pool row opens a fresh
+//! cold, as `bench io` does — then the pool row with as many threads. That is one round; a depth
+//! runs `--rounds` of them in turn, so that the device's drift over seconds falls on raw and pool
+//! rows alike, and each row reports its median round (the pool's: the round with the median
+//! ratio against that round's fastest raw row). The pool row opens a fresh
 //! pool with its background writer, fills it with a random sample of the file (prefetch
 //! batches), drops the kernel's cached pages of the file (buffered and mmap), and then runs: in
 //! steady state about `pool / data` of the fixes hit and every other one evicts a clean page and
@@ -50,6 +53,8 @@ pub(crate) struct RawRow {
     pub(crate) read_count: u64,
     /// 4 KiB the block layer read per second for this process (`None`: not accounted here).
     pub(crate) device_reads_per_second: Option<f64>,
+    /// Reads per second in each round, in the order they ran; the row is the median round's.
+    pub(crate) round_reads_per_second: Vec<f64>,
 }
 
 /// The pool's counters over one timed run.
@@ -121,6 +126,8 @@ pub(crate) struct PoolRow {
     pub(crate) over_raw: f64,
     /// Whether that is at least [`MISS_RATIO_TARGET_MIN`].
     pub(crate) target_met: bool,
+    /// `over_raw` in each round, in the order they ran; the row is the median round's.
+    pub(crate) round_over_raw: Vec<f64>,
     /// Time spent filling the pool before the run (prefetch batches).
     pub(crate) warm_up_seconds: f64,
     /// `RssAnon` just before the pool was opened: what the process held besides the pool.
@@ -169,24 +176,53 @@ pub(super) fn run(
     progress: &mut impl FnMut(&str),
 ) -> Result<MissReport, String> {
     let backends = backends_of(io_mode);
+    let rounds = options.miss_rounds;
     let mut raw = Vec::new();
     let mut pool = Vec::new();
     for depth in [1, options.reader_count] {
-        for &backend in backends {
-            progress(&format!("miss path, {}: raw {} QD{depth}", io_mode.name(), backend.name()));
-            raw.push(raw_row(options, path, backend, depth, duration)?);
+        let mut raw_rounds = vec![Vec::with_capacity(rounds); backends.len()];
+        let mut pool_rounds = Vec::with_capacity(rounds);
+        for round in 1..=rounds {
+            let mode = io_mode.name();
+            for (&backend, backend_rounds) in backends.iter().zip(&mut raw_rounds) {
+                let backend_name = backend.name();
+                progress(&format!(
+                    "miss path, {mode}: raw {backend_name} QD{depth}, {round}/{rounds}"
+                ));
+                backend_rounds.push(raw_row(options, path, backend, depth, duration)?);
+            }
+            let best = raw_rounds
+                .iter()
+                .filter_map(|backend_rounds| backend_rounds.last())
+                .max_by(|left, right| left.reads_per_second.total_cmp(&right.reads_per_second))
+                .expect("every mode has a backend");
+            progress(&format!("miss path, {mode}: pool, {depth} reader(s), {round}/{rounds}"));
+            pool_rounds.push(pool_row(options, path, backends[0], depth, duration, best)?);
         }
-        let best = raw
-            .iter()
-            .filter(|row| row.queue_depth == depth)
-            .max_by(|left, right| left.reads_per_second.total_cmp(&right.reads_per_second))
-            .expect("every mode has a backend");
-        progress(&format!("miss path, {}: pool, {depth} reader(s)", io_mode.name()));
-        pool.push(pool_row(options, path, backends[0], depth, duration, best)?);
+        for backend_rounds in raw_rounds {
+            let round_reads_per_second: Vec<f64> =
+                backend_rounds.iter().map(|row| row.reads_per_second).collect();
+            let median = median_round(&round_reads_per_second);
+            let row = backend_rounds.into_iter().nth(median).expect("a round per index");
+            raw.push(RawRow { round_reads_per_second, ..row });
+        }
+        let round_over_raw: Vec<f64> = pool_rounds.iter().map(|row| row.over_raw).collect();
+        let median = median_round(&round_over_raw);
+        let row = pool_rounds.into_iter().nth(median).expect("a round per index");
+        pool.push(PoolRow { round_over_raw, ..row });
     }
     let file = open(path, backends[0])?.info().clone();
     let memory = pool.last().expect("two pool rows").memory.clone();
     Ok(MissReport { io_mode, file, raw, pool, memory })
+}
+
+/// The index of the median of `values` (the lower of the two middle ones for an even count),
+/// so that a row reported is one that ran.
+fn median_round(values: &[f64]) -> usize {
+    assert!(!values.is_empty(), "at least one round");
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&left, &right| values[left].total_cmp(&values[right]));
+    order[(values.len() - 1) / 2]
 }
 
 /// 4 KiB random reads of the data file at `queue_depth`, through `bench io`'s code.
@@ -209,6 +245,7 @@ fn raw_row(
         latency_us_p99: measurement.latency_us_p99,
         read_count: measurement.operation_count,
         device_reads_per_second: device_reads_per_second(device_before, &measurement),
+        round_reads_per_second: vec![measurement.ops_per_second],
     })
 }
 
@@ -270,6 +307,7 @@ fn pool_row(
         raw_reads_per_second: raw.reads_per_second,
         over_raw,
         target_met: over_raw >= MISS_RATIO_TARGET_MIN,
+        round_over_raw: vec![over_raw],
         warm_up_seconds,
         rss_anon_before_pool_bytes,
         memory,
@@ -330,6 +368,15 @@ mod tests {
 
     fn stats(hits: u64, misses: u64, pages_read: u64, evictions: u64) -> PoolStats {
         PoolStats { hits, misses, pages_read, evictions, frames_free: 3, ..PoolStats::default() }
+    }
+
+    #[test]
+    fn the_median_round_is_one_that_ran() {
+        assert_eq!(median_round(&[0.9]), 0);
+        assert_eq!(median_round(&[0.95, 0.81, 1.02]), 0);
+        assert_eq!(median_round(&[1.02, 0.81, 0.95]), 2);
+        assert_eq!(median_round(&[0.8, 0.9, 1.0, 0.7]), 0, "the lower middle: 0.8");
+        assert_eq!(median_round(&[5.0, 5.0, 1.0]), 0);
     }
 
     #[test]

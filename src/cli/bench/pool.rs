@@ -6,8 +6,8 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use crate::bench::pool::{
-    self, Access, DATA_MULTIPLE_DEFAULT, HitRow, MissReport, Order, PoolBenchOptions, PoolReport,
-    PoolRow, RawRow,
+    self, Access, DATA_MULTIPLE_DEFAULT, HitRow, MISS_ROUNDS_DEFAULT, MissReport, Order,
+    PoolBenchOptions, PoolReport, PoolRow, RawRow,
 };
 
 use super::super::{CliError, Format, output};
@@ -34,6 +34,10 @@ pub(crate) struct PoolArgs {
     /// Reader threads of the concurrent miss row, and the raw reference's queue depth beside it.
     #[arg(long, default_value_t = 32)]
     readers: usize,
+    /// Rounds of the miss path at each depth: its raw and pool rows run in turn this many times,
+    /// and each row reports its median round.
+    #[arg(long, default_value_t = MISS_ROUNDS_DEFAULT)]
+    rounds: usize,
     /// Keep the data file, so the next run with the same sizes does not write it again.
     #[arg(long)]
     keep_file: bool,
@@ -54,6 +58,7 @@ pub(super) fn run(args: PoolArgs, format: Format) -> Result<(), CliError> {
         seconds_per_row: args.seconds,
         io_modes: pool::parse_io_modes(&args.io)?,
         reader_count: args.readers,
+        miss_rounds: args.rounds,
         keep_file: args.keep_file,
     };
     let report = pool::run(&options, |step| {
@@ -183,9 +188,15 @@ fn render_miss(text: &mut String, report: &PoolReport) {
         text,
         "\nmiss path: uniformly random fix_shared over {} pages ({:.1}x the pool), pool full \
          before each run, kernel cache dropped; x raw = pool reads that reached the device per \
-         second (the smaller of reads/s and dev rd/s) over the fastest raw row",
+         second (the smaller of reads/s and dev rd/s) over the fastest raw row of the same round",
         data.page_count,
         data.size_bytes as f64 / report.pool_bytes as f64
+    );
+    let _ = writeln!(
+        text,
+        "  {} round(s) per depth, each the raw rows then the pool row; each row is its median \
+         round",
+        report.miss_rounds
     );
     let _ = writeln!(text, "{}", header(&MISS_COLUMNS));
     for mode in &report.miss {
@@ -195,6 +206,19 @@ fn render_miss(text: &mut String, report: &PoolReport) {
             }
             for row in mode.pool.iter().filter(|row| row.thread_count == depth) {
                 let _ = writeln!(text, "{}", aligned_line(&MISS_COLUMNS, &pool_cells(mode, row)));
+            }
+        }
+        if report.miss_rounds > 1 {
+            for row in &mode.pool {
+                let rounds: Vec<String> =
+                    row.round_over_raw.iter().map(|ratio| format!("{ratio:.2}")).collect();
+                let _ = writeln!(
+                    text,
+                    "{}, {} reader(s): x raw by round {}",
+                    mode.io_mode.name(),
+                    row.thread_count,
+                    rounds.join(" ")
+                );
             }
         }
         for reason in &mode.file.fallback_reasons {
@@ -392,7 +416,7 @@ fn latch_notes(report: &PoolReport) -> Vec<String> {
 
 fn miss_note(mode: &MissReport, row: &PoolRow) -> String {
     let mut note = format!(
-        "{}, {} reader(s): the pool read {:.0} pages/s, raw {} {:.0}/s",
+        "{}, {} reader(s): the pool read {:.0} pages/s, raw {} {:.0}/s in the same round",
         mode.io_mode.name(),
         row.thread_count,
         row.pages_read_per_second,
@@ -404,6 +428,19 @@ fn miss_note(mode: &MissReport, row: &PoolRow) -> String {
             " (one thread keeping a queue full; the pool's misses are one blocking read_at per \
              thread)",
         );
+        let same_model = mode
+            .raw
+            .iter()
+            .find(|raw| raw.backend == "direct/pread" && raw.queue_depth == row.thread_count);
+        if let Some(pread) = same_model {
+            let _ = write!(
+                note,
+                "; against raw direct/pread, {} threads each blocking in one read as the \
+                 pool's readers do, {:.2} (median rounds)",
+                pread.queue_depth,
+                row.device_pages_read_per_second / pread.reads_per_second.max(1e-9)
+            );
+        }
     }
     let core_count = std::thread::available_parallelism().map_or(1, usize::from);
     if row.thread_count > core_count {
