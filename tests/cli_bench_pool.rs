@@ -100,6 +100,11 @@ fn check_miss_mode(mode: &Value, reader_count: u64, rounds: u64) {
     }
     field(memory, "rss_file_bytes");
     assert!(field(memory, "within_bound").is_boolean());
+    // The mode's resident set is the largest of its concurrent rounds', the reported one's
+    // included.
+    let concurrent = pool.iter().find(|row| count(row, "thread_count") == reader_count).unwrap();
+    let reported_rss = count(field(concurrent, "memory"), "vm_rss_bytes");
+    assert!(reported_rss <= count(memory, "vm_rss_bytes"), "{mode:#}");
 }
 
 #[test]

@@ -269,8 +269,8 @@ fn render_memory(text: &mut String, report: &PoolReport) {
     let bound_bytes = report.targets.memory_bound_bytes;
     let _ = writeln!(
         text,
-        "\nmemory: resident set after each {}-reader miss run, its pool open; bound {:.0} MiB + \
-         5% + 16 MiB = {:.1} MiB",
+        "\nmemory: resident set after each {}-reader miss run, its pool open (the largest over \
+         its rounds); bound {:.0} MiB + 5% + 16 MiB = {:.1} MiB",
         report.reader_count,
         report.pool_bytes as f64 / MIB,
         bound_bytes as f64 / MIB
