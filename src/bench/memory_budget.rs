@@ -206,8 +206,8 @@ impl Limits {
     /// The limits of the next mode's phases, and the flag that raises them if the mode is
     /// killed for going over one. Each is a peak of direct I/O's plus [`IN_FLIGHT_SLACK_MB`]
     /// (or what direct I/O wrote in the phase, if less, but at least [`PEAK_NOISE_SLACK_MB`]),
-    /// never above budget + headroom: the
-    /// phase's own peak where direct I/O measured one, its whole process's peak otherwise.
+    /// never above budget + headroom: the phase's own peak where direct I/O measured one, its
+    /// whole process's peak otherwise.
     pub(crate) fn next(&self) -> (PhaseLimits, &'static str) {
         let cap_bytes = self.budget.limit_bytes();
         let (LimitRule::SameAsDirect, Some(peak)) =
@@ -546,10 +546,10 @@ fn same_as_direct_note(modes: &[(&str, &ModeMemory)]) -> String {
                     page cache, set before each phase (the load, each workload or run): direct \
                     I/O under budget + headroom, the others under what direct I/O's process \
                     peaked at in the same phase (+ what direct I/O wrote in the phase, from 1 \
-                    to 4 MiB, for pages being written and the peak's noise), so that the page cache cannot grow into \
-                    memory direct I/O's pool could not use in that phase: buffered and mmap runs \
-                    cache in their pool and the page cache what the limit leaves beside their \
-                    heap"
+                    to 4 MiB, for pages being written and the peak's noise), so that the page \
+                    cache cannot grow into memory direct I/O's pool could not use in that phase: \
+                    buffered and mmap runs cache in their pool and the page cache what the limit \
+                    leaves beside their heap"
         .to_string();
     let direct = modes.iter().find(|(label, _)| *label == IoMode::Direct.name());
     if direct.is_some_and(|(_, memory)| !memory.peak_per_phase) {
@@ -727,7 +727,7 @@ mod tests {
     /// (YCSB C's open and close write a few hundred KiB), 2 MiB in a phase that wrote 2 MiB,
     /// 4 MiB in a phase that wrote more or whose writes were not measured.
     #[test]
-    fn a_phase_gets_no_more_room_for_writes_than_direct_io_wrote_in_it() {
+    fn a_phase_gets_room_for_what_direct_io_wrote_between_the_noise_and_the_slack() {
         let budget = budget(24, 25);
         let cap = budget.limit_bytes();
         let phases = [
